@@ -1,0 +1,213 @@
+import { readFileSync } from 'node:fs';
+import { parseEnv } from 'node:util';
+import { parseDuration } from './duration.js';
+
+export interface Config {
+  port: number;
+  host: string;
+  logLevel: string;
+  dataDir: string;
+  redisUrl?: string;
+  dashscope: { apiKey: string; baseUrl: string; workspace?: string };
+  assistant: {
+    id?: string;
+    name: string;
+    model: string;
+    instructions: string;
+    /** Built-in tool types and plug-in ids, e.g. `text_to_image`, `code_interpreter`, `my_plugin`. */
+    tools: string[];
+    /** Plug-in user tokens by plug-in id; sent with each run, never logged. */
+    pluginTokens: Record<string, string>;
+  };
+  slack?: {
+    botToken: string;
+    signingSecret?: string;
+    appToken?: string;
+    apiUrl: string;
+    allowBots: boolean;
+    teamIds: string[];
+    channelIds: string[];
+  };
+  discord?: {
+    token: string;
+    apiUrl: string;
+    guildId?: string;
+    guildIds: string[];
+    channelIds: string[];
+  };
+  imageHosts: string[];
+  toolsDir: string;
+  conversationIdleResetMs?: number;
+  runTimeoutMs: number;
+  shutdownTimeoutMs: number;
+  turnsPerMinute: number;
+  meeting: { idleStopMs: number; maxDurationMs: number; checkpointChars: number; batchMs: number };
+}
+
+/** A configuration problem, naming every bad or missing variable at once. Contains no values. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly problems: Array<{ variable: string; problem: string; docs?: string }>) {
+    super(`Threadline is not configured:\n${problems.map((p) => `  ${p.variable}: ${p.problem}${p.docs ? ` (see README, ${p.docs})` : ''}`).join('\n')}`);
+  }
+}
+
+export const DEFAULT_INSTRUCTIONS =
+  'You are Threadline, a helpful assistant in a team chat (Slack or Discord). Messages from people start with their name. Answer clearly and concisely in Markdown.';
+
+/**
+ * Reads the environment (plus an optional `.env` file, which never overrides the environment)
+ * into a typed, validated Config. Throws ConfigError naming every problem.
+ *
+ * @example const config = loadConfig(process.env)
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env, envFile: string | null = '.env'): Config {
+  const vars: Record<string, string | undefined> = { ...readEnvFile(envFile), ...env };
+  const get = (name: string): string | undefined => {
+    const v = vars[name]?.trim();
+    return v ? v : undefined;
+  };
+  const problems: ConfigError['problems'] = [];
+  const need = (name: string, docs: string, why = 'is required'): string => {
+    const v = get(name);
+    if (!v) problems.push({ variable: name, problem: why, docs });
+    return v ?? '';
+  };
+  const int = (name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number => {
+    const v = get(name);
+    if (v === undefined) return fallback;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      problems.push({ variable: name, problem: `must be a whole number between ${min} and ${max}` });
+      return fallback;
+    }
+    return n;
+  };
+  const duration = (name: string, fallback: number | undefined): number | undefined => {
+    const v = get(name);
+    if (v === undefined) return fallback;
+    const ms = parseDuration(v);
+    if (ms === undefined) problems.push({ variable: name, problem: 'must be a duration such as 30s, 10m, 2h or 7d' });
+    return ms ?? fallback;
+  };
+  const url = (name: string, fallback: string, protocols = ['http:', 'https:']): string => {
+    const v = get(name) ?? fallback;
+    try {
+      const u = new URL(v);
+      if (!protocols.includes(u.protocol)) throw new Error('protocol');
+    } catch {
+      problems.push({ variable: name, problem: `must be a URL (${protocols.join(' or ')})` });
+    }
+    return v;
+  };
+  const list = (name: string, fallback = ''): string[] =>
+    (get(name) ?? fallback)
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+  const bool = (name: string): boolean => /^(1|true|yes|on)$/i.test(get(name) ?? '');
+
+  const apiKey = need('DASHSCOPE_API_KEY', 'Configuration', 'is required: your Model Studio API key');
+
+  const slackToken = get('SLACK_BOT_TOKEN');
+  const signingSecret = get('SLACK_SIGNING_SECRET');
+  const appToken = get('SLACK_APP_TOKEN');
+  let slack: Config['slack'];
+  if (slackToken || signingSecret || appToken) {
+    if (!slackToken) problems.push({ variable: 'SLACK_BOT_TOKEN', problem: 'is required for Slack (xoxb-…)', docs: 'Slack' });
+    else if (!slackToken.startsWith('xoxb-')) problems.push({ variable: 'SLACK_BOT_TOKEN', problem: 'must be a bot token starting with xoxb-', docs: 'Slack' });
+    if (!signingSecret && !appToken)
+      problems.push({ variable: 'SLACK_SIGNING_SECRET', problem: 'is required for Slack over HTTP (or set SLACK_APP_TOKEN for Socket Mode)', docs: 'Slack' });
+    if (appToken && !appToken.startsWith('xapp-')) problems.push({ variable: 'SLACK_APP_TOKEN', problem: 'must be an app-level token starting with xapp-', docs: 'Slack' });
+    slack = {
+      botToken: slackToken ?? '',
+      signingSecret,
+      appToken,
+      apiUrl: withTrailingSlash(url('SLACK_API_URL', 'https://slack.com/api/')),
+      allowBots: bool('SLACK_ALLOW_BOTS'),
+      teamIds: list('SLACK_TEAM_IDS'),
+      channelIds: list('SLACK_CHANNEL_IDS'),
+    };
+  }
+
+  const discordToken = get('DISCORD_TOKEN');
+  const discord: Config['discord'] = discordToken
+    ? {
+        token: discordToken,
+        apiUrl: url('DISCORD_API_URL', 'https://discord.com/api').replace(/\/+$/, ''),
+        guildId: get('DISCORD_GUILD_ID'),
+        guildIds: list('DISCORD_GUILD_IDS'),
+        channelIds: list('DISCORD_CHANNEL_IDS'),
+      }
+    : undefined;
+
+  if (!slack && !discord) {
+    problems.push({ variable: 'SLACK_BOT_TOKEN', problem: 'set it with SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN) to run on Slack', docs: 'Slack' });
+    problems.push({ variable: 'DISCORD_TOKEN', problem: 'or set it to run on Discord (at least one platform is needed)', docs: 'Discord' });
+  }
+
+  const pluginTokens: Record<string, string> = {};
+  for (const pair of list('ASSISTANT_PLUGIN_TOKENS')) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) problems.push({ variable: 'ASSISTANT_PLUGIN_TOKENS', problem: 'must look like plugin_id=token,other_plugin=token' });
+    else pluginTokens[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim();
+  }
+
+  const redisUrl = get('REDIS_URL');
+  if (redisUrl) url('REDIS_URL', redisUrl, ['redis:', 'rediss:']);
+
+  const config: Config = {
+    port: int('PORT', 3000, 0, 65535),
+    host: get('HOST') ?? '0.0.0.0',
+    logLevel: oneOf(get('LOG_LEVEL') ?? 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'LOG_LEVEL', problems),
+    dataDir: get('DATA_DIR') ?? './data',
+    redisUrl,
+    dashscope: {
+      apiKey,
+      baseUrl: url('DASHSCOPE_BASE_URL', 'https://dashscope-intl.aliyuncs.com/api/v1').replace(/\/+$/, ''),
+      workspace: get('DASHSCOPE_WORKSPACE'),
+    },
+    assistant: {
+      id: get('ASSISTANT_ID'),
+      name: get('ASSISTANT_NAME') ?? 'Threadline',
+      model: get('ASSISTANT_MODEL') ?? 'qwen-plus',
+      instructions: get('ASSISTANT_INSTRUCTIONS') ?? DEFAULT_INSTRUCTIONS,
+      tools: list('ASSISTANT_TOOLS', 'text_to_image'),
+      pluginTokens,
+    },
+    slack,
+    discord,
+    imageHosts: list('IMAGE_HOSTS', '*.aliyuncs.com'),
+    toolsDir: get('TOOLS_DIR') ?? './tools',
+    conversationIdleResetMs: duration('CONVERSATION_IDLE_RESET', undefined),
+    runTimeoutMs: duration('RUN_TIMEOUT', 600_000)!,
+    shutdownTimeoutMs: duration('SHUTDOWN_TIMEOUT', 25_000)!,
+    turnsPerMinute: int('TURNS_PER_MINUTE', 0, 0, 10_000),
+    meeting: {
+      idleStopMs: duration('MEETING_IDLE_STOP', 30 * 60_000)!,
+      maxDurationMs: duration('MEETING_MAX_DURATION', 4 * 3_600_000)!,
+      checkpointChars: int('MEETING_CHECKPOINT_CHARS', 24_000, 500),
+      batchMs: duration('MEETING_BATCH', 1_000)!,
+    },
+  };
+  if (problems.length) throw new ConfigError(problems);
+  return config;
+}
+
+function oneOf(value: string, allowed: string[], name: string, problems: ConfigError['problems']): string {
+  if (!allowed.includes(value)) problems.push({ variable: name, problem: `must be one of ${allowed.join(', ')}` });
+  return value;
+}
+
+function withTrailingSlash(u: string): string {
+  return u.endsWith('/') ? u : `${u}/`;
+}
+
+function readEnvFile(path: string | null): Record<string, string> {
+  if (!path) return {};
+  try {
+    return parseEnv(readFileSync(path, 'utf8')) as Record<string, string>;
+  } catch {
+    return {};
+  }
+}
