@@ -1,0 +1,101 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Keyv } from 'keyv';
+import { KeyvFile } from 'keyv-file';
+import { KeyedMutex } from './mutex.js';
+import { LockTimeoutError, type HeldLock, type LockOptions, type Store } from './store.js';
+
+/**
+ * One-instance store: Keyv over an embedded JSON file (keyv-file, survives restarts) or memory.
+ * Atomicity comes from an in-process mutex, which is exact for a single process.
+ */
+export class LocalStore implements Store {
+  readonly kind: 'file' | 'memory';
+  private readonly kv: Keyv;
+  private readonly mutex = new KeyedMutex();
+  private readonly locks = new KeyedMutex();
+
+  constructor(opts: { file?: string } = {}) {
+    if (opts.file) {
+      mkdirSync(dirname(opts.file), { recursive: true });
+      // A short write delay coalesces bursts; an awaited set resolves once the file is written.
+      this.kv = new Keyv({ store: new KeyvFile({ filename: opts.file, writeDelay: 10, expiredCheckDelay: 60_000 }), namespace: 'threadline' });
+      this.kind = 'file';
+    } else {
+      this.kv = new Keyv({ namespace: 'threadline' });
+      this.kind = 'memory';
+    }
+  }
+
+  async get<T>(key: string): Promise<T | undefined> {
+    return (await this.kv.get<T>(key)) ?? undefined;
+  }
+
+  async set<T>(key: string, value: T, ttlMs?: number): Promise<void> {
+    await this.kv.set(key, value, ttlMs);
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.kv.delete(key);
+  }
+
+  claim(key: string, ttlMs: number): Promise<boolean> {
+    return this.mutex.run(`claim:${key}`, async () => {
+      if ((await this.kv.get(`claim:${key}`)) !== undefined) return false;
+      await this.kv.set(`claim:${key}`, 1, ttlMs);
+      return true;
+    });
+  }
+
+  async lock(name: string, opts: LockOptions = {}): Promise<HeldLock> {
+    const release = await this.locks.acquireWithin(name, opts.waitMs ?? 15 * 60_000, () => new LockTimeoutError(name), opts.signal);
+    return { lost: new AbortController().signal, release: async () => release() };
+  }
+
+  private async mutate<T>(name: string, fn: (current: T | undefined) => T): Promise<T> {
+    return this.mutex.run(name, async () => {
+      const next = fn(await this.kv.get<T>(name));
+      await this.kv.set(name, next);
+      return next;
+    });
+  }
+
+  async setAdd(name: string, member: string): Promise<void> {
+    await this.mutate<string[]>(`set:${name}`, (cur) => (cur?.includes(member) ? cur : [...(cur ?? []), member]));
+  }
+
+  async setRemove(name: string, member: string): Promise<void> {
+    await this.mutate<string[]>(`set:${name}`, (cur) => (cur ?? []).filter((m) => m !== member));
+  }
+
+  async setMembers(name: string): Promise<string[]> {
+    return (await this.kv.get<string[]>(`set:${name}`)) ?? [];
+  }
+
+  async listPush(name: string, items: string[]): Promise<number> {
+    return (await this.mutate<string[]>(`list:${name}`, (cur) => [...(cur ?? []), ...items])).length;
+  }
+
+  async listRange(name: string, start: number, stop: number): Promise<string[]> {
+    const list = (await this.kv.get<string[]>(`list:${name}`)) ?? [];
+    const s = start < 0 ? Math.max(0, list.length + start) : start;
+    const e = stop < 0 ? list.length + stop : stop;
+    return list.slice(s, e + 1);
+  }
+
+  async listDropFront(name: string, count: number): Promise<void> {
+    await this.mutate<string[]>(`list:${name}`, (cur) => (cur ?? []).slice(count));
+  }
+
+  async listLength(name: string): Promise<number> {
+    return ((await this.kv.get<string[]>(`list:${name}`)) ?? []).length;
+  }
+
+  async ping(): Promise<boolean> {
+    return true;
+  }
+
+  async close(): Promise<void> {
+    await this.kv.disconnect();
+  }
+}

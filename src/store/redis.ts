@@ -1,0 +1,199 @@
+import { randomUUID } from 'node:crypto';
+import { createClient } from '@redis/client';
+import KeyvRedis from '@keyv/redis';
+import { Keyv } from 'keyv';
+import { KeyedMutex } from './mutex.js';
+import { LockTimeoutError, StoreUnavailableError, type HeldLock, type LockOptions, type Store } from './store.js';
+
+const RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
+const RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+
+type Client = ReturnType<typeof createClient>;
+
+export interface RedisStoreOptions {
+  url: string;
+  /** Prefix of every key (default `threadline:`). */
+  prefix?: string;
+  connectTimeoutMs?: number;
+  onError?: (err: Error) => void;
+}
+
+/**
+ * Store for several instances: Keyv over @keyv/redis for records, and the raw node-redis client
+ * for what must be atomic across instances: SET NX PX for dedupe, token locks renewed by a Lua
+ * compare-and-pexpire and released by compare-and-delete, sets and lists.
+ *
+ * The offline queue is off, so while Redis is away every call fails fast instead of hanging,
+ * and the client reconnects by itself.
+ */
+export class RedisStore implements Store {
+  readonly kind = 'redis' as const;
+  private readonly keyv: Keyv;
+  private readonly local = new KeyedMutex();
+  private readonly prefix: string;
+
+  private constructor(private readonly client: Client, prefix: string) {
+    this.prefix = prefix;
+    const adapter = new KeyvRedis(client as never, { namespace: prefix.replace(/:$/, ''), throwOnErrors: true, throwOnConnectError: true });
+    this.keyv = new Keyv({ store: adapter, namespace: prefix.replace(/:$/, ''), useKeyPrefix: false, throwOnErrors: true });
+    this.keyv.on('error', () => {
+      // errors are thrown to the caller (throwOnErrors); the client's listener logs them
+    });
+  }
+
+  /** Connects, failing with StoreUnavailableError when Redis does not answer in time. */
+  static async connect(opts: RedisStoreOptions): Promise<RedisStore> {
+    const timeout = opts.connectTimeoutMs ?? 5_000;
+    const client: Client = createClient({
+      url: opts.url,
+      disableOfflineQueue: true,
+      socket: { connectTimeout: timeout, reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2_000) },
+    });
+    client.on('error', (err: Error) => opts.onError?.(err));
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        client.connect(),
+        new Promise((_, reject) => (timer = setTimeout(() => reject(new StoreUnavailableError(`Redis did not answer within ${timeout} ms`)), timeout))),
+      ]);
+    } catch (err) {
+      client.destroy();
+      throw err instanceof StoreUnavailableError ? err : new StoreUnavailableError(`cannot connect to Redis: ${(err as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+    }
+    return new RedisStore(client, opts.prefix ?? 'threadline:');
+  }
+
+  private k(kind: string, name: string): string {
+    return `${this.prefix}${kind}:${name}`;
+  }
+
+  private guard<T>(p: Promise<T>): Promise<T> {
+    return p.catch((err: Error) => {
+      throw new StoreUnavailableError(`Redis: ${err.message}`, { cause: err });
+    });
+  }
+
+  async get<T>(key: string): Promise<T | undefined> {
+    return (await this.guard(this.keyv.get<T>(key))) ?? undefined;
+  }
+
+  async set<T>(key: string, value: T, ttlMs?: number): Promise<void> {
+    await this.guard(this.keyv.set(key, value, ttlMs));
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.guard(this.keyv.delete(key));
+  }
+
+  async claim(key: string, ttlMs: number): Promise<boolean> {
+    const res = await this.guard(this.client.set(this.k('claim', key), '1', { condition: 'NX', expiration: { type: 'PX', value: Math.max(1, Math.round(ttlMs)) } }));
+    return res === 'OK';
+  }
+
+  async lock(name: string, opts: LockOptions = {}): Promise<HeldLock> {
+    const ttl = opts.ttlMs ?? 30_000;
+    const deadline = Date.now() + (opts.waitMs ?? 15 * 60_000);
+    // Waiters in this process queue locally, so only one of them polls Redis at a time.
+    const releaseLocal = await this.local.acquireWithin(name, Math.max(0, deadline - Date.now()), () => new LockTimeoutError(name), opts.signal);
+    const key = this.k('lock', name);
+    const token = randomUUID();
+    let pause = 25;
+    try {
+      for (;;) {
+        if (opts.signal?.aborted) throw new LockTimeoutError(name);
+        const ok = await this.guard(this.client.set(key, token, { condition: 'NX', expiration: { type: 'PX', value: ttl } }));
+        if (ok === 'OK') break;
+        if (Date.now() + pause > deadline) throw new LockTimeoutError(name);
+        await new Promise((r) => setTimeout(r, pause));
+        pause = Math.min(pause * 2, 500);
+      }
+    } catch (err) {
+      releaseLocal();
+      throw err;
+    }
+    const lost = new AbortController();
+    const renew = setInterval(() => {
+      this.client
+        .eval(RENEW, { keys: [key], arguments: [token, String(ttl)] })
+        .then((res) => {
+          if (Number(res) !== 1) {
+            clearInterval(renew);
+            lost.abort(new Error(`lock ${name} was lost`));
+          }
+        })
+        .catch(() => {
+          // Redis away for a moment: keep trying until the TTL says otherwise
+        });
+    }, Math.max(10, Math.floor(ttl / 3)));
+    renew.unref();
+    let released = false;
+    return {
+      lost: lost.signal,
+      release: async () => {
+        if (released) return;
+        released = true;
+        clearInterval(renew);
+        try {
+          await this.client.eval(RELEASE, { keys: [key], arguments: [token] });
+        } catch {
+          // unreachable Redis: the TTL frees the lock
+        } finally {
+          releaseLocal();
+        }
+      },
+    };
+  }
+
+  async setAdd(name: string, member: string): Promise<void> {
+    await this.guard(this.client.sAdd(this.k('set', name), member));
+  }
+
+  async setRemove(name: string, member: string): Promise<void> {
+    await this.guard(this.client.sRem(this.k('set', name), member));
+  }
+
+  async setMembers(name: string): Promise<string[]> {
+    return this.guard(this.client.sMembers(this.k('set', name)));
+  }
+
+  async listPush(name: string, items: string[]): Promise<number> {
+    if (items.length === 0) return this.listLength(name);
+    return this.guard(this.client.rPush(this.k('list', name), items));
+  }
+
+  async listRange(name: string, start: number, stop: number): Promise<string[]> {
+    return this.guard(this.client.lRange(this.k('list', name), start, stop));
+  }
+
+  async listDropFront(name: string, count: number): Promise<void> {
+    if (count <= 0) return;
+    await this.guard(this.client.lTrim(this.k('list', name), count, -1));
+  }
+
+  async listLength(name: string): Promise<number> {
+    return this.guard(this.client.lLen(this.k('list', name)));
+  }
+
+  async ping(): Promise<boolean> {
+    if (!this.client.isReady) return false;
+    try {
+      let timer: NodeJS.Timeout | undefined;
+      const res = await Promise.race([this.client.ping(), new Promise<string>((r) => (timer = setTimeout(() => r('timeout'), 1_000)))]);
+      clearTimeout(timer);
+      return res === 'PONG';
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    try {
+      if (this.client.isReady) await this.client.close();
+      else this.client.destroy();
+    } catch {
+      this.client.destroy();
+    }
+  }
+}

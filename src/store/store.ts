@@ -1,0 +1,65 @@
+/**
+ * What Threadline keeps: records (conversations, meetings), event ids seen (dedupe), locks that
+ * keep one run per Assistant thread, small sets (in-flight runs, active meetings) and lists
+ * (the meeting capture queue). Redis when several instances share work; an embedded file store
+ * for one instance; memory in unit tests.
+ */
+export interface Store {
+  readonly kind: 'redis' | 'file' | 'memory';
+  get<T>(key: string): Promise<T | undefined>;
+  /** `ttlMs` omitted = keep until deleted. */
+  set<T>(key: string, value: T, ttlMs?: number): Promise<void>;
+  delete(key: string): Promise<void>;
+  /** Atomic set-if-absent with a TTL: true when this caller was first (dedupe). */
+  claim(key: string, ttlMs: number): Promise<boolean>;
+  /** Waits for the lock on `name` (renewed while held); throws LockTimeoutError past `waitMs`. */
+  lock(name: string, opts?: LockOptions): Promise<HeldLock>;
+  setAdd(name: string, member: string): Promise<void>;
+  setRemove(name: string, member: string): Promise<void>;
+  setMembers(name: string): Promise<string[]>;
+  /** Appends to a list; returns the new length. */
+  listPush(name: string, items: string[]): Promise<number>;
+  /** Items from `start` to `stop` inclusive (negative = from the end), like LRANGE. */
+  listRange(name: string, start: number, stop: number): Promise<string[]>;
+  /** Drops the first `count` items. */
+  listDropFront(name: string, count: number): Promise<void>;
+  listLength(name: string): Promise<number>;
+  /** True when the store answers right now. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export interface LockOptions {
+  /** How long the lock lives without renewal (default 30 s); it is renewed every third of that. */
+  ttlMs?: number;
+  /** How long to wait for it (default 15 min: a queued turn waits for the run before it). */
+  waitMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface HeldLock {
+  /** Fires when the lock was lost (renewal found someone else's token or the key gone). */
+  readonly lost: AbortSignal;
+  release(): Promise<void>;
+}
+
+export class LockTimeoutError extends Error {
+  override readonly name = 'LockTimeoutError';
+  constructor(readonly lockName: string) {
+    super(`timed out waiting for lock ${lockName}`);
+  }
+}
+
+export class StoreUnavailableError extends Error {
+  override readonly name = 'StoreUnavailableError';
+}
+
+/** Runs `fn` while holding the lock, releasing it in `finally`. */
+export async function withLock<T>(store: Store, name: string, fn: (lock: HeldLock) => Promise<T>, opts?: LockOptions): Promise<T> {
+  const held = await store.lock(name, opts);
+  try {
+    return await fn(held);
+  } finally {
+    await held.release();
+  }
+}

@@ -1,0 +1,134 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { LocalStore, LockTimeoutError, RedisStore, type Store } from '../../src/store/index.js';
+import { createClient } from '@redis/client';
+import { REDIS_URL, tempDir, uniquePrefix } from '../helpers.js';
+
+const opened: Store[] = [];
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((s) => s.close()));
+});
+
+async function redis(prefix = uniquePrefix('store')): Promise<RedisStore> {
+  const s = await RedisStore.connect({ url: REDIS_URL, prefix });
+  opened.push(s);
+  return s;
+}
+function memory(): LocalStore {
+  const s = new LocalStore();
+  opened.push(s);
+  return s;
+}
+
+describe.each([
+  ['memory', async () => memory()],
+  ['file', async () => { const s = new LocalStore({ file: join(tempDir(), 'kv.json') }); opened.push(s); return s; }],
+  ['redis', () => redis()],
+] as const)('%s store', (_name, make) => {
+  it('keeps records, expires them by TTL, deletes them', async () => {
+    const s = await make();
+    await s.set('a', { n: 1 });
+    expect(await s.get('a')).toEqual({ n: 1 });
+    await s.delete('a');
+    expect(await s.get('a')).toBeUndefined();
+  });
+
+  it('claims an id once, also under concurrency', async () => {
+    const s = await make();
+    const results = await Promise.all(Array.from({ length: 20 }, () => s.claim('ev-1', 60_000)));
+    expect(results.filter(Boolean)).toHaveLength(1);
+    expect(await s.claim('ev-2', 60_000)).toBe(true);
+  });
+
+  it('serialises lock holders in order and times out a waiter', async () => {
+    const s = await make();
+    const order: number[] = [];
+    const held = await s.lock('conv', { ttlMs: 5_000 });
+    const second = s.lock('conv', { ttlMs: 5_000 }).then(async (l) => {
+      order.push(2);
+      await l.release();
+    });
+    await expect(s.lock('conv', { waitMs: 50 })).rejects.toBeInstanceOf(LockTimeoutError);
+    order.push(1);
+    await held.release();
+    await second;
+    expect(order).toEqual([1, 2]);
+  });
+
+  it('keeps sets and lists in order', async () => {
+    const s = await make();
+    await s.setAdd('inflight', 'a');
+    await s.setAdd('inflight', 'b');
+    await s.setAdd('inflight', 'a');
+    await s.setRemove('inflight', 'b');
+    expect(await s.setMembers('inflight')).toEqual(['a']);
+    expect(await s.listPush('q', ['1', '2', '3'])).toBe(3);
+    await s.listPush('q', ['4']);
+    expect(await s.listRange('q', 0, 1)).toEqual(['1', '2']);
+    await s.listDropFront('q', 2);
+    expect(await s.listRange('q', 0, -1)).toEqual(['3', '4']);
+    expect(await s.listLength('q')).toBe(2);
+  });
+});
+
+describe('file store', () => {
+  it('keeps records across a restart (a new instance on the same file)', async () => {
+    const file = join(tempDir(), 'kv.json');
+    const a = new LocalStore({ file });
+    await a.set('conversation', { threadId: 'thread_1' });
+    await a.listPush('q', ['x']);
+    await a.close();
+    const b = new LocalStore({ file });
+    opened.push(b);
+    expect(await b.get('conversation')).toEqual({ threadId: 'thread_1' });
+    expect(await b.listRange('q', 0, -1)).toEqual(['x']);
+  });
+});
+
+describe('redis store', () => {
+  it('namespaces keys under threadline-style prefixes and uses SET NX PX for claims', async () => {
+    const prefix = uniquePrefix('ns');
+    const s = await redis(prefix);
+    await s.set('rec', 1);
+    await s.claim('e', 10_000);
+    const raw = createClient({ url: REDIS_URL });
+    await raw.connect();
+    const keys = await raw.keys(`${prefix}*`);
+    const ttl = await raw.pTTL(`${prefix}claim:e`);
+    await raw.close();
+    expect(keys.sort()).toEqual([`${prefix}:rec`, `${prefix}claim:e`].sort());
+    expect(ttl).toBeGreaterThan(5_000);
+  });
+
+  it('renews a held lock past its TTL, and two instances never hold it at once', async () => {
+    const prefix = uniquePrefix('lock');
+    const a = await redis(prefix);
+    const b = await redis(prefix);
+    const held = await a.lock('conv', { ttlMs: 150 });
+    // b polls for well over the TTL: renewal must keep a's lock alive the whole time
+    await expect(b.lock('conv', { ttlMs: 150, waitMs: 600 })).rejects.toBeInstanceOf(LockTimeoutError);
+    expect(held.lost.aborted).toBe(false);
+    await held.release();
+    const next = await b.lock('conv', { ttlMs: 150, waitMs: 1_000 });
+    await next.release();
+  });
+
+  it('never releases or renews with someone else token', async () => {
+    const prefix = uniquePrefix('tok');
+    const a = await redis(prefix);
+    const held = await a.lock('conv', { ttlMs: 300 });
+    const raw = createClient({ url: REDIS_URL });
+    await raw.connect();
+    // another holder takes over (as after an expiry)
+    await raw.set(`${prefix}lock:conv`, 'someone-else', { expiration: { type: 'PX', value: 10_000 } });
+    await new Promise<void>((resolve) => held.lost.addEventListener('abort', () => resolve(), { once: true }));
+    await held.release();
+    expect(await raw.get(`${prefix}lock:conv`)).toBe('someone-else');
+    await raw.del(`${prefix}lock:conv`);
+    await raw.close();
+  });
+
+  it('fails fast with a clear error when Redis is not there', async () => {
+    await expect(RedisStore.connect({ url: 'redis://127.0.0.1:1', connectTimeoutMs: 300 })).rejects.toMatchObject({ name: 'StoreUnavailableError' });
+  });
+});
