@@ -34,6 +34,11 @@ export interface WaitOptions {
 
 const enc = encodeURIComponent;
 
+/** Facts about a streaming response that are not events. */
+export interface StreamHooks {
+  onRequestId?: (requestId: string) => void;
+}
+
 /**
  * A typed client for the whole DashScope Assistant API.
  *
@@ -90,8 +95,8 @@ export class AssistantClient {
     create: (threadId: string, body: RunCreateParams, signal?: AbortSignal) =>
       this.post<Run>(`/threads/${enc(threadId)}/runs`, { ...body, stream: false }, signal),
     /** Create a run with `stream: true`; the events arrive as they happen. */
-    stream: (threadId: string, body: RunCreateParams, signal?: AbortSignal) =>
-      this.streamOf(`/threads/${enc(threadId)}/runs`, body, signal),
+    stream: (threadId: string, body: RunCreateParams, signal?: AbortSignal, hooks?: StreamHooks) =>
+      this.streamOf(`/threads/${enc(threadId)}/runs`, body, signal, hooks),
     createThreadAndRun: (body: ThreadAndRunParams, signal?: AbortSignal) => this.post<Run>('/threads/runs', { ...body, stream: false }, signal),
     streamThreadAndRun: (body: ThreadAndRunParams, signal?: AbortSignal) => this.streamOf('/threads/runs', body, signal),
     list: (threadId: string, params: ListParams = {}) => this.get<ListPage<Run>>(`/threads/${enc(threadId)}/runs`, params),
@@ -103,8 +108,8 @@ export class AssistantClient {
     cancel: (threadId: string, runId: string) => this.post<Run>(`/threads/${enc(threadId)}/runs/${enc(runId)}/cancel`, {}),
     submitToolOutputs: (threadId: string, runId: string, toolOutputs: ToolOutput[], signal?: AbortSignal) =>
       this.post<Run>(`/threads/${enc(threadId)}/runs/${enc(runId)}/submit_tool_outputs`, { tool_outputs: toolOutputs, stream: false }, signal),
-    submitToolOutputsStream: (threadId: string, runId: string, toolOutputs: ToolOutput[], signal?: AbortSignal) =>
-      this.streamOf(`/threads/${enc(threadId)}/runs/${enc(runId)}/submit_tool_outputs`, { tool_outputs: toolOutputs }, signal),
+    submitToolOutputsStream: (threadId: string, runId: string, toolOutputs: ToolOutput[], signal?: AbortSignal, hooks?: StreamHooks) =>
+      this.streamOf(`/threads/${enc(threadId)}/runs/${enc(runId)}/submit_tool_outputs`, { tool_outputs: toolOutputs }, signal, hooks),
     /**
      * Polls until the run needs tool output or reaches a terminal status (completed, failed,
      * cancelled, expired, incomplete), backing off from 250 ms to 2 s.
@@ -159,8 +164,10 @@ export class AssistantClient {
     return this.http.request<Deleted>({ method: 'DELETE', path });
   }
 
-  private async *streamOf(path: string, body: object, signal?: AbortSignal): AsyncGenerator<StreamEvent> {
+  private async *streamOf(path: string, body: object, signal?: AbortSignal, hooks?: StreamHooks): AsyncGenerator<StreamEvent> {
     const res = await this.http.request<Response>({ method: 'POST', path, body: { ...body, stream: true }, signal, raw: true });
+    const requestId = res.headers.get('x-request-id');
+    if (requestId) hooks?.onRequestId?.(requestId);
     yield* eventsOf(res);
   }
 }

@@ -1,4 +1,4 @@
-export { AssistantClient, messageText, type WaitOptions } from './client.js';
+export { AssistantClient, messageText, type StreamHooks, type WaitOptions } from './client.js';
 export { AssistantApiError } from './errors.js';
 export { deltaText, parseEventStream } from './sse.js';
 export type * from './types.js';

@@ -1,0 +1,64 @@
+import { createHash } from 'node:crypto';
+import type { AssistantClient, Tool } from '../assistant/index.js';
+import type { Store } from '../store/index.js';
+import { withLock } from '../store/index.js';
+
+export interface AssistantSettings {
+  id?: string;
+  name: string;
+  model: string;
+  instructions: string;
+  tools: string[];
+  pluginTokens: Record<string, string>;
+}
+
+export interface ReadyAssistant {
+  id: string;
+  /** Tool types of the assistant (without auth), for help texts. */
+  toolTypes: string[];
+  /** The assistant's tools as sent on each run, with plug-in auth attached. */
+  runTools: Tool[];
+  action: 'retrieved' | 'found' | 'updated' | 'created';
+}
+
+const TAG = 'threadline';
+
+/**
+ * Makes sure the assistant exists. With ASSISTANT_ID it is retrieved and used as it is.
+ * Otherwise the bot's own assistant is found again by name and a metadata tag, updated when the
+ * configuration changed (a hash in its metadata says), or created. A store lock makes this
+ * idempotent across instances starting together.
+ */
+export async function ensureAssistant(api: AssistantClient, store: Store, settings: AssistantSettings): Promise<ReadyAssistant> {
+  if (settings.id) {
+    const a = await api.assistants.retrieve(settings.id);
+    return ready(a.id, a.tools ?? [], settings, 'retrieved');
+  }
+  const tools: Tool[] = settings.tools.map((type) => ({ type }));
+  const hash = createHash('sha256')
+    .update(JSON.stringify({ model: settings.model, instructions: settings.instructions, tools: settings.tools }))
+    .digest('hex')
+    .slice(0, 16);
+  const metadata = { [TAG]: 'managed', config: hash };
+  return withLock(store, `bootstrap:${settings.name}`, async () => {
+    const mine = (await api.assistants.all()).filter((a) => a.name === settings.name && a.metadata?.[TAG] === 'managed');
+    const existing = mine.sort((x, y) => (x.created_at ?? 0) - (y.created_at ?? 0))[0];
+    if (existing && existing.metadata?.config === hash) return ready(existing.id, existing.tools ?? tools, settings, 'found');
+    if (existing) {
+      const a = await api.assistants.update(existing.id, { model: settings.model, instructions: settings.instructions, tools, metadata });
+      return ready(a.id, a.tools ?? tools, settings, 'updated');
+    }
+    const a = await api.assistants.create({ name: settings.name, model: settings.model, instructions: settings.instructions, tools, metadata });
+    return ready(a.id, a.tools ?? tools, settings, 'created');
+  }, { ttlMs: 30_000, waitMs: 60_000 });
+}
+
+function ready(id: string, tools: Tool[], settings: AssistantSettings, action: ReadyAssistant['action']): ReadyAssistant {
+  // Function tools are ours to send per run; keep the assistant's built-ins and plug-ins.
+  const own = tools.filter((t) => t.type !== 'function').map(({ type }) => ({ type }) as Tool);
+  const runTools = own.map((t) => {
+    const token = settings.pluginTokens[t.type];
+    return token ? ({ type: t.type, auth: { type: 'user_http', user_token: token } } as Tool) : t;
+  });
+  return { id, toolTypes: own.map((t) => t.type), runTools, action };
+}

@@ -1,0 +1,82 @@
+import type { Store } from '../store/index.js';
+import type { ReplyTarget } from './types.js';
+
+/** What Threadline remembers about one conversation. */
+export interface ConversationRecord {
+  key: string;
+  /** The Assistant API thread this conversation talks in. */
+  threadId: string;
+  /** The run being answered right now, if any (a restarted process finishes or reports it). */
+  activeRunId?: string;
+  /** Where the reply of the active run goes. */
+  target: ReplyTarget;
+  createdAt: number;
+  lastActivity: number;
+  /** The active run was given up (stop or timeout where cancel is unsupported): wait it out, deliver nothing. */
+  abandoned?: boolean;
+}
+
+const IN_FLIGHT = 'inflight-runs';
+
+/**
+ * Conversation records in the store, keyed by conversation key. An optional idle reset starts
+ * a fresh Assistant thread when a conversation was quiet for longer than `idleResetMs`.
+ */
+export class Conversations {
+  constructor(
+    private readonly store: Store,
+    private readonly opts: { idleResetMs?: number } = {},
+  ) {}
+
+  private id(key: string): string {
+    return `conversation:${key}`;
+  }
+
+  async get(key: string): Promise<ConversationRecord | undefined> {
+    return this.store.get<ConversationRecord>(this.id(key));
+  }
+
+  /** The record when it is still fresh (not idle past the reset), else undefined. */
+  async current(key: string, now = Date.now()): Promise<ConversationRecord | undefined> {
+    const rec = await this.get(key);
+    if (!rec) return undefined;
+    if (this.opts.idleResetMs && !rec.activeRunId && now - rec.lastActivity > this.opts.idleResetMs) return undefined;
+    return rec;
+  }
+
+  async save(rec: ConversationRecord): Promise<void> {
+    await this.store.set(this.id(rec.key), rec);
+  }
+
+  /** Drops the mapping: the next message starts a new Assistant thread. */
+  async reset(key: string): Promise<ConversationRecord | undefined> {
+    const rec = await this.get(key);
+    await this.store.delete(this.id(key));
+    return rec;
+  }
+
+  /** Marks a run as in flight, in the record and in the index a restarted process reads. */
+  async startRun(rec: ConversationRecord, runId: string, target: ReplyTarget): Promise<void> {
+    rec.activeRunId = runId;
+    rec.target = target;
+    rec.lastActivity = Date.now();
+    await this.save(rec);
+    await this.store.setAdd(IN_FLIGHT, rec.key);
+  }
+
+  async endRun(rec: ConversationRecord): Promise<void> {
+    rec.activeRunId = undefined;
+    rec.lastActivity = Date.now();
+    await this.save(rec);
+    await this.store.setRemove(IN_FLIGHT, rec.key);
+  }
+
+  /** Conversation keys that had a run in flight (possibly from a process that died). */
+  inFlight(): Promise<string[]> {
+    return this.store.setMembers(IN_FLIGHT);
+  }
+
+  async forgetInFlight(key: string): Promise<void> {
+    await this.store.setRemove(IN_FLIGHT, key);
+  }
+}

@@ -1,0 +1,219 @@
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { BlockList, isIP, type LookupFunction } from 'node:net';
+import type { ReplyImage } from './types.js';
+
+/** A reference to an image found in the assistant's text. */
+export interface ImageRef {
+  url: string;
+  alt: string;
+  /** The exact text that referred to it (markdown image or bare URL). */
+  match: string;
+  markdown: boolean;
+}
+
+const MARKDOWN_IMAGE = /!\[([^\]]*)\]\((<?)(https?:\/\/[^\s)>]+)>?(?:\s+"[^"]*")?\)/g;
+const BARE_URL = /(?<![(<\["'=])\bhttps?:\/\/[^\s<>()\]"'`]+/g;
+const IMAGE_PATH = /\.(png|jpe?g|gif|webp|bmp)$/i;
+
+/**
+ * Finds images in the text: markdown images, and bare URLs that look like images (an image file
+ * extension) or sit on an allowed image host (DashScope results carry signed query strings).
+ */
+export function findImageRefs(text: string, isAllowedHost: (host: string) => boolean = () => false): ImageRef[] {
+  const refs: ImageRef[] = [];
+  const seen = new Set<string>();
+  for (const m of text.matchAll(MARKDOWN_IMAGE)) {
+    refs.push({ url: m[3], alt: m[1].trim() || 'image', match: m[0], markdown: true });
+    seen.add(m[3]);
+  }
+  const withoutMarkdown = text.replace(MARKDOWN_IMAGE, '').replace(/\[[^\]]*\]\([^)]*\)/g, '');
+  for (const m of withoutMarkdown.matchAll(BARE_URL)) {
+    const url = m[0].replace(/[.,;:!?]+$/, '');
+    if (seen.has(url)) continue;
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      continue;
+    }
+    if (!IMAGE_PATH.test(parsed.pathname) && !isAllowedHost(parsed.host)) continue;
+    seen.add(url);
+    refs.push({ url, alt: 'image', match: url, markdown: false });
+  }
+  return refs;
+}
+
+export class ImageRejected extends Error {
+  override readonly name = 'ImageRejected';
+}
+
+export interface ImageFetcherOptions {
+  /** Host patterns: `*.aliyuncs.com` (any subdomain) or an exact `host` / `host:port`, which is "explicitly listed". */
+  hosts: string[];
+  maxBytes?: number;
+  timeoutMs?: number;
+  maxRedirects?: number;
+  /** DNS lookup (tests point names at chosen addresses); defaults to the system resolver. */
+  lookup?: LookupFunction;
+}
+
+const PRIVATE = new BlockList();
+for (const [net, bits] of [
+  ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12], ['192.0.0.0', 24],
+  ['192.0.2.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['198.51.100.0', 24], ['203.0.113.0', 24], ['224.0.0.0', 4], ['240.0.0.0', 4],
+] as const) PRIVATE.addSubnet(net, bits, 'ipv4');
+for (const [net, bits] of [['::', 128], ['::1', 128], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8], ['64:ff9b::', 96], ['2001:db8::', 32]] as const) {
+  PRIVATE.addSubnet(net, bits, 'ipv6');
+}
+
+/** True for loopback, private, link-local (169.254.x, the cloud metadata address), CGNAT, multicast and reserved ranges. */
+export function isPrivateAddress(address: string): boolean {
+  const family = isIP(address);
+  if (family === 4) return PRIVATE.check(address, 'ipv4');
+  if (family === 6) {
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+    if (mapped) return PRIVATE.check(mapped[1], 'ipv4');
+    return PRIVATE.check(address, 'ipv6');
+  }
+  return true;
+}
+
+/**
+ * Downloads images the assistant produced, and nothing else: the host must match IMAGE_HOSTS;
+ * https only unless the host is explicitly listed; no private, loopback or link-local address
+ * (checked on the address actually connected to, so DNS cannot rebind around it) unless
+ * explicitly listed; every redirect re-checked; a size cap; an image content type; a timeout.
+ *
+ * @example await new ImageFetcher({ hosts: ['*.aliyuncs.com'] }).fetch('https://x.oss.aliyuncs.com/a.png')
+ */
+export class ImageFetcher {
+  private readonly maxBytes: number;
+  private readonly timeoutMs: number;
+  private readonly maxRedirects: number;
+  private readonly lookup: LookupFunction;
+
+  constructor(private readonly opts: ImageFetcherOptions) {
+    this.maxBytes = opts.maxBytes ?? 20 * 1024 * 1024;
+    this.timeoutMs = opts.timeoutMs ?? 15_000;
+    this.maxRedirects = opts.maxRedirects ?? 3;
+    this.lookup = opts.lookup ?? (dnsLookup as LookupFunction);
+  }
+
+  /** Whether a host (with optional port) matches an IMAGE_HOSTS pattern. */
+  isAllowedHost(host: string): boolean {
+    return this.match(host) !== 'none';
+  }
+
+  private match(host: string): 'explicit' | 'wildcard' | 'none' {
+    const h = host.toLowerCase();
+    const bare = h.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+    for (const p of this.opts.hosts.map((x) => x.toLowerCase())) {
+      if (p === h || p === bare) return 'explicit';
+    }
+    for (const p of this.opts.hosts.map((x) => x.toLowerCase())) {
+      if (p.startsWith('*.') && bare.endsWith(p.slice(1)) && bare.length > p.length - 1 && !isIP(bare)) return 'wildcard';
+    }
+    return 'none';
+  }
+
+  async fetch(url: string, alt = 'image'): Promise<ReplyImage> {
+    let current = url;
+    for (let hop = 0; hop <= this.maxRedirects; hop++) {
+      const res = await this.get(current);
+      if (res.statusCode && res.statusCode >= 300 && res.statusCode < 400 && res.headers.location) {
+        res.resume();
+        current = new URL(res.headers.location, current).href;
+        continue;
+      }
+      return this.read(res, current, alt);
+    }
+    throw new ImageRejected('too many redirects');
+  }
+
+  private check(url: URL): { explicit: boolean } {
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ImageRejected(`scheme ${url.protocol} not allowed`);
+    if (url.username || url.password) throw new ImageRejected('credentials in URL');
+    const m = this.match(url.host);
+    if (m === 'none') throw new ImageRejected(`host ${url.hostname} is not in IMAGE_HOSTS`);
+    const explicit = m === 'explicit';
+    if (url.protocol === 'http:' && !explicit) throw new ImageRejected('http is only allowed for explicitly listed hosts');
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    if (isIP(host) && isPrivateAddress(host) && !explicit) throw new ImageRejected(`address ${host} is private`);
+    return { explicit };
+  }
+
+  private get(href: string): Promise<IncomingMessage> {
+    const url = new URL(href);
+    const { explicit } = this.check(url);
+    // Check the address we really connect to: resolving here and connecting elsewhere would let DNS rebind.
+    const guardedLookup: LookupFunction = (hostname, options, callback) => {
+      this.lookup(hostname, { ...options, all: true }, (err, addresses) => {
+        if (err) return callback(err, '', 0);
+        const list = (Array.isArray(addresses) ? addresses : [{ address: addresses as unknown as string, family: 4 }]) as LookupAddress[];
+        const bad = list.find((a) => isPrivateAddress(a.address));
+        if (bad && !explicit) return callback(new ImageRejected(`${hostname} resolves to a private address`) as NodeJS.ErrnoException, '', 0);
+        if ((options as { all?: boolean }).all) return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, list);
+        callback(null, list[0].address, list[0].family);
+      });
+    };
+    const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise((resolve, reject) => {
+      const req = request(url, { method: 'GET', lookup: guardedLookup, timeout: this.timeoutMs, headers: { 'user-agent': 'threadline-image-fetch', accept: 'image/*' } }, resolve);
+      req.on('timeout', () => req.destroy(new ImageRejected('image download timed out')));
+      req.on('error', (err) => reject(err instanceof ImageRejected ? err : new ImageRejected(`download failed: ${err.message}`)));
+      req.end();
+    });
+  }
+
+  private async read(res: IncomingMessage, url: string, alt: string): Promise<ReplyImage> {
+    const fail = (why: string) => {
+      res.destroy();
+      return new ImageRejected(why);
+    };
+    if (res.statusCode !== 200) throw fail(`HTTP ${res.statusCode}`);
+    const type = String(res.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+    if (!type.startsWith('image/')) throw fail(`content type ${type || 'missing'} is not an image`);
+    const declared = Number(res.headers['content-length']);
+    if (Number.isFinite(declared) && declared > this.maxBytes) throw fail(`image larger than ${this.maxBytes} bytes`);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const timer = setTimeout(() => res.destroy(new ImageRejected('image download timed out')), this.timeoutMs);
+    try {
+      for await (const chunk of res as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        if (size > this.maxBytes) throw fail(`image larger than ${this.maxBytes} bytes`);
+        chunks.push(chunk);
+      }
+    } catch (err) {
+      throw err instanceof ImageRejected ? err : new ImageRejected(`download failed: ${(err as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+    }
+    const ext = type.split('/')[1]?.replace('jpeg', 'jpg').replace(/[^a-z0-9]/g, '') || 'png';
+    const base = (new URL(url).pathname.split('/').pop() ?? '').replace(/\.[^.]*$/, '').replace(/[^\w.-]/g, '').slice(0, 60);
+    return { bytes: new Uint8Array(Buffer.concat(chunks)), contentType: type, filename: `${base || 'image'}.${ext}`, alt, url };
+  }
+}
+
+/**
+ * Downloads every image in the text. Downloaded ones leave a short caption in the text; failed
+ * ones stay as a link, so the reply is never lost.
+ */
+export async function attachImages(text: string, fetcher: ImageFetcher, onRejected?: (url: string, err: Error) => void): Promise<{ text: string; images: ReplyImage[] }> {
+  const refs = findImageRefs(text, (h) => fetcher.isAllowedHost(h));
+  const images: ReplyImage[] = [];
+  let out = text;
+  const results = await Promise.all(refs.map((r) => fetcher.fetch(r.url, r.alt).then((img) => ({ r, img }), (err: Error) => ({ r, err }))));
+  for (const res of results) {
+    if ('img' in res) {
+      images.push(res.img);
+      out = out.replace(res.r.match, res.r.markdown ? `_(image: ${res.r.alt})_` : '_(image attached)_');
+    } else {
+      onRejected?.(res.r.url, res.err);
+      if (res.r.markdown) out = out.replace(res.r.match, `[${res.r.alt}](${res.r.url})`);
+    }
+  }
+  return { text: out.trim(), images };
+}

@@ -1,0 +1,76 @@
+import type { FunctionDefinition, Tool } from '../../assistant/index.js';
+
+/** Context a tool handler gets: who asked, and a signal that fires at the tool timeout. */
+export interface ToolContext {
+  conversationKey: string;
+  userId?: string;
+  signal: AbortSignal;
+}
+
+/** A local function tool the assistant may call. */
+export interface LocalTool {
+  name: string;
+  description: string;
+  /** JSON schema of the arguments object. */
+  parameters: Record<string, unknown>;
+  handler: (args: Record<string, unknown>, ctx: ToolContext) => unknown | Promise<unknown>;
+  /** Per-call timeout (default 30 s). */
+  timeoutMs?: number;
+}
+
+const NAME = /^[a-zA-Z0-9_-]{1,64}$/;
+
+/**
+ * The function tools Threadline runs locally when a run asks for them. An unknown name, bad
+ * JSON arguments, a throwing handler or a timeout all become an error output for the run —
+ * never a crash or a stuck run.
+ */
+export class ToolRegistry {
+  private readonly tools = new Map<string, LocalTool>();
+
+  register(tool: LocalTool): this {
+    if (!NAME.test(tool.name)) throw new TypeError(`tool name must match ${NAME}: ${tool.name}`);
+    if (typeof tool.handler !== 'function') throw new TypeError(`tool ${tool.name} has no handler`);
+    this.tools.set(tool.name, tool);
+    return this;
+  }
+
+  list(): LocalTool[] {
+    return [...this.tools.values()];
+  }
+
+  /** Definitions sent with each run, next to the assistant's own tools. */
+  definitions(): Tool[] {
+    return this.list().map((t) => ({ type: 'function', function: { name: t.name, description: t.description, parameters: t.parameters } satisfies FunctionDefinition }));
+  }
+
+  /** Runs one call and returns the output string submitted to the run. */
+  async call(name: string, rawArgs: string, ctx: Omit<ToolContext, 'signal'>): Promise<{ output: string; ok: boolean; ms: number }> {
+    const started = performance.now();
+    const done = (output: unknown, ok: boolean) => ({ output: typeof output === 'string' ? output : JSON.stringify(output ?? null), ok, ms: performance.now() - started });
+    const tool = this.tools.get(name);
+    if (!tool) return done({ error: `unknown function ${name}` }, false);
+    let args: Record<string, unknown>;
+    try {
+      args = rawArgs?.trim() ? (JSON.parse(rawArgs) as Record<string, unknown>) : {};
+      if (!args || typeof args !== 'object' || Array.isArray(args)) throw new Error('arguments must be a JSON object');
+    } catch (err) {
+      return done({ error: `invalid arguments: ${(err as Error).message}` }, false);
+    }
+    const timeoutMs = tool.timeoutMs ?? 30_000;
+    const ac = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const result = await Promise.race([
+        Promise.resolve().then(() => tool.handler(args, { ...ctx, signal: ac.signal })),
+        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs))),
+      ]);
+      return done(result, true);
+    } catch (err) {
+      ac.abort();
+      return done({ error: `${name} failed: ${(err as Error)?.message ?? String(err)}` }, false);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

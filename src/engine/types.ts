@@ -1,0 +1,105 @@
+/**
+ * The neutral shapes adapters and the engine share. Nothing here knows Slack or Discord.
+ */
+
+/** Where a reply goes: platform-specific ids, stored with the conversation so a restarted process can still answer. */
+export interface ReplyTarget {
+  platform: 'slack' | 'discord';
+  [field: string]: string | number | boolean | undefined;
+}
+
+export interface Author {
+  id: string;
+  /** Display name as people see it in the chat. */
+  name: string;
+  /** May stop anyone's meeting or run (workspace/guild admins). */
+  isAdmin?: boolean;
+}
+
+export type InboundKind =
+  /** Addressed to the bot: a mention, a DM, a thread it is part of, or a slash command. */
+  | 'mention'
+  | 'dm'
+  | 'thread'
+  | 'command'
+  /** A channel message not addressed to the bot: only meeting capture looks at it. */
+  | 'ambient';
+
+/** One message from a person, as every adapter delivers it. */
+export interface Inbound {
+  /** Conversation key (see conversation-key.ts). */
+  key: string;
+  target: ReplyTarget;
+  author: Author;
+  /** The text with the bot's mention removed. */
+  text: string;
+  kind: InboundKind;
+  /** Unique per message on its platform; a repeat of it is dropped (retries, duplicate events). */
+  eventId: string;
+  /** More than two people may talk here, so the assistant should be told who is speaking. */
+  group: boolean;
+  /** The channel a meeting would run in (e.g. `slack:T1:C1`). */
+  channelKey: string;
+  /** When the person sent it (ms). */
+  at: number;
+  /** Platform ids, kept in the Assistant message's metadata. */
+  metadata?: Record<string, string>;
+  sink: ReplySink;
+}
+
+export interface ReplyImage {
+  bytes: Uint8Array;
+  filename: string;
+  contentType: string;
+  alt: string;
+  /** Where it came from, for a fallback link. */
+  url: string;
+}
+
+export interface CodeStep {
+  input: string;
+  output: string;
+}
+
+export type TurnStatus = { kind: 'thinking' } | { kind: 'tool'; name: string };
+
+export interface FinalReply {
+  /** Markdown, with downloaded image URLs replaced by short captions. */
+  text: string;
+  images: ReplyImage[];
+}
+
+export interface MinutesReply {
+  title: string;
+  /** Markdown minutes. */
+  text: string;
+  /** The same minutes as a file. */
+  file: { filename: string; bytes: Uint8Array; contentType: string };
+}
+
+/**
+ * How the engine talks back on a platform. A sink is for one inbound message (or one stored
+ * target after a restart); every turn ends in exactly one `finish` or `fail`.
+ */
+export interface ReplySink {
+  /** Progress while the run works (typing indicator, status line, reaction…). */
+  status(status: TurnStatus): Promise<void>;
+  /** The reply so far while it streams (the whole text, not a delta); the sink throttles. */
+  text(soFar: string): Promise<void>;
+  /** A code interpreter step: the code and its output. */
+  code(step: CodeStep): Promise<void>;
+  /** The final answer. */
+  finish(reply: FinalReply): Promise<void>;
+  /** A short informational message (command answers, notices). */
+  notice(text: string): Promise<void>;
+  /** A turn that failed: a short, human message. */
+  fail(text: string): Promise<void>;
+  /** Meeting minutes, posted and attached as a file. */
+  minutes(minutes: MinutesReply): Promise<void>;
+}
+
+/** What an adapter offers the engine besides inbound messages. */
+export interface PlatformPort {
+  /** A sink for a stored target (recovery after a restart, meeting auto-stop). */
+  sinkFor(target: ReplyTarget): ReplySink;
+}

@@ -1,0 +1,93 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LookupFunction } from 'node:net';
+import { ImageFetcher, attachImages, findImageRefs, isPrivateAddress } from '../../src/engine/images.js';
+import { FakeImageHost, PNG } from '../fakes/image-server.js';
+
+let host: FakeImageHost;
+beforeAll(async () => {
+  host = await new FakeImageHost().start();
+});
+afterAll(() => host.stop());
+
+/** DNS for tests: chosen names resolve to chosen addresses (the only thing faked is the resolver). */
+function dns(map: Record<string, string>): LookupFunction {
+  return ((name: string, _opts: unknown, cb: (err: Error | null, addrs: Array<{ address: string; family: number }>) => void) => {
+    const address = map[name];
+    if (!address) return cb(Object.assign(new Error('ENOTFOUND'), { code: 'ENOTFOUND' }), []);
+    cb(null, [{ address, family: address.includes(':') ? 6 : 4 }]);
+  }) as unknown as LookupFunction;
+}
+
+describe('finding images in the reply', () => {
+  it('finds markdown images and bare image URLs, not ordinary links', () => {
+    const refs = findImageRefs('Here ![a cat](https://x.oss.aliyuncs.com/c.png?Expires=1) and https://e.com/d.jpg, see [docs](https://e.com/page) or https://e.com/page', (h) => h.endsWith('aliyuncs.com'));
+    expect(refs.map((r) => [r.url, r.alt, r.markdown])).toEqual([
+      ['https://x.oss.aliyuncs.com/c.png?Expires=1', 'a cat', true],
+      ['https://e.com/d.jpg', 'image', false],
+    ]);
+  });
+
+  it('treats a bare URL on an image host as an image even without an extension', () => {
+    expect(findImageRefs('https://dashscope-result.oss-cn-beijing.aliyuncs.com/abc?sig=1', (h) => h.endsWith('.aliyuncs.com'))).toHaveLength(1);
+  });
+});
+
+describe('the guarded download', () => {
+  it('downloads an image from an explicitly listed host, with its bytes and type', async () => {
+    const f = new ImageFetcher({ hosts: [host.host] });
+    const img = await f.fetch(`${host.url}/gen/cat.png`, 'a cat');
+    expect(Buffer.from(img.bytes).equals(PNG)).toBe(true);
+    expect(img).toMatchObject({ contentType: 'image/png', filename: 'cat.png', alt: 'a cat' });
+  });
+
+  it.each([
+    ['loopback not listed', 'http://127.0.0.1:9/cat.png', ['*.aliyuncs.com']],
+    ['cloud metadata address', 'http://169.254.169.254/latest/meta-data', ['169.254.169.254.nip.io']],
+    ['IPv6 loopback', 'http://[::1]/cat.png', ['*.aliyuncs.com']],
+    ['decimal IP', 'http://2130706433/cat.png', ['*.aliyuncs.com']],
+    ['hex IP', 'http://0x7f000001/cat.png', ['*.aliyuncs.com']],
+    ['host not in IMAGE_HOSTS', 'https://evil.example.com/cat.png', ['*.aliyuncs.com']],
+    ['http on a wildcard host', 'http://bucket.aliyuncs.com/cat.png', ['*.aliyuncs.com']],
+    ['credentials in the URL', 'https://u:p@bucket.aliyuncs.com/cat.png', ['*.aliyuncs.com']],
+  ])('refuses %s without connecting', async (_label, url, hosts) => {
+    const f = new ImageFetcher({ hosts, lookup: dns({}) });
+    await expect(f.fetch(url)).rejects.toMatchObject({ name: 'ImageRejected' });
+  });
+
+  it('refuses a name that resolves to a private address', async () => {
+    const f = new ImageFetcher({ hosts: ['*.aliyuncs.com'], lookup: dns({ 'bucket.aliyuncs.com': '10.0.0.5' }) });
+    await expect(f.fetch('https://bucket.aliyuncs.com/cat.png')).rejects.toThrow(/private/);
+    const g = new ImageFetcher({ hosts: ['*.aliyuncs.com'], lookup: dns({ 'bucket.aliyuncs.com': '::ffff:127.0.0.1' }) });
+    await expect(g.fetch('https://bucket.aliyuncs.com/cat.png')).rejects.toThrow(/private/);
+  });
+
+  it('re-checks redirects: to the metadata address, and to a name resolving to loopback', async () => {
+    const n = host.log.calls.length;
+    const f = new ImageFetcher({ hosts: [host.host, '*.aliyuncs.com'], lookup: dns({ 'sneaky.aliyuncs.com': '127.0.0.1' }) });
+    host.redirectTarget = 'http://169.254.169.254/latest/meta-data';
+    await expect(f.fetch(`${host.url}/redirect.png`)).rejects.toMatchObject({ name: 'ImageRejected' });
+    host.redirectTarget = `https://sneaky.aliyuncs.com:${host.host.split(':')[1]}/cat.png`;
+    await expect(f.fetch(`${host.url}/redirect.png`)).rejects.toThrow(/private/);
+    expect(host.log.calls.length - n).toBe(2); // only the two redirecting requests reached a server
+  });
+
+  it('refuses too large and non-image responses', async () => {
+    const f = new ImageFetcher({ hosts: [host.host], maxBytes: 1024 * 1024 });
+    await expect(f.fetch(`${host.url}/big.png`)).rejects.toThrow(/larger/);
+    await expect(f.fetch(`${host.url}/page.png`)).rejects.toThrow(/not an image/);
+  });
+
+  it('classifies addresses', () => {
+    for (const a of ['127.0.0.1', '10.1.2.3', '172.16.0.1', '192.168.1.1', '169.254.169.254', '::1', 'fe80::1', 'fd00::1', '0.0.0.0', '100.64.0.1']) expect(isPrivateAddress(a)).toBe(true);
+    for (const a of ['8.8.8.8', '47.88.1.1', '2606:4700::1111']) expect(isPrivateAddress(a)).toBe(false);
+  });
+});
+
+describe('attaching images to a reply', () => {
+  it('replaces downloaded images with a caption and keeps failed ones as links', async () => {
+    const f = new ImageFetcher({ hosts: [host.host] });
+    const out = await attachImages(`Here: ![a cat](${host.url}/cat.png) and ![a page](${host.url}/page.png)`, f);
+    expect(out.images).toHaveLength(1);
+    expect(out.text).toBe(`Here: _(image: a cat)_ and [a page](${host.url}/page.png)`);
+  });
+});
