@@ -8,6 +8,8 @@ export interface Config {
   logLevel: string;
   dataDir: string;
   redisUrl?: string;
+  /** Prefix of every Redis key (default `threadline:`), so several deployments can share one Redis. */
+  redisPrefix: string;
   dashscope: { apiKey: string; baseUrl: string; workspace?: string };
   assistant: {
     id?: string;
@@ -162,6 +164,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel: oneOf(get('LOG_LEVEL') ?? 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'LOG_LEVEL', problems),
     dataDir: get('DATA_DIR') ?? './data',
     redisUrl,
+    redisPrefix: get('REDIS_PREFIX') ?? 'threadline:',
     dashscope: {
       apiKey,
       baseUrl: url('DASHSCOPE_BASE_URL', 'https://dashscope-intl.aliyuncs.com/api/v1').replace(/\/+$/, ''),

@@ -83,6 +83,16 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
     this.meetings = deps.meetings;
   }
 
+  /** Lets an adapter that starts after the engine receive recovered replies and meeting minutes. */
+  addPlatform(name: 'slack' | 'discord', port: PlatformPort): void {
+    this.deps.platforms[name] = port;
+  }
+
+  /** A sink for a stored target, when its platform runs in this process. */
+  sinkFor(target: Inbound['target']): ReplySink | undefined {
+    return this.deps.platforms[target.platform]?.sinkFor(target);
+  }
+
   get assistant(): ReadyAssistant {
     return this.deps.assistant;
   }
@@ -234,7 +244,16 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
     const started = performance.now();
     let runId: string | undefined;
     let partial = '';
-    const sink: ReplySink = { ...m.sink, text: (t) => ((partial = t), m.sink.text(t)) };
+    const out = m.sink;
+    const sink: ReplySink = {
+      status: (st) => out.status(st),
+      text: (t) => ((partial = t), out.text(t)),
+      code: (step) => out.code(step),
+      finish: (r) => out.finish(r),
+      notice: (t) => out.notice(t),
+      fail: (t) => out.fail(t),
+      minutes: (mm) => out.minutes(mm),
+    };
     try {
       const outcome = await executeRun({
         ...this.runBase(rec, sink, signal, m.author.id),

@@ -13,7 +13,7 @@ export * from './store.js';
  *
  * @example const store = await createStore({ redisUrl: process.env.REDIS_URL, dataDir: './data' })
  */
-export async function createStore(opts: { redisUrl?: string; dataDir: string; onError?: (err: Error) => void }): Promise<Store> {
-  if (opts.redisUrl) return RedisStore.connect({ url: opts.redisUrl, onError: opts.onError });
+export async function createStore(opts: { redisUrl?: string; redisPrefix?: string; dataDir: string; onError?: (err: Error) => void }): Promise<Store> {
+  if (opts.redisUrl) return RedisStore.connect({ url: opts.redisUrl, prefix: opts.redisPrefix, onError: opts.onError });
   return new LocalStore({ file: join(opts.dataDir, 'threadline.json') });
 }

@@ -1,0 +1,95 @@
+import { encodeConversationKey } from '../../src/engine/conversation-key.js';
+import type { InboundKind, ReplyTarget } from '../../src/engine/types.js';
+
+/** The fields of a Slack `message` / `app_mention` event Threadline reads. */
+export interface SlackMessageEvent {
+  type: string;
+  subtype?: string;
+  user?: string;
+  bot_id?: string;
+  text?: string;
+  ts: string;
+  thread_ts?: string;
+  channel: string;
+  channel_type?: string;
+  team?: string;
+}
+
+export interface SlackRoute {
+  kind: InboundKind;
+  key: string;
+  target: SlackTarget;
+  text: string;
+  eventId: string;
+  group: boolean;
+  channelKey: string;
+}
+
+export interface SlackTarget extends ReplyTarget {
+  platform: 'slack';
+  team: string;
+  channel: string;
+  /** Reply in this thread; absent for a DM's top level. */
+  threadTs?: string;
+  /** The person's message (for a reaction as progress). */
+  messageTs?: string;
+  /** Who asked (streaming to a channel names its recipient). */
+  user?: string;
+  /** An AI app thread: progress goes through assistant.threads.setStatus. */
+  assistantThread?: boolean;
+}
+
+/** Subtypes that are still a person writing. Everything else (edits, deletions, joins, bot_message…) is ignored. */
+const HUMAN_SUBTYPES = new Set(['file_share', 'thread_broadcast']);
+
+export type Ignored = { ignore: 'subtype' | 'self' | 'bot' | 'no-user' };
+
+/**
+ * Decides what a Slack message means: a mention (answered in its thread), a DM (one
+ * conversation per DM channel; a reply inside a DM thread is its own conversation), a follow-up
+ * in a thread the bot is part of, an ambient channel message (meeting capture only), or
+ * something to ignore (the bot itself, other bots unless allowed, edits, deletions, joins).
+ * `message` and `app_mention` for the same message get the same eventId, so one reply results.
+ */
+export async function routeSlackMessage(
+  e: SlackMessageEvent,
+  ctx: { team: string; botUserId: string; botId?: string; allowBots: boolean; inConversation: (key: string) => Promise<boolean> },
+): Promise<SlackRoute | Ignored> {
+  if (e.subtype && !HUMAN_SUBTYPES.has(e.subtype)) return { ignore: 'subtype' };
+  if (e.user === ctx.botUserId || (e.bot_id && e.bot_id === ctx.botId)) return { ignore: 'self' };
+  if (e.bot_id && !ctx.allowBots) return { ignore: 'bot' };
+  if (!e.user) return { ignore: 'no-user' };
+  const team = ctx.team;
+  const mentionTag = `<@${ctx.botUserId}>`;
+  const raw = e.text ?? '';
+  const text = cleanText(raw, ctx.botUserId);
+  const eventId = `slack:${team}:${e.channel}:${e.ts}`;
+  const channelKey = `slack:${team}:${e.channel}`;
+  const isDm = e.channel_type === 'im' || (!e.channel_type && e.channel.startsWith('D'));
+  if (isDm) {
+    const key = encodeConversationKey({ platform: 'slack', team, channel: e.channel, threadTs: e.thread_ts });
+    return { kind: 'dm', key, target: { platform: 'slack', team, channel: e.channel, threadTs: e.thread_ts, messageTs: e.ts, user: e.user }, text, eventId, group: false, channelKey };
+  }
+  const mentioned = e.type === 'app_mention' || raw.includes(mentionTag);
+  const threadTs = e.thread_ts ?? e.ts;
+  const key = encodeConversationKey({ platform: 'slack', team, channel: e.channel, threadTs });
+  const target: SlackTarget = { platform: 'slack', team, channel: e.channel, threadTs, messageTs: e.ts, user: e.user };
+  if (mentioned) return { kind: 'mention', key, target, text, eventId, group: true, channelKey };
+  if (e.thread_ts && (await ctx.inConversation(key))) return { kind: 'thread', key, target, text, eventId, group: true, channelKey };
+  return { kind: 'ambient', key, target, text, eventId, group: true, channelKey };
+}
+
+/** Removes the bot's mention and turns Slack markup into plain text the model reads well. */
+export function cleanText(text: string, botUserId: string): string {
+  return text
+    .replaceAll(`<@${botUserId}>`, '')
+    .replace(/<(https?:\/\/[^|>]+)\|([^>]+)>/g, '$2 ($1)')
+    .replace(/<(https?:\/\/[^>]+)>/g, '$1')
+    .replace(/<mailto:[^|>]+\|([^>]+)>/g, '$1')
+    .replace(/<#[A-Z0-9]+\|([^>]*)>/g, '#$1')
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&')
+    .replace(/[ \t]+/g, ' ')
+    .trim();
+}

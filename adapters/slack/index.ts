@@ -1,0 +1,230 @@
+import { App, LogLevel, SocketModeReceiver, type Logger as SlackLogger, type SlashCommand } from '@slack/bolt';
+import { WebClient } from '@slack/web-api';
+import type { Config } from '../../src/config.js';
+import { parseCommand } from '../../src/engine/commands.js';
+import type { Engine } from '../../src/engine/engine.js';
+import type { Inbound, PlatformPort, ReplyTarget } from '../../src/engine/types.js';
+import type { Logger } from '../../src/log.js';
+import type { Metrics } from '../../src/metrics.js';
+import type { Store } from '../../src/store/index.js';
+import { routeSlackMessage, type SlackMessageEvent, type SlackTarget } from './inbound.js';
+import { HonoReceiver } from './receiver.js';
+import { SlackSink } from './sink.js';
+import { People } from './people.js';
+
+export interface SlackDeps {
+  config: NonNullable<Config['slack']>;
+  engine: Engine;
+  store: Store;
+  log: Logger;
+  metrics?: Metrics;
+  /** Tests shorten Socket Mode's ping timeout (also its reconnect back-off unit). */
+  socketPingTimeoutMs?: number;
+  /** Tests turn off the Web API client's retries so a fake's mistake fails fast. */
+  webApiRetries?: number;
+  editIntervalMs?: number;
+  accepting?: () => boolean;
+}
+
+export interface SlackAdapter extends PlatformPort {
+  app: App;
+  /** Mounted on the server at POST /slack/events (HTTP mode only). */
+  receiver?: HonoReceiver;
+  botUserId: string;
+  isConnected(): boolean;
+  /** Resolves when every event received so far has been handled (tests). */
+  idle(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** A clear startup error for a token Slack refuses. */
+export class SlackAuthError extends Error {
+  override readonly name = 'SlackAuthError';
+}
+
+/**
+ * Starts the Slack side: checks the token with one auth.test, builds the Bolt app on
+ * Threadline's Hono receiver (or Socket Mode when SLACK_APP_TOKEN is set), and turns mentions,
+ * thread follow-ups, DMs, AI app threads and `/assistant` into engine messages.
+ */
+export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
+  const { config, engine, log } = deps;
+  const clientOptions = {
+    slackApiUrl: config.apiUrl,
+    timeout: 15_000,
+    ...(deps.webApiRetries !== undefined ? { retryConfig: { retries: deps.webApiRetries } } : {}),
+  };
+  const web = new WebClient(config.botToken, { ...clientOptions, logger: slackLogger(log), logLevel: LogLevel.ERROR });
+  let auth: { user_id?: string; bot_id?: string; team_id?: string };
+  try {
+    auth = (await web.auth.test()) as typeof auth;
+  } catch (err) {
+    const code = (err as { data?: { error?: string } }).data?.error ?? (err as Error).message;
+    throw new SlackAuthError(`Slack refused SLACK_BOT_TOKEN (${code}). Check the bot token in your app's "OAuth & Permissions" page.`);
+  }
+  const botUserId = auth.user_id ?? '';
+  const botId = auth.bot_id;
+  let connected = !config.appToken;
+  const receiver = config.appToken
+    ? new SocketModeReceiver({
+        appToken: config.appToken,
+        logger: slackLogger(log),
+        logLevel: LogLevel.ERROR,
+        clientPingTimeout: deps.socketPingTimeoutMs,
+        installerOptions: { clientOptions },
+      })
+    : new HonoReceiver({
+        signingSecret: config.signingSecret!,
+        log,
+        accepting: deps.accepting,
+        onEvent: (body) => deps.metrics?.eventsReceived.inc({ platform: 'slack', kind: eventKind(body) }),
+      });
+  if (receiver instanceof SocketModeReceiver) {
+    receiver.client.on('connected', () => (connected = true));
+    receiver.client.on('disconnected', () => (connected = false));
+    receiver.client.on('slack_event', ({ body }: { body: Record<string, unknown> }) => deps.metrics?.eventsReceived.inc({ platform: 'slack', kind: eventKind(body) }));
+  }
+  const app = new App({
+    token: config.botToken,
+    receiver,
+    botId,
+    botUserId,
+    clientOptions,
+    logger: slackLogger(log),
+    logLevel: LogLevel.ERROR,
+    ignoreSelf: true,
+  });
+  const people = new People(app.client, log);
+  const port: PlatformPort = {
+    sinkFor: (target: ReplyTarget) =>
+      new SlackSink(app.client, target as SlackTarget, log, { editIntervalMs: deps.editIntervalMs, onReply: (type) => deps.metrics?.repliesSent.inc({ platform: 'slack', type }) }),
+  };
+  const allowed = (team: string, channel: string) =>
+    (config.teamIds.length === 0 || config.teamIds.includes(team)) && (config.channelIds.length === 0 || config.channelIds.includes(channel) || channel.startsWith('D'));
+
+  // Handlers in flight, so idle() can wait for them in Socket Mode too (no HTTP request to await there).
+  const pending = new Set<Promise<unknown>>();
+  const track = <T>(p: Promise<T>): Promise<T> => {
+    pending.add(p);
+    void p.finally(() => pending.delete(p)).catch(() => undefined);
+    return p;
+  };
+  const onMessage = (event: SlackMessageEvent, teamId: string) => track(handleMessage(event, teamId));
+  const handleMessage = async (event: SlackMessageEvent, teamId: string) => {
+    const team = teamId || event.team || auth.team_id || '';
+    if (!allowed(team, event.channel)) return;
+    const route = await routeSlackMessage(event, {
+      team,
+      botUserId,
+      botId,
+      allowBots: config.allowBots,
+      inConversation: async (key) => !!(await engine.conversations.get(key)),
+    });
+    if ('ignore' in route) return;
+    if (route.target.threadTs && route.kind === 'dm') route.target.assistantThread = !!(await deps.store.get(`slack-ai-thread:${event.channel}:${route.target.threadTs}`));
+    const author = await people.get(event.user!, team);
+    const inbound: Inbound = { ...route, author, at: Math.round(Number(event.ts) * 1000), metadata: { slack_team: team, slack_channel: event.channel, slack_ts: event.ts, slack_user: event.user! }, sink: port.sinkFor(route.target) };
+    await engine.receive(inbound);
+  };
+
+  app.event('app_mention', async ({ event, body }) => onMessage(event as unknown as SlackMessageEvent, String((body as { team_id?: string }).team_id ?? '')));
+  app.event('message', async ({ event, body }) => onMessage(event as unknown as SlackMessageEvent, String((body as { team_id?: string }).team_id ?? '')));
+
+  // Slack's AI app surface: a new assistant thread gets a greeting and suggested prompts.
+  app.event('assistant_thread_started', async ({ event, client }) => {
+    const t = (event as unknown as { assistant_thread: { channel_id: string; thread_ts: string } }).assistant_thread;
+    await deps.store.set(`slack-ai-thread:${t.channel_id}:${t.thread_ts}`, 1, 30 * 86_400_000);
+    try {
+      await client.apiCall('assistant.threads.setSuggestedPrompts', {
+        channel_id: t.channel_id,
+        thread_ts: t.thread_ts,
+        prompts: [
+          { title: 'Summarise a text', message: 'Summarise this for me: ' },
+          { title: 'Draw something', message: 'Draw a watercolour of a lighthouse at dawn' },
+          { title: 'What can you do?', message: 'help' },
+        ],
+      });
+      await client.chat.postMessage({ channel: t.channel_id, thread_ts: t.thread_ts, text: 'Hi! Ask me anything. I remember this thread, so you can follow up.' });
+    } catch (err) {
+      log.warn({ err: { message: (err as Error).message } }, 'could not greet a new assistant thread');
+    }
+  });
+  app.event('assistant_thread_context_changed', async () => {
+    // The context (which channel the user is looking at) is not used yet.
+  });
+
+  app.command('/assistant', async ({ command, ack, client }) => {
+    await ack();
+    await track(handleCommand(command, client));
+  });
+  const handleCommand = async (command: SlashCommand, client: App['client']) => {
+    const team = command.team_id;
+    if (!allowed(team, command.channel_id)) return;
+    const author = await people.get(command.user_id, team);
+    const text = command.text.trim();
+    const base = { author, eventId: `slack-command:${command.trigger_id}`, at: Date.now(), channelKey: `slack:${team}:${command.channel_id}`, metadata: { slack_team: team, slack_channel: command.channel_id, slack_user: command.user_id } };
+    if (!text || parseCommand(text)) {
+      const target: SlackTarget = { platform: 'slack', team, channel: command.channel_id, user: command.user_id };
+      const key = `slack:${team}:${command.channel_id}`;
+      await engine.receive({ ...base, key, target, text: text || 'help', kind: 'command', group: !command.channel_id.startsWith('D'), sink: port.sinkFor(target) });
+      return;
+    }
+    // A question: post it in the channel and answer in its thread.
+    const posted = await client.chat.postMessage({ channel: command.channel_id, text: `*<@${command.user_id}> asked:* ${text}` });
+    const threadTs = String(posted.ts);
+    const target: SlackTarget = { platform: 'slack', team, channel: command.channel_id, threadTs, user: command.user_id };
+    await engine.receive({ ...base, key: `slack:${team}:${command.channel_id}:${threadTs}`, target, text, kind: 'command', group: true, sink: port.sinkFor(target) });
+  };
+
+  app.error(async (err) => {
+    log.error({ err: { message: err.message, code: (err as { code?: string }).code } }, 'slack listener error');
+  });
+
+  await app.start();
+  log.info({ botUserId, team: auth.team_id, mode: config.appToken ? 'socket' : 'http' }, 'slack connected');
+  return {
+    ...port,
+    app,
+    receiver: receiver instanceof HonoReceiver ? receiver : undefined,
+    botUserId,
+    isConnected: () => connected,
+    idle: async () => {
+      if (receiver instanceof HonoReceiver) await receiver.idle();
+      while (pending.size) await Promise.allSettled([...pending]);
+      await engine.idle();
+    },
+    stop: async () => {
+      if (receiver instanceof SocketModeReceiver) {
+        const gone = new Promise<void>((r) => {
+          if (!connected) return r();
+          receiver.client.once('disconnected', () => r());
+        });
+        await app.stop();
+        await Promise.race([gone, new Promise((r) => setTimeout(r, 2_000).unref())]);
+      } else {
+        await app.stop();
+      }
+    },
+  };
+}
+
+function eventKind(body: Record<string, unknown>): string {
+  if (body.type === 'event_callback') return String((body.event as { type?: string })?.type ?? 'event');
+  if (typeof body.command === 'string') return 'slash_command';
+  return String(body.type ?? 'unknown');
+}
+
+/** Bolt's logger interface on top of pino (tokens never reach it: pino redacts). */
+function slackLogger(log: Logger): SlackLogger {
+  const child = log.child({ component: 'slack' });
+  let level = LogLevel.ERROR;
+  return {
+    debug: (...m: unknown[]) => child.debug(m.map(String).join(' ')),
+    info: (...m: unknown[]) => child.info(m.map(String).join(' ')),
+    warn: (...m: unknown[]) => child.warn(m.map(String).join(' ')),
+    error: (...m: unknown[]) => child.error(m.map(String).join(' ')),
+    setLevel: (l: LogLevel) => (level = l),
+    getLevel: () => level,
+    setName: () => undefined,
+  };
+}

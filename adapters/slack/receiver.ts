@@ -1,0 +1,130 @@
+import type { App, Receiver, ReceiverEvent } from '@slack/bolt';
+import { Hono } from 'hono';
+import type { Logger } from '../../src/log.js';
+import { verifySlackSignature } from './verify.js';
+
+const MAX_BODY = 1024 * 1024;
+
+export interface HonoReceiverOptions {
+  signingSecret: string;
+  log: Logger;
+  /** How long to wait for Bolt's ack before answering 200 anyway (Slack gives 3 s). */
+  ackTimeoutMs?: number;
+  /** Called for every accepted event (metrics). */
+  onEvent?: (body: Record<string, unknown>) => void;
+  /** False while shutting down: events get a 503 so Slack retries them elsewhere. */
+  accepting?: () => boolean;
+}
+
+/**
+ * A Bolt Receiver that owns no server: `routes` is a Hono app with POST /slack/events, mounted
+ * on Threadline's own server. It verifies the signature on the raw body, answers url_verification
+ * and ssl_check itself, accepts JSON and form bodies, and acks first and works after.
+ * Bad requests get a 4xx and never reach Bolt: 401 bad or stale signature, 413 over 1 MiB,
+ * 400 malformed.
+ */
+export class HonoReceiver implements Receiver {
+  readonly routes = new Hono();
+  private app?: App;
+  private readonly inFlight = new Set<Promise<void>>();
+
+  constructor(private readonly opts: HonoReceiverOptions) {
+    this.routes.post('/slack/events', async (c) => {
+      if (this.opts.accepting && !this.opts.accepting()) return c.json({ error: 'shutting down' }, 503);
+      const declared = Number(c.req.header('content-length'));
+      if (Number.isFinite(declared) && declared > MAX_BODY) return c.json({ error: 'body too large' }, 413);
+      let raw: string;
+      try {
+        const buf = await c.req.arrayBuffer();
+        if (buf.byteLength > MAX_BODY) return c.json({ error: 'body too large' }, 413);
+        raw = new TextDecoder('utf-8', { fatal: true }).decode(buf);
+      } catch {
+        return c.json({ error: 'malformed body' }, 400);
+      }
+      const verdict = verifySlackSignature(this.opts.signingSecret, { timestamp: c.req.header('x-slack-request-timestamp'), signature: c.req.header('x-slack-signature') }, raw);
+      if (!verdict.ok) {
+        this.opts.log.warn({ reason: verdict.reason }, 'slack request refused: bad signature');
+        return c.json({ error: 'invalid signature' }, 401);
+      }
+      const body = parseBody(raw, c.req.header('content-type') ?? '');
+      if (!body) return c.json({ error: 'malformed body' }, 400);
+      if (body.ssl_check === '1' || body.ssl_check === 1) return c.body(null, 200);
+      if (body.type === 'url_verification') {
+        return typeof body.challenge === 'string' ? c.json({ challenge: body.challenge }) : c.json({ error: 'malformed body' }, 400);
+      }
+      if (!this.app) return c.json({ error: 'not ready' }, 503);
+      this.opts.onEvent?.(body);
+      return this.dispatch(body, c.req.header('x-slack-retry-num'), c.req.header('x-slack-retry-reason'));
+    });
+  }
+
+  init(app: App): void {
+    this.app = app;
+  }
+
+  async start(): Promise<void> {}
+
+  async stop(): Promise<void> {
+    await this.idle();
+  }
+
+  /** Resolves when every event handed to Bolt so far has been processed. */
+  async idle(): Promise<void> {
+    while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
+  }
+
+  private async dispatch(body: Record<string, unknown>, retryNum?: string, retryReason?: string): Promise<Response> {
+    let ackBody: unknown;
+    let acked!: () => void;
+    const ackPromise = new Promise<void>((r) => (acked = r));
+    let done = false;
+    const event: ReceiverEvent = {
+      body,
+      retryNum: retryNum !== undefined && /^\d+$/.test(retryNum) ? Number(retryNum) : undefined,
+      retryReason,
+      ack: async (response?: unknown) => {
+        if (done) return;
+        done = true;
+        ackBody = response;
+        acked();
+      },
+    };
+    const work = this.app!.processEvent(event).catch((err: unknown) => {
+      this.opts.log.error({ err }, 'slack event handler failed');
+    });
+    const tracked = work.then(() => undefined);
+    this.inFlight.add(tracked);
+    void tracked.finally(() => this.inFlight.delete(tracked));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([ackPromise, work, new Promise<void>((r) => (timer = setTimeout(r, this.opts.ackTimeoutMs ?? 2_500)))]);
+    clearTimeout(timer);
+    done = true;
+    if (ackBody === undefined || ackBody === '') return new Response(null, { status: 200 });
+    if (typeof ackBody === 'string') return new Response(ackBody, { status: 200, headers: { 'content-type': 'text/plain; charset=utf-8' } });
+    return new Response(JSON.stringify(ackBody), { status: 200, headers: { 'content-type': 'application/json; charset=utf-8' } });
+  }
+}
+
+/** JSON bodies (events), or form bodies: `payload=<json>` (interactivity) or fields (slash commands). */
+export function parseBody(raw: string, contentType: string): Record<string, unknown> | undefined {
+  try {
+    if (contentType.includes('application/x-www-form-urlencoded')) {
+      const form = new URLSearchParams(raw);
+      const payload = form.get('payload');
+      if (payload !== null) {
+        const parsed = JSON.parse(payload) as unknown;
+        return isObject(parsed) ? parsed : undefined;
+      }
+      const fields = Object.fromEntries(form);
+      return Object.keys(fields).length ? fields : undefined;
+    }
+    const parsed = JSON.parse(raw) as unknown;
+    return isObject(parsed) ? parsed : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

@@ -1,0 +1,276 @@
+import type { WebClient } from '@slack/web-api';
+import { splitMessage } from '../../src/engine/format/split.js';
+import type { CodeStep, FinalReply, MinutesReply, ReplySink, TurnStatus } from '../../src/engine/types.js';
+import type { Logger } from '../../src/log.js';
+import { toMrkdwn } from './mrkdwn.js';
+import type { SlackTarget } from './inbound.js';
+
+/** Slack's text is best kept under 4,000 characters per message. */
+export const SLACK_MESSAGE_LIMIT = 3_500;
+const STREAM_MAX_AGE_MS = 4 * 60_000;
+const LONG_OUTPUT = 2_500;
+
+/** Workspaces where chat.startStream is unknown (older plans, Enterprise Grid settings): post and update there. */
+const noStreaming = new Set<string>();
+
+export interface SlackSinkOptions {
+  /** Minimum time between message edits (default 1 s). */
+  editIntervalMs?: number;
+  onReply?: (type: string) => void;
+}
+
+/**
+ * Posts one turn's reply into a Slack thread (or a DM's top level): progress as a reaction (or
+ * assistant.threads.setStatus in AI app threads); text streamed with chat.startStream /
+ * appendStream / stopStream, or, where the workspace lacks them, posted and edited at most once
+ * a second; the final text in mrkdwn, split cleanly; images as files with alt text; code steps as
+ * code blocks (long output as a file); failures as a short message. It never throws into the
+ * engine: Slack errors are logged.
+ */
+export class SlackSink implements ReplySink {
+  private mode: 'unknown' | 'stream' | 'update';
+  private stream?: { ts: string; sent: number; base: number; startedAt: number };
+  private streamTs: string[] = [];
+  private posted: Array<{ ts: string; text: string }> = [];
+  private latest = '';
+  private flushing?: Promise<void>;
+  private timer?: NodeJS.Timeout;
+  private lastFlush = 0;
+  private reacted = false;
+  private statusSet = false;
+  private readonly editIntervalMs: number;
+
+  constructor(
+    private readonly client: WebClient,
+    private readonly target: SlackTarget,
+    private readonly log: Logger,
+    private readonly opts: SlackSinkOptions = {},
+  ) {
+    this.editIntervalMs = opts.editIntervalMs ?? 1_000;
+    // Streaming needs a thread to stream into; a DM's top level is posted and edited.
+    this.mode = target.threadTs && !noStreaming.has(target.team) ? 'unknown' : 'update';
+  }
+
+  private get thread(): { channel: string; thread_ts?: string } {
+    return { channel: this.target.channel, ...(this.target.threadTs ? { thread_ts: this.target.threadTs } : {}) };
+  }
+
+  async status(s: TurnStatus): Promise<void> {
+    const words = s.kind === 'thinking' ? 'is thinking…' : `is using ${s.name}…`;
+    if (this.target.assistantThread && this.target.threadTs) {
+      const ok = await this.call('assistant.threads.setStatus', { channel_id: this.target.channel, thread_ts: this.target.threadTs, status: words });
+      if (ok) {
+        this.statusSet = true;
+        return;
+      }
+    }
+    if (!this.reacted && this.target.messageTs) {
+      this.reacted = true;
+      await this.call('reactions.add', { channel: this.target.channel, timestamp: this.target.messageTs, name: 'eyes' });
+    }
+  }
+
+  async text(soFar: string): Promise<void> {
+    this.latest = soFar;
+    if (this.flushing || this.timer) return;
+    const wait = this.lastFlush + this.editIntervalMs - Date.now();
+    if (wait <= 0) this.flushNow();
+    else this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.flushNow();
+    }, wait);
+  }
+
+  private flushNow(): void {
+    this.lastFlush = Date.now();
+    this.flushing = this.flush(this.latest)
+      .catch((err: unknown) => this.log.warn({ err, channel: this.target.channel }, 'slack stream update failed'))
+      .finally(() => {
+        this.flushing = undefined;
+        if (this.latest !== this.shown() && !this.timer) void this.text(this.latest);
+      });
+  }
+
+  private shown(): string {
+    return this.mode === 'stream' ? this.latest.slice(0, (this.stream?.base ?? 0) + (this.stream?.sent ?? 0)) : this.latestPosted;
+  }
+
+  private latestPosted = '';
+
+  private async flush(text: string): Promise<void> {
+    if (this.mode === 'unknown') {
+      const res = await this.rawCall('chat.startStream', {
+        ...this.thread,
+        markdown_text: text.slice(0, SLACK_MESSAGE_LIMIT),
+        ...(this.target.channel.startsWith('D') ? {} : { recipient_team_id: this.target.team, recipient_user_id: this.target.user }),
+      });
+      if (res.ok && typeof res.ts === 'string') {
+        this.mode = 'stream';
+        this.stream = { ts: res.ts, sent: Math.min(text.length, SLACK_MESSAGE_LIMIT), base: 0, startedAt: Date.now() };
+        this.streamTs.push(res.ts);
+        this.opts.onReply?.('stream');
+        return this.flush(text);
+      }
+      if (res.error === 'unknown_method' || res.error === 'method_deprecated' || res.error === 'not_allowed_token_type') noStreaming.add(this.target.team);
+      this.log.info({ error: res.error, team: this.target.team }, 'chat.startStream unavailable: posting and editing instead');
+      this.mode = 'update';
+    }
+    if (this.mode === 'stream') return this.appendStream(text);
+    return this.showByUpdates(text);
+  }
+
+  private async appendStream(text: string): Promise<void> {
+    let s = this.stream!;
+    const tooOld = Date.now() - s.startedAt > STREAM_MAX_AGE_MS;
+    if (s.sent >= SLACK_MESSAGE_LIMIT || tooOld) {
+      await this.call('chat.stopStream', { channel: this.target.channel, ts: s.ts });
+      const base = s.base + s.sent;
+      const res = await this.rawCall('chat.startStream', {
+        ...this.thread,
+        markdown_text: text.slice(base, base + SLACK_MESSAGE_LIMIT) || ' ',
+        ...(this.target.channel.startsWith('D') ? {} : { recipient_team_id: this.target.team, recipient_user_id: this.target.user }),
+      });
+      if (!res.ok || typeof res.ts !== 'string') {
+        this.mode = 'update';
+        return;
+      }
+      s = this.stream = { ts: res.ts, base, sent: Math.min(text.length - base, SLACK_MESSAGE_LIMIT), startedAt: Date.now() };
+      this.streamTs.push(res.ts);
+    }
+    const from = s.base + s.sent;
+    const piece = text.slice(from, s.base + SLACK_MESSAGE_LIMIT);
+    if (!piece) return;
+    const ok = await this.call('chat.appendStream', { channel: this.target.channel, ts: s.ts, markdown_text: piece });
+    if (ok) s.sent += piece.length;
+  }
+
+  /** Shows `text` in as many messages as it needs: edits the ones already posted, posts the rest. */
+  private async showByUpdates(markdown: string, final = false): Promise<void> {
+    const chunks = splitMessage(toMrkdwn(markdown), SLACK_MESSAGE_LIMIT);
+    for (let i = 0; i < chunks.length; i++) {
+      const have = this.posted[i];
+      if (have && have.text === chunks[i]) continue;
+      if (have) {
+        if (await this.call('chat.update', { channel: this.target.channel, ts: have.ts, text: chunks[i] })) have.text = chunks[i];
+      } else {
+        const res = await this.rawCall('chat.postMessage', { ...this.thread, text: chunks[i], unfurl_links: false, unfurl_media: false });
+        if (res.ok && typeof res.ts === 'string') this.posted.push({ ts: res.ts, text: chunks[i] });
+        this.opts.onReply?.('text');
+      }
+    }
+    if (final) {
+      for (const extra of this.posted.splice(chunks.length)) await this.call('chat.delete', { channel: this.target.channel, ts: extra.ts });
+    }
+    this.latestPosted = markdown;
+  }
+
+  private async settle(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    while (this.flushing) await this.flushing;
+  }
+
+  async finish(reply: FinalReply): Promise<void> {
+    await this.settle();
+    const text = reply.text || (reply.images.length ? '' : '_(no answer)_');
+    if (this.mode === 'stream' && this.stream) {
+      const streamed = this.latest.slice(0, this.stream.base + this.stream.sent);
+      if (text.startsWith(streamed)) {
+        this.latest = text;
+        for (let progress = -1; this.mode === 'stream' && this.stream.base + this.stream.sent < text.length; ) {
+          const at = this.stream.base + this.stream.sent;
+          if (at === progress) break; // Slack refused the append: stop rather than loop
+          progress = at;
+          await this.appendStream(text);
+        }
+        await this.call('chat.stopStream', { channel: this.target.channel, ts: this.stream.ts });
+      } else {
+        // the final text differs from what streamed (an image URL became a caption): rewrite it
+        await this.call('chat.stopStream', { channel: this.target.channel, ts: this.stream.ts });
+        this.posted = this.streamTs.map((ts) => ({ ts, text: '' }));
+        await this.showByUpdates(text, true);
+      }
+    } else if (text) {
+      await this.showByUpdates(text, true);
+    }
+    for (const img of reply.images) await this.upload(img.bytes, img.filename, img.alt, img.alt);
+    this.opts.onReply?.('final');
+    await this.clearProgress();
+  }
+
+  async code(step: CodeStep): Promise<void> {
+    const code = '```\n' + step.input.replace(/```/g, '`\u200b``') + '\n```';
+    if (step.output.length > LONG_OUTPUT) {
+      await this.post(`*Code run*\n${code}\n_Output attached (${step.output.length.toLocaleString('en-US')} characters)._`);
+      await this.upload(new TextEncoder().encode(step.output), 'output.txt', 'Code output', 'Code output');
+    } else {
+      await this.post(`*Code run*\n${code}${step.output ? `\n*Output*\n\`\`\`\n${step.output.replace(/```/g, '`\u200b``')}\n\`\`\`` : ''}`);
+    }
+  }
+
+  async notice(text: string): Promise<void> {
+    for (const chunk of splitMessage(toMrkdwn(text), SLACK_MESSAGE_LIMIT)) await this.post(chunk);
+  }
+
+  async fail(text: string): Promise<void> {
+    await this.settle();
+    if (this.mode === 'stream' && this.stream) await this.call('chat.stopStream', { channel: this.target.channel, ts: this.stream.ts });
+    await this.post(`:warning: ${text}`);
+    this.opts.onReply?.('error');
+    await this.clearProgress();
+  }
+
+  async minutes(m: MinutesReply): Promise<void> {
+    for (const chunk of splitMessage(toMrkdwn(m.text), SLACK_MESSAGE_LIMIT)) await this.post(chunk);
+    await this.upload(m.file.bytes, m.file.filename, m.title, m.title);
+  }
+
+  private async clearProgress(): Promise<void> {
+    if (this.statusSet && this.target.threadTs) await this.call('assistant.threads.setStatus', { channel_id: this.target.channel, thread_ts: this.target.threadTs, status: '' });
+    if (this.reacted && this.target.messageTs) await this.call('reactions.remove', { channel: this.target.channel, timestamp: this.target.messageTs, name: 'eyes' });
+    this.reacted = false;
+    this.statusSet = false;
+  }
+
+  private async post(text: string): Promise<void> {
+    await this.call('chat.postMessage', { ...this.thread, text, unfurl_links: false });
+  }
+
+  private async upload(bytes: Uint8Array, filename: string, alt: string, title: string): Promise<void> {
+    try {
+      await this.client.filesUploadV2({
+        channel_id: this.target.channel,
+        ...(this.target.threadTs ? { thread_ts: this.target.threadTs } : {}),
+        file: Buffer.from(bytes),
+        filename,
+        title,
+        alt_text: alt.slice(0, 1000),
+      } as Parameters<WebClient['filesUploadV2']>[0]);
+      this.opts.onReply?.('file');
+    } catch (err) {
+      this.log.warn({ err: slackError(err), channel: this.target.channel }, 'slack file upload failed');
+    }
+  }
+
+  private async call(method: string, args: Record<string, unknown>): Promise<boolean> {
+    return (await this.rawCall(method, args)).ok;
+  }
+
+  /** A Web API call that reports failure instead of throwing. */
+  private async rawCall(method: string, args: Record<string, unknown>): Promise<{ ok: boolean; ts?: unknown; error?: string }> {
+    try {
+      const res = (await this.client.apiCall(method, args)) as { ok: boolean; ts?: unknown };
+      return res;
+    } catch (err) {
+      const error = slackError(err);
+      if (!['already_reacted', 'no_reaction', 'unknown_method'].includes(error.code ?? '')) this.log.warn({ method, err: error, channel: this.target.channel }, 'slack call failed');
+      return { ok: false, error: error.code };
+    }
+  }
+}
+
+/** The Slack error code of a Web API error (no token, no request body). */
+export function slackError(err: unknown): { code?: string; message: string } {
+  const e = err as { data?: { error?: string }; code?: string; message?: string };
+  return { code: e?.data?.error ?? e?.code, message: String(e?.data?.error ?? e?.message ?? err) };
+}

@@ -1,0 +1,132 @@
+// discord.js must load before @slack/bolt: whichever HTTP stack loads first sets the process-wide
+// fetch dispatcher, and discord.js attachments break when Bolt's comes first (harness §6).
+import { startSlack, type SlackAdapter } from '../adapters/slack/index.js';
+import { serve, type ServerType } from '@hono/node-server';
+import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { AssistantClient } from './assistant/index.js';
+import type { Config } from './config.js';
+import { ensureAssistant } from './engine/bootstrap.js';
+import { Engine } from './engine/engine.js';
+import { ImageFetcher } from './engine/images.js';
+import { getCurrentTime } from './engine/tools/builtin.js';
+import { loadToolsFrom } from './engine/tools/loader.js';
+import { ToolRegistry } from './engine/tools/registry.js';
+import type { Logger } from './log.js';
+import { Metrics } from './metrics.js';
+import { Readiness } from './readiness.js';
+import { createServerApp } from './server.js';
+import { createStore, type Store } from './store/index.js';
+
+export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+export interface Threadline {
+  url: string;
+  port: number;
+  engine: Engine;
+  store: Store;
+  metrics: Metrics;
+  readiness: Readiness;
+  slack?: SlackAdapter;
+  /** Graceful stop: refuse new events, let turns finish until the deadline, disconnect. */
+  stop(deadlineMs?: number): Promise<{ finished: boolean }>;
+}
+
+export interface StartOptions {
+  log: Logger;
+  /** Test knobs: faster Socket Mode reconnects, no Web API retries, Discord timeouts. */
+  testing?: { socketPingTimeoutMs?: number; webApiRetries?: number; editIntervalMs?: number; discordRestRetries?: number };
+  registry?: ToolRegistry;
+  imageFetcher?: ImageFetcher;
+}
+
+/**
+ * The composition root: config → store → assistant client → engine → adapters → server.
+ * /healthz answers from the first moment; /readyz turns 200 once everything is up.
+ */
+export async function startThreadline(config: Config, opts: StartOptions): Promise<Threadline> {
+  const { log } = opts;
+  const metrics = new Metrics({ defaults: true });
+  const readiness = new Readiness();
+  const http = createServerApp({ readiness, metrics });
+  let accepting = true;
+  const server: ServerType = await new Promise((resolve) => {
+    const s = serve({ fetch: http.fetch, port: config.port, hostname: config.host }, () => resolve(s));
+  });
+  const port = (server.address() as AddressInfo).port;
+  const cleanup: Array<() => Promise<unknown>> = [() => new Promise((r) => server.close(() => r(undefined)))];
+  try {
+    const store = await createStore({ redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, dataDir: config.dataDir, onError: (err) => log.warn({ err: { message: err.message } }, 'redis error') });
+    cleanup.unshift(() => store.close());
+    readiness.add('store', () => store.ping());
+    const api = new AssistantClient({
+      baseUrl: config.dashscope.baseUrl,
+      apiKey: config.dashscope.apiKey,
+      workspace: config.dashscope.workspace,
+      userAgent: `threadline/${VERSION}`,
+      onResponse: (r) => {
+        metrics.dashscopeRequests.inc({ method: r.method, status: String(r.status) });
+        if (r.code) metrics.dashscopeErrors.inc({ code: r.code });
+      },
+    });
+    const assistant = await ensureAssistant(api, store, config.assistant);
+    log.info({ assistant: assistant.id, action: assistant.action, tools: assistant.toolTypes }, 'assistant ready');
+    const registry = opts.registry ?? new ToolRegistry().register(getCurrentTime);
+    const loaded = await loadToolsFrom(config.toolsDir, registry);
+    if (loaded.length) log.info({ tools: loaded }, 'local tools loaded');
+    const engine = new Engine({
+      api,
+      store,
+      assistant,
+      registry,
+      images: opts.imageFetcher ?? new ImageFetcher({ hosts: config.imageHosts }),
+      platforms: {},
+      log,
+      metrics,
+      options: { runTimeoutMs: config.runTimeoutMs, idleResetMs: config.conversationIdleResetMs, turnsPerMinute: config.turnsPerMinute },
+    });
+    let slack: SlackAdapter | undefined;
+    if (config.slack) {
+      slack = await startSlack({
+        config: config.slack,
+        engine,
+        store,
+        log,
+        metrics,
+        socketPingTimeoutMs: opts.testing?.socketPingTimeoutMs,
+        webApiRetries: opts.testing?.webApiRetries,
+        editIntervalMs: opts.testing?.editIntervalMs,
+        accepting: () => accepting,
+      });
+      cleanup.unshift(() => slack!.stop());
+      readiness.add('slack', () => slack!.isConnected());
+      engine.addPlatform('slack', slack);
+      if (slack.receiver) http.route('/', slack.receiver.routes);
+    }
+    const recovered = await engine.recover();
+    if (recovered) log.info({ recovered }, 'finishing runs left by the previous process');
+    readiness.markStarted();
+    log.info({ port, platforms: [slack && 'slack'].filter(Boolean) }, 'threadline started');
+    let stopping: Promise<{ finished: boolean }> | undefined;
+    return {
+      url: `http://127.0.0.1:${port}`,
+      port,
+      engine,
+      store,
+      metrics,
+      readiness,
+      slack,
+      stop: (deadlineMs = config.shutdownTimeoutMs) =>
+        (stopping ??= (async () => {
+          readiness.markStopping();
+          accepting = false;
+          const result = await engine.drain(deadlineMs);
+          for (const fn of cleanup) await fn().catch((err: unknown) => log.warn({ err }, 'error while stopping'));
+          return result;
+        })()),
+    };
+  } catch (err) {
+    for (const fn of cleanup) await fn().catch(() => undefined);
+    throw err;
+  }
+}

@@ -1,0 +1,27 @@
+import { Hono } from 'hono';
+import type { Metrics } from './metrics.js';
+import type { Readiness } from './readiness.js';
+
+/**
+ * The HTTP face of Threadline: /healthz (the process lives), /readyz (it can take traffic),
+ * /metrics (Prometheus text); adapters mount their routes (e.g. POST /slack/events) on it.
+ *
+ * @example const app = createServerApp({ readiness, metrics }); app.route('/', slackReceiver.routes)
+ */
+export function createServerApp(deps: { readiness: Readiness; metrics: Metrics }): Hono {
+  const app = new Hono();
+  app.get('/healthz', (c) => c.json({ ok: true }));
+  app.get('/readyz', async (c) => {
+    const notReady = await deps.readiness.notReady();
+    return notReady.length ? c.json({ ready: false, notReady }, 503) : c.json({ ready: true });
+  });
+  app.get('/metrics', async (c) => c.text(await deps.metrics.text(), 200, { 'content-type': deps.metrics.registry.contentType }));
+  app.get('/', (c) => c.text('Threadline is running. See /healthz, /readyz and /metrics.'));
+  app.notFound((c) => c.json({ error: 'not found' }, 404));
+  app.onError((err, c) => {
+    // never leak internals; the adapters log their own errors
+    void err;
+    return c.json({ error: 'internal error' }, 500);
+  });
+  return app;
+}

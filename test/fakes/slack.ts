@@ -1,0 +1,181 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { CallLog, readBody } from './call-log.js';
+
+export interface SlackCall {
+  method: string;
+  args: Record<string, any>;
+  token?: string;
+  at: number;
+  /** What the fake answered. */
+  result?: any;
+}
+
+/**
+ * A fake Slack Web API (and Socket Mode endpoint) on 127.0.0.1, answering the way
+ * shared/reference/offline-test-harness.md §1–2 measured: form bodies with nested JSON strings,
+ * HTTP 200 JSON answers, files.uploadV2's three steps, apps.connections.open + hello.
+ */
+export class FakeSlack {
+  readonly log = new CallLog<SlackCall>();
+  readonly uploads = new Map<string, { filename: string; bytes: Buffer; contentType: string }>();
+  readonly botToken = 'xoxb-test-token';
+  readonly appToken = 'xapp-test-token';
+  botUserId = 'U00FAKEBOT01';
+  botId = 'B00FAKEBOT01';
+  teamId = 'T00FAKE00AA';
+  /** When false, chat.startStream answers unknown_method (older workspaces). */
+  streaming = true;
+  users: Record<string, { name: string; display_name?: string; is_admin?: boolean }> = {};
+  url = '';
+  private server?: Server;
+  private wss?: WebSocketServer;
+  private sockets = new Set<WebSocket>();
+  private tsCounter = 1_800_000_000;
+  private fileCounter = 0;
+  private envelopeAcks = new Map<string, (payload: unknown) => void>();
+
+  get apiUrl(): string {
+    return `${this.url}/api/`;
+  }
+
+  async start(): Promise<this> {
+    this.server = createServer((req, res) => {
+      this.handle(req)
+        .then(({ status, body }) => {
+          res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
+          res.end(JSON.stringify(body));
+        })
+        .catch((err) => {
+          res.writeHead(500).end(String(err));
+        });
+    });
+    this.wss = new WebSocketServer({ server: this.server, path: '/link/' });
+    this.wss.on('connection', (ws) => {
+      this.sockets.add(ws);
+      ws.on('close', () => this.sockets.delete(ws));
+      ws.on('message', (data) => {
+        const msg = JSON.parse(String(data)) as { envelope_id?: string; payload?: unknown };
+        if (msg.envelope_id) this.envelopeAcks.get(msg.envelope_id)?.(msg.payload);
+      });
+      ws.send(JSON.stringify({ type: 'hello', num_connections: 1, debug_info: { host: 'fake' }, connection_info: { app_id: 'A00FAKEAPP01' } }));
+    });
+    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    for (const ws of this.sockets) ws.terminate();
+    this.wss?.close();
+    this.server?.closeAllConnections?.();
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+  }
+
+  /** Sends a Socket Mode envelope to every connected client and resolves with the ack payload. */
+  sendEnvelope(type: 'events_api' | 'slash_commands' | 'interactive', payload: unknown, retryAttempt = 0): Promise<unknown> {
+    const id = `env-${++this.tsCounter}`;
+    const acked = new Promise<unknown>((r) => this.envelopeAcks.set(id, r));
+    for (const ws of this.sockets) ws.send(JSON.stringify({ envelope_id: id, type, payload, accepts_response_payload: type !== 'events_api', retry_attempt: retryAttempt, retry_reason: retryAttempt ? 'timeout' : '' }));
+    return acked;
+  }
+
+  /** Asks every client to reconnect, as Slack does when it recycles a connection, then closes it. */
+  requestRefresh(): void {
+    for (const ws of this.sockets) {
+      ws.send(JSON.stringify({ type: 'disconnect', reason: 'refresh_requested', debug_info: { host: 'fake' } }));
+      ws.close(1000);
+    }
+  }
+
+  get socketCount(): number {
+    return this.sockets.size;
+  }
+
+  /** Calls to one method. */
+  calls(method: string): SlackCall[] {
+    return this.log.filter((c) => c.method === method);
+  }
+
+  /** Messages visible in a thread (posts and streams), in order. */
+  repliesIn(channel: string, threadTs?: string): SlackCall[] {
+    return this.log.filter(
+      (c) => ['chat.postMessage', 'chat.startStream'].includes(c.method) && c.args.channel === channel && (threadTs === undefined ? !c.args.thread_ts : c.args.thread_ts === threadTs),
+    );
+  }
+
+  private nextTs(): string {
+    return `${++this.tsCounter}.000100`;
+  }
+
+  private async handle(req: IncomingMessage): Promise<{ status: number; body: unknown }> {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const raw = await readBody(req);
+    if (url.pathname.startsWith('/upload/')) {
+      const form = await new Response(new Uint8Array(raw), { headers: { 'content-type': String(req.headers['content-type']) } }).formData();
+      const file = form.get('body') ?? form.get('file');
+      if (!(file instanceof File)) return { status: 400, body: { ok: false } };
+      const id = url.pathname.split('/')[2];
+      this.uploads.set(id, { ...(this.uploads.get(id) ?? { filename: '' }), bytes: Buffer.from(await file.arrayBuffer()), contentType: file.type });
+      this.log.record({ method: 'upload', args: { file_id: id, size: file.size }, at: Date.now() });
+      return { status: 200, body: { ok: true } };
+    }
+    const method = url.pathname.replace(/^\/api\//, '');
+    const ct = String(req.headers['content-type'] ?? '');
+    let args: Record<string, any> = {};
+    if (ct.includes('json')) args = raw.length ? JSON.parse(raw.toString()) : {};
+    else for (const [k, v] of new URLSearchParams(raw.toString())) args[k] = v;
+    for (const k of ['files', 'blocks', 'prompts', 'attachments']) if (typeof args[k] === 'string') args[k] = JSON.parse(args[k]);
+    const token = String(req.headers.authorization ?? '').replace(/^Bearer /, '') || args.token;
+    const call: SlackCall = { method, args, token, at: Date.now() };
+    const answer = this.answer(method, args, token);
+    call.result = answer.body;
+    this.log.record(call);
+    return answer;
+  }
+
+  private answer(method: string, args: Record<string, any>, token: string | undefined): { status: number; body: any } {
+    const expected = method === 'apps.connections.open' ? this.appToken : this.botToken;
+    if (token !== expected) return { status: 200, body: { ok: false, error: 'invalid_auth' } };
+    const ok = (extra: Record<string, unknown> = {}) => ({ status: 200, body: { ok: true, ...extra } });
+    switch (method) {
+      case 'auth.test':
+        return ok({ url: 'https://fake.slack.com/', team: 'Fake Team', user: 'threadline', team_id: this.teamId, user_id: this.botUserId, bot_id: this.botId });
+      case 'apps.connections.open':
+        return ok({ url: `${this.url.replace('http', 'ws')}/link/?ticket=t` });
+      case 'users.info': {
+        const u = this.users[args.user] ?? { name: `user-${args.user}` };
+        return ok({ user: { id: args.user, name: u.name, real_name: u.name, is_admin: !!u.is_admin, profile: { display_name: u.display_name ?? u.name, real_name: u.name } } });
+      }
+      case 'chat.postMessage': {
+        if (!args.channel) return ok({ ok: false, error: 'channel_not_found' });
+        const ts = this.nextTs();
+        return ok({ channel: args.channel, ts, message: { text: args.text, ts, thread_ts: args.thread_ts } });
+      }
+      case 'chat.startStream':
+        if (!this.streaming) return { status: 200, body: { ok: false, error: 'unknown_method' } };
+        return ok({ channel: args.channel, ts: this.nextTs() });
+      case 'chat.appendStream':
+      case 'chat.stopStream':
+      case 'chat.update':
+      case 'chat.delete':
+      case 'chat.postEphemeral':
+      case 'reactions.add':
+      case 'reactions.remove':
+      case 'assistant.threads.setStatus':
+      case 'assistant.threads.setSuggestedPrompts':
+      case 'assistant.threads.setTitle':
+        return ok({ channel: args.channel, ts: args.ts });
+      case 'files.getUploadURLExternal': {
+        const id = `F${++this.fileCounter}`;
+        this.uploads.set(id, { filename: args.filename, bytes: Buffer.alloc(0), contentType: '' });
+        return ok({ upload_url: `${this.url}/upload/${id}`, file_id: id });
+      }
+      case 'files.completeUploadExternal':
+        return ok({ files: (args.files ?? []).map((f: { id: string; title?: string }) => ({ id: f.id, title: f.title })) });
+      default:
+        return { status: 200, body: { ok: false, error: 'unknown_method' } };
+    }
+  }
+}
