@@ -1,5 +1,6 @@
 // discord.js must load before @slack/bolt: whichever HTTP stack loads first sets the process-wide
 // fetch dispatcher, and discord.js attachments break when Bolt's comes first (harness §6).
+import { startDiscord, type DiscordAdapter } from '../adapters/discord/index.js';
 import { startSlack, type SlackAdapter } from '../adapters/slack/index.js';
 import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
@@ -28,6 +29,7 @@ export interface Threadline {
   metrics: Metrics;
   readiness: Readiness;
   slack?: SlackAdapter;
+  discord?: DiscordAdapter;
   /** Graceful stop: refuse new events, let turns finish until the deadline, disconnect. */
   stop(deadlineMs?: number): Promise<{ finished: boolean }>;
 }
@@ -86,6 +88,13 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
       options: { runTimeoutMs: config.runTimeoutMs, idleResetMs: config.conversationIdleResetMs, turnsPerMinute: config.turnsPerMinute },
     });
     let slack: SlackAdapter | undefined;
+    let discord: DiscordAdapter | undefined;
+    if (config.discord) {
+      discord = await startDiscord({ config: config.discord, engine, store, log, metrics, restRetries: opts.testing?.discordRestRetries, editIntervalMs: opts.testing?.editIntervalMs });
+      cleanup.unshift(() => discord!.stop());
+      readiness.add('discord', () => discord!.isConnected());
+      engine.addPlatform('discord', discord);
+    }
     if (config.slack) {
       slack = await startSlack({
         config: config.slack,
@@ -106,7 +115,7 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
     const recovered = await engine.recover();
     if (recovered) log.info({ recovered }, 'finishing runs left by the previous process');
     readiness.markStarted();
-    log.info({ port, platforms: [slack && 'slack'].filter(Boolean) }, 'threadline started');
+    log.info({ port, platforms: [slack && 'slack', discord && 'discord'].filter(Boolean) }, 'threadline started');
     let stopping: Promise<{ finished: boolean }> | undefined;
     return {
       url: `http://127.0.0.1:${port}`,
@@ -116,6 +125,7 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
       metrics,
       readiness,
       slack,
+      discord,
       stop: (deadlineMs = config.shutdownTimeoutMs) =>
         (stopping ??= (async () => {
           readiness.markStopping();

@@ -1,0 +1,258 @@
+import {
+  Client,
+  DiscordAPIError,
+  Events,
+  GatewayIntentBits,
+  Partials,
+  PermissionFlagsBits,
+  type ChatInputCommandInteraction,
+  type Interaction,
+  type Message,
+  type ThreadChannel,
+} from 'discord.js';
+import type { Config } from '../../src/config.js';
+import type { Engine } from '../../src/engine/engine.js';
+import type { Author, Inbound, InboundKind, PlatformPort, ReplyTarget } from '../../src/engine/types.js';
+import type { Logger } from '../../src/log.js';
+import type { Metrics } from '../../src/metrics.js';
+import type { Store } from '../../src/store/index.js';
+import { inviteUrl, slashCommands } from './commands.js';
+import { classifyDiscordMessage, cleanDiscordText, threadName, type DiscordTarget } from './inbound.js';
+import { DiscordSink } from './sink.js';
+
+export interface DiscordDeps {
+  config: NonNullable<Config['discord']>;
+  engine: Engine;
+  store: Store;
+  log: Logger;
+  metrics?: Metrics;
+  restRetries?: number;
+  editIntervalMs?: number;
+}
+
+export interface DiscordAdapter extends PlatformPort {
+  client: Client;
+  botId: string;
+  inviteUrl: string;
+  isConnected(): boolean;
+  idle(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export class DiscordAuthError extends Error {
+  override readonly name = 'DiscordAuthError';
+}
+
+/**
+ * Starts the Discord side: discord.js over the gateway (intents Guilds, GuildMessages,
+ * DirectMessages, MessageContent, and Partials.Channel so DMs arrive), slash commands registered
+ * by bulk overwrite, DMs answered in the DM, mentions in a channel answered in a thread opened on
+ * the message, follow-ups in those threads answered without a mention.
+ */
+export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
+  const { config, engine, log } = deps;
+  const client = new Client({
+    intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.DirectMessages, GatewayIntentBits.MessageContent],
+    partials: [Partials.Channel],
+    rest: { api: config.apiUrl, version: '10', ...(deps.restRetries !== undefined ? { retries: deps.restRetries } : {}), timeout: 15_000 },
+    waitGuildTimeout: 5_000,
+  });
+  const interactions = new Map<string, ChatInputCommandInteraction>();
+  const pending = new Set<Promise<unknown>>();
+  const track = (p: Promise<unknown>) => {
+    pending.add(p);
+    void p.finally(() => pending.delete(p)).catch(() => undefined);
+  };
+  const port: PlatformPort = {
+    sinkFor: (target: ReplyTarget) => {
+      const t = target as DiscordTarget;
+      return new DiscordSink(client, t, log, {
+        interaction: t.interaction ? interactions.get(t.interaction) : undefined,
+        editIntervalMs: deps.editIntervalMs,
+        onReply: (type) => deps.metrics?.repliesSent.inc({ platform: 'discord', type }),
+      });
+    },
+  };
+  const allowed = (guildId: string | null, channelId: string, parentId?: string | null) =>
+    !guildId ||
+    ((config.guildIds.length === 0 || config.guildIds.includes(guildId)) &&
+      (config.channelIds.length === 0 || config.channelIds.includes(channelId) || (!!parentId && config.channelIds.includes(parentId))));
+
+  client.on(Events.MessageCreate, (message) => {
+    deps.metrics?.eventsReceived.inc({ platform: 'discord', kind: 'message' });
+    track(onMessage(message).catch((err: unknown) => log.error({ err }, 'discord message handler failed')));
+  });
+  client.on(Events.InteractionCreate, (interaction) => {
+    deps.metrics?.eventsReceived.inc({ platform: 'discord', kind: 'interaction' });
+    track(onInteraction(interaction).catch((err: unknown) => log.error({ err }, 'discord interaction handler failed')));
+  });
+  client.on(Events.Error, (err) => log.error({ err }, 'discord client error'));
+  client.on(Events.ShardDisconnect, (_e, shard) => log.warn({ shard }, 'discord gateway disconnected'));
+
+  const author = (message: Message): Author => ({
+    id: message.author.id,
+    name: message.member?.displayName ?? message.author.globalName ?? message.author.username,
+    isAdmin: !!message.member?.permissions.has(PermissionFlagsBits.ManageGuild),
+  });
+
+  async function onMessage(message: Message): Promise<void> {
+    if (message.author.bot || message.author.id === client.user?.id) return; // bots, and always ourselves
+    if (message.system) return;
+    const isDm = !message.guildId;
+    const channel = message.channel;
+    const parentId = channel.isThread() ? (channel.parentId ?? undefined) : undefined;
+    if (!allowed(message.guildId, message.channelId, parentId)) return;
+    const botId = client.user!.id;
+    const mentioned = message.mentions.users.has(botId);
+    const names = new Map([...message.mentions.users.values()].map((u) => [u.id, message.mentions.members?.get(u.id)?.displayName ?? u.globalName ?? u.username]));
+    const text = cleanDiscordText(message.content, botId, names);
+    const c = classifyDiscordMessage({ botId, isDm, guildId: message.guildId ?? undefined, channelId: message.channelId, parentId, mentioned });
+    const channelKey = isDm ? `discord:dm:${message.channelId}` : `discord:${message.guildId}:${message.channelId}`;
+    let kind: InboundKind;
+    let key: string;
+    let target: DiscordTarget;
+    if (c.kind === 'open-thread') {
+      // Duplicate deliveries would open the thread twice; the engine's dedupe then drops the message.
+      const thread = await openThread(message, text);
+      if (!thread) return;
+      kind = 'mention';
+      key = `discord:${message.guildId}:${message.channelId}:${thread.id}`;
+      target = { platform: 'discord', channel: thread.id };
+    } else if (c.kind === 'thread') {
+      key = c.key!;
+      const known = !!(await engine.conversations.get(key));
+      kind = known ? 'thread' : 'ambient';
+      target = { platform: 'discord', channel: message.channelId, replyTo: message.id };
+    } else if (c.kind === 'ambient') {
+      kind = 'ambient';
+      key = `discord:${message.guildId}:${message.channelId}:${message.channelId}`;
+      target = { platform: 'discord', channel: message.channelId, replyTo: message.id };
+    } else {
+      kind = c.kind;
+      key = c.key!;
+      target = { platform: 'discord', channel: message.channelId, replyTo: message.id };
+    }
+    const inbound: Inbound = {
+      key,
+      target,
+      author: author(message),
+      text,
+      kind,
+      eventId: `discord:${message.id}`,
+      group: !isDm,
+      channelKey,
+      at: message.createdTimestamp,
+      metadata: { discord_channel: message.channelId, discord_message: message.id, discord_user: message.author.id, ...(message.guildId ? { discord_guild: message.guildId } : {}) },
+      sink: port.sinkFor(target),
+    };
+    await engine.receive(inbound);
+  }
+
+  /** Opens a thread on the message; when one exists already (160004), uses it. */
+  async function openThread(message: Message, text: string): Promise<ThreadChannel | undefined> {
+    try {
+      return await message.startThread({ name: threadName(text), autoArchiveDuration: 1440 });
+    } catch (err) {
+      if (err instanceof DiscordAPIError && Number(err.code) === 160004) {
+        const existing = message.thread ?? (await client.channels.fetch(message.id).catch(() => null));
+        if (existing?.isThread()) return existing;
+      }
+      log.warn({ channel: message.channelId, err: { message: (err as Error).message, code: (err as DiscordAPIError).code } }, 'could not open a thread; answering in the channel');
+      // Without thread permission, answer in the channel as a reply instead of staying silent.
+      const target: DiscordTarget = { platform: 'discord', channel: message.channelId, replyTo: message.id };
+      await engine.receive({
+        key: `discord:${message.guildId}:${message.channelId}:${message.id}`,
+        target,
+        author: author(message),
+        text,
+        kind: 'mention',
+        eventId: `discord:${message.id}`,
+        group: true,
+        channelKey: `discord:${message.guildId}:${message.channelId}`,
+        at: message.createdTimestamp,
+        sink: port.sinkFor(target),
+      });
+      return undefined;
+    }
+  }
+
+  async function onInteraction(interaction: Interaction): Promise<void> {
+    if (!interaction.isChatInputCommand()) return;
+    if (!allowed(interaction.guildId, interaction.channelId)) {
+      await interaction.reply({ content: 'Threadline is not enabled here.', ephemeral: true }).catch(() => undefined);
+      return;
+    }
+    await interaction.deferReply();
+    interactions.set(interaction.id, interaction);
+    setTimeout(() => interactions.delete(interaction.id), 15 * 60_000).unref(); // interaction tokens last 15 minutes
+    const name = interaction.commandName;
+    const text =
+      name === 'ask'
+        ? interaction.options.getString('prompt', true)
+        : name === 'notes'
+          ? `notes ${interaction.options.getString('action', true)} ${interaction.options.getString('title') ?? ''}`.trim()
+          : name;
+    const channel = interaction.channel;
+    const isDm = !interaction.guildId;
+    const parentId = channel?.isThread() ? channel.parentId : undefined;
+    // In a thread: that thread's conversation; in a DM: the DM's; in a channel: the channel's own.
+    const key = isDm
+      ? `discord:dm:${interaction.channelId}`
+      : `discord:${interaction.guildId}:${parentId ?? interaction.channelId}:${interaction.channelId}`;
+    const target: DiscordTarget = { platform: 'discord', channel: interaction.channelId, interaction: interaction.id };
+    const member = interaction.inCachedGuild() ? interaction.member : undefined;
+    await engine.receive({
+      key,
+      target,
+      author: {
+        id: interaction.user.id,
+        name: member?.displayName ?? interaction.user.globalName ?? interaction.user.username,
+        isAdmin: !!interaction.memberPermissions?.has(PermissionFlagsBits.ManageGuild),
+      },
+      text,
+      kind: 'command',
+      eventId: `discord-interaction:${interaction.id}`,
+      group: !isDm,
+      channelKey: isDm ? `discord:dm:${interaction.channelId}` : `discord:${interaction.guildId}:${interaction.channelId}`,
+      at: interaction.createdTimestamp,
+      sink: port.sinkFor(target),
+    });
+  }
+
+  const ready = new Promise<void>((resolve) => client.once(Events.ClientReady, () => resolve()));
+  try {
+    await client.login(config.token);
+  } catch (err) {
+    await client.destroy().catch(() => undefined);
+    const code = (err as { code?: string }).code;
+    if (code === 'TokenInvalid' || /401|Unauthorized|invalid token/i.test((err as Error).message)) {
+      throw new DiscordAuthError('Discord refused DISCORD_TOKEN. Copy the bot token from the Developer Portal (Bot → Reset Token).');
+    }
+    throw err;
+  }
+  await ready;
+  const botId = client.user!.id;
+  const applicationId = client.application?.id ?? botId;
+  try {
+    if (config.guildId) await client.application!.commands.set(slashCommands(), config.guildId);
+    else await client.application!.commands.set(slashCommands());
+  } catch (err) {
+    log.warn({ err: { message: (err as Error).message } }, 'could not register slash commands');
+  }
+  const invite = inviteUrl(applicationId);
+  log.info({ bot: client.user!.tag, invite, commands: config.guildId ? `guild ${config.guildId}` : 'global' }, 'discord connected; invite the bot with this URL');
+  return {
+    ...port,
+    client,
+    botId,
+    inviteUrl: invite,
+    isConnected: () => client.isReady() && client.ws.status === 0,
+    idle: async () => {
+      while (pending.size) await Promise.allSettled([...pending]);
+      await engine.idle();
+    },
+    stop: async () => {
+      await client.destroy();
+    },
+  };
+}

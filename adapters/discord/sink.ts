@@ -1,0 +1,197 @@
+import { AttachmentBuilder, DiscordAPIError, type ChatInputCommandInteraction, type Client, type Message, type SendableChannels } from 'discord.js';
+import { splitMessage } from '../../src/engine/format/split.js';
+import type { CodeStep, FinalReply, MinutesReply, ReplySink, TurnStatus } from '../../src/engine/types.js';
+import type { Logger } from '../../src/log.js';
+import type { DiscordTarget } from './inbound.js';
+
+export const DISCORD_LIMIT = 2_000;
+const LONG_OUTPUT = 1_500;
+const TYPING_EVERY_MS = 8_000;
+/** Errors after which this channel cannot be posted to: missing permissions, unknown channel, archived or locked thread. */
+const GONE = new Set([50013, 50001, 10003, 50083, 160005, 10008]);
+
+type Posted = { message?: Message; id: string; text: string };
+
+/**
+ * Posts one turn's reply on Discord: the typing indicator while the run works (renewed every
+ * 8 s), the text streamed by editing the reply at most about once a second, the final text split
+ * at 2,000 characters without breaking code fences, images as attachments, code steps as code
+ * blocks (long output as a file), failures as a short reply. A slash command's reply edits its
+ * deferred response. Missing permissions, a deleted channel or an archived thread are logged and
+ * end the sink quietly; it never throws into the engine.
+ */
+export class DiscordSink implements ReplySink {
+  private posted: Posted[] = [];
+  private latest = '';
+  private shown = '';
+  private typing?: NodeJS.Timeout;
+  private timer?: NodeJS.Timeout;
+  private flushing?: Promise<void>;
+  private lastFlush = 0;
+  private dead = false;
+  private readonly editIntervalMs: number;
+
+  constructor(
+    private readonly client: Client,
+    private readonly target: DiscordTarget,
+    private readonly log: Logger,
+    private readonly opts: { interaction?: ChatInputCommandInteraction; editIntervalMs?: number; onReply?: (type: string) => void } = {},
+  ) {
+    this.editIntervalMs = opts.editIntervalMs ?? 1_000;
+  }
+
+  private async channel(): Promise<SendableChannels | undefined> {
+    const ch = this.client.channels.cache.get(this.target.channel) ?? (await this.client.channels.fetch(this.target.channel));
+    return ch && ch.isSendable() ? ch : undefined;
+  }
+
+  async status(_s: TurnStatus): Promise<void> {
+    if (this.typing || this.dead || this.opts.interaction) return; // a deferred interaction already shows "thinking"
+    const tick = () =>
+      this.guard('typing', async () => {
+        await (await this.channel())?.sendTyping();
+      });
+    await tick();
+    this.typing = setInterval(() => void tick(), TYPING_EVERY_MS);
+    this.typing.unref();
+  }
+
+  async text(soFar: string): Promise<void> {
+    this.latest = soFar;
+    if (this.flushing || this.timer || this.dead) return;
+    const wait = this.lastFlush + this.editIntervalMs - Date.now();
+    if (wait <= 0) this.flushNow();
+    else this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.flushNow();
+    }, wait);
+  }
+
+  private flushNow(): void {
+    this.lastFlush = Date.now();
+    this.flushing = this.show(this.latest).finally(() => {
+      this.flushing = undefined;
+      if (this.latest !== this.shown && !this.timer) void this.text(this.latest);
+    });
+  }
+
+  private async settle(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    while (this.flushing) await this.flushing;
+  }
+
+  /** Shows the text in as many messages as it needs, editing those already posted. */
+  private async show(text: string, final = false, files: AttachmentBuilder[] = []): Promise<void> {
+    const chunks = text ? splitMessage(text, DISCORD_LIMIT) : [];
+    for (let i = 0; i < chunks.length; i++) {
+      const attach = final && i === chunks.length - 1 ? files : [];
+      const have = this.posted[i];
+      if (have && have.text === chunks[i] && attach.length === 0) continue;
+      if (have) await this.guard('edit', async () => {
+        await this.edit(have, chunks[i], attach);
+        have.text = chunks[i];
+      });
+      else await this.guard('send', async () => {
+        this.posted.push(await this.send(chunks[i], attach, i === 0));
+      });
+    }
+    if (final) {
+      for (const extra of this.posted.splice(chunks.length)) await this.guard('delete', async () => extra.message?.delete());
+      if (chunks.length === 0 && files.length) await this.guard('send', async () => void (await this.send('', files, true)));
+    }
+    this.shown = text;
+  }
+
+  private async send(content: string, files: AttachmentBuilder[], first: boolean): Promise<Posted> {
+    const i = this.opts.interaction;
+    if (i && first && this.posted.length === 0) {
+      const m = await i.editReply({ content, files });
+      return { message: m, id: m.id, text: content };
+    }
+    if (i) {
+      const m = await i.followUp({ content, files });
+      return { message: m, id: m.id, text: content };
+    }
+    const ch = await this.channel();
+    if (!ch) throw new Error('channel is not sendable');
+    const m = await ch.send({
+      content,
+      files,
+      ...(first && this.target.replyTo ? { reply: { messageReference: this.target.replyTo, failIfNotExists: false } } : {}),
+      allowedMentions: { parse: [], repliedUser: false },
+    });
+    this.opts.onReply?.('text');
+    return { message: m, id: m.id, text: content };
+  }
+
+  private async edit(p: Posted, content: string, files: AttachmentBuilder[]): Promise<void> {
+    if (this.opts.interaction && p === this.posted[0]) await this.opts.interaction.editReply({ content, files });
+    else await p.message?.edit({ content, files });
+  }
+
+  async finish(reply: FinalReply): Promise<void> {
+    await this.settle();
+    const files = reply.images.map((img) => new AttachmentBuilder(Buffer.from(img.bytes), { name: img.filename, description: img.alt.slice(0, 1024) }));
+    await this.show(reply.text || (files.length ? '' : '_(no answer)_'), true, files);
+    this.opts.onReply?.('final');
+    this.stopTyping();
+  }
+
+  async code(step: CodeStep): Promise<void> {
+    const code = '**Code run**\n```python\n' + step.input.replace(/```/g, '`\u200b``') + '\n```';
+    if (step.output.length > LONG_OUTPUT) {
+      await this.postExtra(`${code}\n_Output attached (${step.output.length.toLocaleString('en-US')} characters)._`, [new AttachmentBuilder(Buffer.from(step.output), { name: 'output.txt' })]);
+    } else {
+      await this.postExtra(step.output ? `${code}\n**Output**\n\`\`\`\n${step.output.replace(/```/g, '`\u200b``')}\n\`\`\`` : code);
+    }
+  }
+
+  async notice(text: string): Promise<void> {
+    await this.postExtra(text);
+  }
+
+  async fail(text: string): Promise<void> {
+    await this.settle();
+    await this.postExtra(`⚠️ ${text}`);
+    this.opts.onReply?.('error');
+    this.stopTyping();
+  }
+
+  async minutes(m: MinutesReply): Promise<void> {
+    await this.postExtra(m.text, [new AttachmentBuilder(Buffer.from(m.file.bytes), { name: m.file.filename, description: m.title })]);
+  }
+
+  /** Messages outside the streamed reply (notices, code, failures, minutes). */
+  private async postExtra(text: string, files: AttachmentBuilder[] = []): Promise<void> {
+    const chunks = splitMessage(text, DISCORD_LIMIT);
+    for (let i = 0; i < chunks.length; i++) {
+      await this.guard('send', async () => {
+        const posted = await this.send(chunks[i], i === chunks.length - 1 ? files : [], this.posted.length === 0 && i === 0);
+        if (this.opts.interaction && this.posted.length === 0) this.posted.push(posted);
+      });
+    }
+  }
+
+  private stopTyping(): void {
+    clearInterval(this.typing);
+    this.typing = undefined;
+  }
+
+  /** Runs a Discord call; permission and gone-channel errors end the sink quietly, others are logged. */
+  private async guard(what: string, fn: () => Promise<unknown>): Promise<void> {
+    if (this.dead) return;
+    try {
+      await fn();
+    } catch (err) {
+      const code = err instanceof DiscordAPIError ? Number(err.code) : undefined;
+      if (code !== undefined && GONE.has(code)) {
+        this.dead = true;
+        this.stopTyping();
+        this.log.warn({ channel: this.target.channel, code, what }, 'discord channel cannot be posted to (permissions, deleted or archived); reply dropped');
+        return;
+      }
+      this.log.warn({ channel: this.target.channel, what, err: { message: (err as Error).message, code } }, 'discord call failed');
+    }
+  }
+}

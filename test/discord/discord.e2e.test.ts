@@ -1,0 +1,184 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Threadline } from '../../src/app.js';
+import { openFenceAtEnd } from '../../src/engine/format/split.js';
+import { FakeDashScope } from '../fakes/dashscope.js';
+import { FakeDiscord } from '../fakes/discord.js';
+import { FakeImageHost, PNG } from '../fakes/image-server.js';
+import { boot, fixture } from '../app-harness.js';
+
+const channelMention = fixture('channel-discord.json').mention.data;
+const recorded = fixture('discord.json');
+
+let ds: FakeDashScope;
+let discord: FakeDiscord;
+let images: FakeImageHost;
+let app: Threadline;
+let n = 0;
+
+/** A recorded guild mention, with a fresh message id (which is also the id of the thread opened on it). */
+function mention(text: string, over: Record<string, unknown> = {}) {
+  const id = discord.nextId();
+  return { ...channelMention, id, content: `<@${discord.botId}> ${text}`, nonce: String(++n), ...over };
+}
+
+/** A DM built from the recorded mention: no guild, channel_type 1 (with Partials.Channel, the pair that makes discord.js emit it). */
+function dm(text: string, channelId = '1460000000000000001') {
+  const { guild_id: _g, member: _m, ...rest } = channelMention;
+  return { ...rest, id: discord.nextId(), channel_id: channelId, channel_type: 1, content: text, mentions: [] };
+}
+
+/** A follow-up inside a thread, shaped like the recorded gatewayThreadUserHey. */
+function inThread(threadId: string, text: string) {
+  return { ...recorded.gatewayThreadUserHey.data, id: discord.nextId(), channel_id: threadId, content: text };
+}
+
+beforeAll(async () => {
+  ds = await new FakeDashScope().start();
+  discord = await new FakeDiscord().start();
+  images = await new FakeImageHost().start();
+  app = await boot({
+    DASHSCOPE_API_KEY: ds.apiKey,
+    DASHSCOPE_BASE_URL: ds.url,
+    DISCORD_TOKEN: discord.token,
+    DISCORD_API_URL: discord.apiBase,
+    DISCORD_GUILD_ID: discord.guildId,
+    IMAGE_HOSTS: images.host,
+  });
+});
+afterAll(async () => {
+  await app?.stop(1_000);
+  await Promise.all([ds.stop(), discord.stop(), images.stop()]);
+});
+beforeEach(() => {
+  ds.model = ({ newUserMessages }) => ({ text: ['You said: ', newUserMessages.join(' | ')] });
+});
+
+describe('Discord client', () => {
+  it('identifies with the four intents, registers the slash commands to the guild by bulk overwrite, and is ready', async () => {
+    const identify = discord.gateway.calls.find((f) => f.op === 2)!;
+    expect(identify.d.intents).toBe(37377);
+    const put = discord.rest.filter((c) => c.method === 'PUT')[0];
+    expect(put.route).toBe(`/applications/${discord.botId}/guilds/${discord.guildId}/commands`);
+    expect(put.body.map((c: { name: string }) => c.name).sort()).toEqual(['ask', 'help', 'notes', 'reset', 'stop']);
+    expect(app.discord!.inviteUrl).toMatch(/client_id=1457469483726668048&scope=bot%20applications.commands&permissions=\d+/);
+    expect((await fetch(`${app.url}/readyz`)).status).toBe(200);
+  });
+});
+
+describe('conversations', () => {
+  it('answers a DM in the DM', async () => {
+    const msg = dm('hello there');
+    discord.dispatch('MESSAGE_CREATE', msg);
+    await discord.rest.waitFor((c) => c.route === `/channels/${msg.channel_id}/messages` && c.method === 'POST');
+    await app.discord!.idle();
+    expect(discord.rest.filter((c) => c.route === `/channels/${msg.channel_id}/typing`).length).toBeGreaterThan(0);
+    expect(discord.visible(msg.channel_id)).toEqual(['You said: hello there']);
+    expect(discord.posts(msg.channel_id)[0].body.message_reference).toMatchObject({ message_id: msg.id });
+    expect(ds.messageCreates().at(-1)!.body.content).toBe('hello there');
+  });
+
+  it('opens a thread on a guild mention (recorded payload), answers in it, and continues there without a mention', async () => {
+    discord.dispatch('MESSAGE_CREATE', channelMention);
+    const threadId = channelMention.id;
+    await discord.rest.waitFor((c) => c.method === 'POST' && c.route === `/channels/${threadId}/messages`);
+    await app.discord!.idle();
+    const open = discord.rest.filter((c) => c.route === `/channels/${channelMention.channel_id}/messages/${threadId}/threads`)[0];
+    expect(open.body).toMatchObject({ name: 'Test' });
+    expect(discord.visible(threadId)).toEqual(['You said: Test User: Test']);
+    discord.dispatch('MESSAGE_CREATE', inThread(threadId, 'and more'));
+    await discord.rest.waitForCount((c) => c.method === 'POST' && c.route === `/channels/${threadId}/messages`, 2);
+    await app.discord!.idle();
+    expect(discord.visible(threadId)).toEqual(['You said: Test User: Test', 'You said: Test User: and more']);
+    const runs = ds.runCreates().slice(-2);
+    expect(runs[0].path).toBe(runs[1].path);
+  });
+
+  it('reuses the thread when one already exists for the message (160004)', async () => {
+    const msg = mention('again please');
+    discord.threads.set(msg.id, { id: msg.id, type: 11, guild_id: discord.guildId, parent_id: msg.channel_id, name: 'old', thread_metadata: { archived: false, auto_archive_duration: 60, archive_timestamp: new Date().toISOString(), locked: false } });
+    discord.dispatch('MESSAGE_CREATE', msg);
+    await discord.rest.waitFor((c) => c.method === 'POST' && c.route === `/channels/${msg.id}/messages`);
+    await app.discord!.idle();
+    expect(discord.visible(msg.id)).toEqual(['You said: Test User: again please']);
+  });
+
+  it('ignores other bots and its own messages', async () => {
+    const before = ds.messageCreates().length;
+    discord.dispatch('MESSAGE_CREATE', { ...recorded.gatewayThreadWelcome.data, id: discord.nextId() }); // the bot's own welcome
+    discord.dispatch('MESSAGE_CREATE', { ...dm('beep'), author: { ...channelMention.author, id: '999', bot: true } });
+    discord.dispatch('MESSAGE_CREATE', dm('after the bots', '1460000000000000077'));
+    await discord.rest.waitFor((c) => c.method === 'POST' && c.route === '/channels/1460000000000000077/messages');
+    await app.discord!.idle();
+    expect(ds.messageCreates().length - before).toBe(1);
+  });
+});
+
+describe('replies', () => {
+  it('attaches a generated image to the reply', async () => {
+    ds.model = () => ({ text: `A fox ![a red fox](${images.url}/fox/cat.png)` });
+    const msg = dm('draw a fox', '1460000000000000002');
+    discord.dispatch('MESSAGE_CREATE', msg);
+    await discord.rest.waitFor((c) => c.files.length > 0);
+    await app.discord!.idle();
+    const withFile = discord.rest.calls.find((c) => c.files.length > 0)!;
+    expect(withFile.files[0].name).toBe('cat.png');
+    expect(withFile.files[0].bytes.equals(PNG)).toBe(true);
+    expect(withFile.body.attachments[0]).toMatchObject({ description: 'a red fox' });
+    expect(discord.visible(msg.channel_id).join('\n')).toContain('A fox _(image: a red fox)_');
+  });
+
+  it('splits a 5,000-character reply into valid messages with balanced code fences', async () => {
+    const code = Array.from({ length: 90 }, (_, i) => `    total += compute(${i})  # step ${i}`).join('\n');
+    const long = `Here is the plan.\n\n${'Some prose. '.repeat(150)}\n\n\`\`\`python\n${code}\n\`\`\`\n\nDone.`;
+    expect(long.length).toBeGreaterThan(5_000);
+    ds.model = () => ({ text: long.match(/[\s\S]{1,700}/g)! });
+    const msg = dm('long please', '1460000000000000003');
+    discord.dispatch('MESSAGE_CREATE', msg);
+    await discord.rest.waitFor((c) => c.method === 'POST' && c.route === `/channels/${msg.channel_id}/messages`);
+    await app.discord!.idle();
+    const shown = discord.visible(msg.channel_id);
+    expect(shown.length).toBeGreaterThanOrEqual(3);
+    for (const m of shown) {
+      expect(m.length).toBeLessThanOrEqual(2000);
+      expect(openFenceAtEnd(m)).toBeUndefined();
+    }
+    expect(shown.join('').replace(/```(python)?\n?/g, '').replace(/\s+/g, '')).toBe(long.replace(/```(python)?\n?/g, '').replace(/\s+/g, ''));
+  });
+
+  it('answers /ask with a deferred reply, then edits it', async () => {
+    const interaction = {
+      id: discord.nextId(), application_id: discord.botId, type: 2, token: 'itoken-1', version: 1, guild_id: discord.guildId, channel_id: channelMention.channel_id,
+      channel: { id: channelMention.channel_id, type: 0, guild_id: discord.guildId, name: 'channel-1' },
+      member: { user: channelMention.author, roles: [], permissions: '2248473465835073', joined_at: new Date().toISOString(), deaf: false, mute: false, flags: 0 },
+      data: { id: '1', name: 'ask', type: 1, options: [{ name: 'prompt', type: 3, value: 'what is up' }] },
+      app_permissions: '2248473465835073', locale: 'en-US', guild_locale: 'en-US', entitlements: [], authorizing_integration_owners: { 0: discord.guildId }, context: 0,
+    };
+    discord.dispatch('INTERACTION_CREATE', interaction);
+    await discord.rest.waitFor((c) => c.method === "PATCH" && c.route === `/webhooks/${discord.botId}/itoken-1/messages/@original`);
+    await app.discord!.idle();
+    const callback = discord.rest.filter((c) => c.route === `/interactions/${interaction.id}/itoken-1/callback`)[0];
+    expect(callback.body.type).toBe(5); // deferred channel message
+    const edits = discord.rest.filter((c) => c.method === 'PATCH' && c.route.includes('itoken-1'));
+    expect(edits.at(-1)!.body.content).toBe('You said: Test User: what is up');
+  });
+});
+
+describe('gateway', () => {
+  it('resumes after an op 7 reconnect in the middle of a conversation and keeps answering', async () => {
+    const first = dm('before the reconnect', '1460000000000000004');
+    discord.dispatch('MESSAGE_CREATE', first);
+    await discord.rest.waitFor((c) => c.method === 'POST' && c.route === `/channels/${first.channel_id}/messages`);
+    const resumes = discord.gateway.filter((f) => f.op === 6).length;
+    discord.requestReconnect();
+    await discord.gateway.waitFor((f, all) => all.filter((x) => x.op === 6).length > resumes);
+    expect(discord.gateway.calls.filter((f) => f.op === 6).at(-1)!.d).toMatchObject({ token: discord.token, session_id: 'session-1' });
+    await new Promise<void>((resolve) => {
+      const check = () => (discord.connections === 1 ? resolve() : setImmediate(check));
+      check();
+    });
+    discord.dispatch('MESSAGE_CREATE', dm('after the reconnect', first.channel_id));
+    await discord.rest.waitForCount((c) => c.method === 'POST' && c.route === `/channels/${first.channel_id}/messages`, 2);
+    await app.discord!.idle();
+    expect(discord.visible(first.channel_id)).toEqual(['You said: before the reconnect', 'You said: after the reconnect']);
+  });
+});

@@ -1,0 +1,227 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { CallLog, readBody } from './call-log.js';
+
+export interface DiscordCall {
+  method: string;
+  route: string;
+  body: any;
+  files: Array<{ name: string; bytes: Buffer; type: string }>;
+  at: number;
+  result?: any;
+}
+
+export interface GatewayFrame {
+  op: number;
+  d?: any;
+  s?: number;
+  t?: string;
+  at: number;
+}
+
+/**
+ * A fake Discord REST API and gateway on 127.0.0.1, following the measured recipe in
+ * shared/reference/offline-test-harness.md §3: /gateway/bot, HELLO → IDENTIFY → READY +
+ * GUILD_CREATE, heartbeat ACKs, op 7 → RESUME → RESUMED, JSON frames (no zlib), multipart
+ * messages with payload_json and files[n], threads from messages (160004 when one exists).
+ */
+export class FakeDiscord {
+  readonly rest = new CallLog<DiscordCall>();
+  readonly gateway = new CallLog<GatewayFrame>();
+  token = 'discord-test-token';
+  botId = '1457469483726668048';
+  botName = 'Threadline';
+  guildId = '1457468924290662599';
+  channels = ['1457510428359004343', '1459213904352645277'];
+  /** Threads created so far (message id → thread). */
+  readonly threads = new Map<string, any>();
+  url = '';
+  private server?: Server;
+  private wss?: WebSocketServer;
+  private sockets = new Set<WebSocket>();
+  private seq = 0;
+  private idCounter = 1_900_000_000_000_000_000n;
+  private sessionId = 'session-1';
+
+  get apiBase(): string {
+    return `${this.url}/api`;
+  }
+
+  async start(): Promise<this> {
+    this.server = createServer((req, res) => {
+      this.handle(req)
+        .then(({ status, body }) => {
+          if (status === 204) return res.writeHead(204).end();
+          res.writeHead(status, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(body));
+        })
+        .catch((err) => res.writeHead(500).end(String(err)));
+    });
+    this.wss = new WebSocketServer({ server: this.server });
+    this.wss.on('connection', (ws) => this.onSocket(ws));
+    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    for (const ws of this.sockets) ws.terminate();
+    this.wss?.close();
+    this.server?.closeAllConnections?.();
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+  }
+
+  nextId(): string {
+    return String(++this.idCounter);
+  }
+
+  /** Sends a dispatch (op 0) to every connected client. */
+  dispatch(t: string, d: unknown): void {
+    for (const ws of this.sockets) this.send(ws, { op: 0, t, s: ++this.seq, d });
+  }
+
+  /** Asks clients to reconnect (op 7); they come back and RESUME. */
+  requestReconnect(): void {
+    for (const ws of this.sockets) this.send(ws, { op: 7, d: null });
+  }
+
+  get connections(): number {
+    return this.sockets.size;
+  }
+
+  /** Messages the bot posted in a channel (creates, in order). */
+  posts(channelId: string): DiscordCall[] {
+    return this.rest.filter((c) => c.method === 'POST' && c.route === `/channels/${channelId}/messages`);
+  }
+
+  /** The text a person sees in a channel now: each posted message at its last edit. */
+  visible(channelId: string): string[] {
+    return this.posts(channelId).map((p) => {
+      const id = p.result?.id;
+      const edits = this.rest.filter((c) => c.method === 'PATCH' && c.route === `/channels/${channelId}/messages/${id}`);
+      const deleted = this.rest.calls.some((c) => c.method === 'DELETE' && c.route === `/channels/${channelId}/messages/${id}`);
+      return deleted ? '' : (edits.at(-1)?.body.content ?? p.body.content ?? '');
+    }).filter((t) => t !== '');
+  }
+
+  private send(ws: WebSocket, frame: Omit<GatewayFrame, 'at'>): void {
+    ws.send(JSON.stringify(frame));
+  }
+
+  private onSocket(ws: WebSocket): void {
+    this.sockets.add(ws);
+    ws.on('close', () => this.sockets.delete(ws));
+    this.send(ws, { op: 10, d: { heartbeat_interval: 41_250 } });
+    ws.on('message', (data) => {
+      const frame = JSON.parse(String(data)) as GatewayFrame;
+      this.gateway.record({ ...frame, at: Date.now() });
+      if (frame.op === 1) this.send(ws, { op: 11 });
+      if (frame.op === 2) {
+        if (frame.d?.token !== this.token) return ws.close(4004, 'Authentication failed.');
+        this.send(ws, { op: 0, t: 'READY', s: ++this.seq, d: this.ready() });
+        this.send(ws, { op: 0, t: 'GUILD_CREATE', s: ++this.seq, d: this.guild() });
+      }
+      if (frame.op === 6) this.send(ws, { op: 0, t: 'RESUMED', s: ++this.seq, d: {} });
+    });
+  }
+
+  botUser() {
+    return { id: this.botId, username: this.botName, discriminator: '0', global_name: null, avatar: null, bot: true, flags: 0 };
+  }
+
+  private ready() {
+    return {
+      v: 10, user: this.botUser(), guilds: [{ id: this.guildId, unavailable: true }], session_id: this.sessionId,
+      resume_gateway_url: this.url.replace('http', 'ws'), application: { id: this.botId, flags: 0 }, shard: [0, 1], private_channels: [], relationships: [], user_settings: {},
+    };
+  }
+
+  private guild() {
+    const now = new Date().toISOString();
+    return {
+      id: this.guildId, name: 'Fake Guild', owner_id: '1', icon: null, splash: null, discovery_splash: null, afk_channel_id: null, afk_timeout: 300,
+      verification_level: 0, default_message_notifications: 0, explicit_content_filter: 0, mfa_level: 0, system_channel_id: null, system_channel_flags: 0,
+      rules_channel_id: null, vanity_url_code: null, description: null, banner: null, premium_tier: 0, preferred_locale: 'en-US', public_updates_channel_id: null,
+      nsfw_level: 0, premium_progress_bar_enabled: false, application_id: null, max_members: 500000,
+      roles: [{ id: this.guildId, name: '@everyone', permissions: '1122573558787', position: 0, color: 0, hoist: false, managed: false, mentionable: false, flags: 0 }],
+      emojis: [], stickers: [], features: [],
+      channels: this.channels.map((id, i) => ({ id, type: 0, name: `channel-${i}`, position: i, permission_overwrites: [], parent_id: null, nsfw: false, rate_limit_per_user: 0, last_message_id: null, topic: null })),
+      members: [{ user: this.botUser(), roles: [], joined_at: now, deaf: false, mute: false, flags: 0 }],
+      member_count: 2, joined_at: now, large: false, unavailable: false, threads: [], presences: [], voice_states: [], stage_instances: [], guild_scheduled_events: [],
+    };
+  }
+
+  private message(channelId: string, body: any, files: DiscordCall['files'], id = this.nextId()) {
+    return {
+      id, channel_id: channelId, type: body?.message_reference ? 19 : 0, author: this.botUser(), content: body?.content ?? '', timestamp: new Date().toISOString(),
+      edited_timestamp: null, attachments: files.map((f, i) => ({ id: this.nextId(), filename: f.name, size: f.bytes.length, url: `${this.url}/attachments/${i}/${f.name}`, proxy_url: `${this.url}/p/${f.name}`, content_type: f.type })),
+      embeds: [], mentions: [], mention_roles: [], mention_everyone: false, pinned: false, tts: false, flags: 0, components: [],
+      ...(body?.message_reference ? { message_reference: { ...body.message_reference, channel_id: channelId } } : {}),
+    };
+  }
+
+  private async handle(req: IncomingMessage): Promise<{ status: number; body?: unknown }> {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const route = decodeURIComponent(url.pathname.replace(/^\/api\/v\d+/, ''));
+    const raw = await readBody(req);
+    const ct = String(req.headers['content-type'] ?? '');
+    let body: any = null;
+    const files: DiscordCall['files'] = [];
+    if (ct.includes('multipart/form-data')) {
+      const form = await new Response(new Uint8Array(raw), { headers: { 'content-type': ct } }).formData();
+      const pj = form.get('payload_json');
+      body = typeof pj === 'string' ? JSON.parse(pj) : {};
+      for (const [k, v] of form) if (k.startsWith('files[') && v instanceof File) files.push({ name: v.name, bytes: Buffer.from(await v.arrayBuffer()), type: v.type });
+    } else if (raw.length) {
+      body = JSON.parse(raw.toString());
+    }
+    const call: DiscordCall = { method: req.method ?? 'GET', route, body, files, at: Date.now() };
+    const done = (status: number, result?: unknown) => {
+      call.result = result;
+      this.rest.record(call);
+      return { status, body: result };
+    };
+    const auth = String(req.headers.authorization ?? '');
+    const interactionRoute = route.startsWith('/interactions/') || route.startsWith('/webhooks/');
+    if (!interactionRoute && auth !== `Bot ${this.token}`) return done(401, { message: '401: Unauthorized', code: 0 });
+    const m = call.method;
+    let p: RegExpExecArray | null;
+    if (route === '/gateway/bot') return done(200, { url: this.url.replace('http', 'ws'), shards: 1, session_start_limit: { total: 1000, remaining: 999, reset_after: 14_400_000, max_concurrency: 1 } });
+    if (route === '/users/@me') return done(200, this.botUser());
+    if ((p = /^\/channels\/(\d+)\/typing$/.exec(route)) && m === 'POST') return done(204);
+    if ((p = /^\/channels\/(\d+)\/messages$/.exec(route)) && m === 'POST') return done(200, this.message(p[1], body, files));
+    if ((p = /^\/channels\/(\d+)\/messages\/(\d+)$/.exec(route))) {
+      if (m === 'PATCH') return done(200, { ...this.message(p[1], body, files, p[2]), edited_timestamp: new Date().toISOString() });
+      if (m === 'DELETE') return done(204);
+    }
+    if ((p = /^\/channels\/(\d+)\/messages\/(\d+)\/threads$/.exec(route)) && m === 'POST') {
+      if (this.threads.has(p[2])) return done(400, { message: 'A thread has already been created for this message', code: 160004 });
+      const now = new Date().toISOString();
+      const thread = {
+        id: p[2], type: 11, guild_id: this.guildId, parent_id: p[1], owner_id: this.botId, name: body?.name, last_message_id: null,
+        thread_metadata: { archived: false, auto_archive_duration: body?.auto_archive_duration ?? 60, archive_timestamp: now, locked: false, create_timestamp: now },
+        member_count: 1, message_count: 0, rate_limit_per_user: 0, flags: 0, total_message_sent: 0,
+      };
+      this.threads.set(p[2], thread);
+      this.dispatch('THREAD_CREATE', { ...thread, newly_created: true });
+      return done(201, thread);
+    }
+    if ((p = /^\/channels\/(\d+)$/.exec(route)) && m === 'GET') {
+      const thread = [...this.threads.values()].find((t) => t.id === p![1]);
+      if (thread) return done(200, thread);
+      if (this.channels.includes(p[1])) return done(200, { id: p[1], type: 0, guild_id: this.guildId, name: 'channel', position: 0, permission_overwrites: [] });
+      return done(200, { id: p[1], type: 1, recipients: [{ id: '1033044521375764530', username: 'testuser2384', discriminator: '0', global_name: 'Test User', avatar: null }] });
+    }
+    if ((p = /^\/applications\/(\d+)(?:\/guilds\/(\d+))?\/commands$/.exec(route)) && m === 'PUT') {
+      return done(200, (body as any[]).map((c) => ({ ...c, id: this.nextId(), application_id: p![1], guild_id: p![2], version: '1', default_member_permissions: null, type: 1 })));
+    }
+    if ((p = /^\/interactions\/(\d+)\/([^/]+)\/callback$/.exec(route)) && m === 'POST') return done(204);
+    if ((p = /^\/webhooks\/(\d+)\/([^/]+)\/messages\/(@original|\d+)$/.exec(route))) {
+      if (m === 'PATCH') return done(200, this.message('0', body, files, p[3] === '@original' ? '1' : p[3]));
+      if (m === 'DELETE') return done(204);
+    }
+    if ((p = /^\/webhooks\/(\d+)\/([^/]+)$/.exec(route)) && m === 'POST') return done(200, this.message('0', body, files));
+    return done(404, { message: 'Unknown route', code: 0 });
+  }
+}
