@@ -10,6 +10,7 @@ import type { Config } from './config.js';
 import { ensureAssistant } from './engine/bootstrap.js';
 import { Engine } from './engine/engine.js';
 import { ImageFetcher } from './engine/images.js';
+import { Meetings } from './engine/meetings/index.js';
 import { getCurrentTime } from './engine/tools/builtin.js';
 import { loadToolsFrom } from './engine/tools/loader.js';
 import { ToolRegistry } from './engine/tools/registry.js';
@@ -30,6 +31,7 @@ export interface Threadline {
   readiness: Readiness;
   slack?: SlackAdapter;
   discord?: DiscordAdapter;
+  meetings: Meetings;
   /** Graceful stop: refuse new events, let turns finish until the deadline, disconnect. */
   stop(deadlineMs?: number): Promise<{ finished: boolean }>;
 }
@@ -112,6 +114,10 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
       engine.addPlatform('slack', slack);
       if (slack.receiver) http.route('/', slack.receiver.routes);
     }
+    const meetings = new Meetings({ api, store, engine, assistantId: assistant.id, log, metrics, options: config.meeting });
+    engine.meetings = meetings;
+    const resumedMeetings = await meetings.start();
+    if (resumedMeetings) log.info({ meetings: resumedMeetings }, 'meetings resumed');
     const recovered = await engine.recover();
     if (recovered) log.info({ recovered }, 'finishing runs left by the previous process');
     readiness.markStarted();
@@ -126,11 +132,13 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
       readiness,
       slack,
       discord,
+      meetings,
       stop: (deadlineMs = config.shutdownTimeoutMs) =>
         (stopping ??= (async () => {
           readiness.markStopping();
           accepting = false;
           const result = await engine.drain(deadlineMs);
+          await meetings.close();
           for (const fn of cleanup) await fn().catch((err: unknown) => log.warn({ err }, 'error while stopping'));
           return result;
         })()),

@@ -11,6 +11,7 @@ import {
   type ThreadChannel,
 } from 'discord.js';
 import type { Config } from '../../src/config.js';
+import { parseCommand } from '../../src/engine/commands.js';
 import type { Engine } from '../../src/engine/engine.js';
 import type { Author, Inbound, InboundKind, PlatformPort, ReplyTarget } from '../../src/engine/types.js';
 import type { Logger } from '../../src/log.js';
@@ -111,7 +112,12 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
     let kind: InboundKind;
     let key: string;
     let target: DiscordTarget;
-    if (c.kind === 'open-thread') {
+    if (c.kind === 'open-thread' && parseCommand(text)) {
+      // A command needs no thread of its own: answer it in the channel.
+      kind = 'mention';
+      key = `discord:${message.guildId}:${message.channelId}:${message.channelId}`;
+      target = { platform: 'discord', channel: message.channelId, replyTo: message.id };
+    } else if (c.kind === 'open-thread') {
       // Duplicate deliveries would open the thread twice; the engine's dedupe then drops the message.
       const thread = await openThread(message, text);
       if (!thread) return;

@@ -18,6 +18,7 @@ export interface MeetingDesk {
   command(m: Inbound, action: 'start' | 'stop' | 'summary' | 'status', title?: string): Promise<void>;
   /** Captures the message when a meeting runs in its channel; a no-op otherwise. */
   capture(m: Inbound): Promise<void>;
+  isActive(channelKey: string): Promise<boolean>;
 }
 
 export interface EngineOptions {
@@ -112,13 +113,15 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       if (m.kind !== 'ambient') await m.sink.fail('I am restarting right now. Please send that again in a minute.');
       return;
     }
+    // Most channel chatter is not for us: without a meeting there, drop it before touching the store.
+    if (m.kind === 'ambient' && !(this.meetings && (await this.meetings.isActive(m.channelKey)))) return;
     if (!(await this.deps.store.claim(`event:${m.eventId}`, this.opts.dedupeTtlMs))) {
       this.deps.log.debug({ event: m.eventId }, 'duplicate event dropped');
       return;
     }
     const command = m.kind === 'ambient' ? undefined : parseCommand(m.text);
     if (command) return this.command(m, command);
-    await this.deps.meetings?.capture(m);
+    await this.meetings?.capture(m);
     if (m.kind === 'ambient') return;
     if (!m.text.trim()) {
       await m.sink.notice('Hi! Ask me anything, or say `help` to see what I can do.');
@@ -139,7 +142,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
             assistantTools: this.deps.assistant.toolTypes,
             localTools: this.deps.registry.list().map((t) => t.name),
             commandPrefix: this.opts.commandPrefix,
-            meetings: !!this.deps.meetings,
+            meetings: !!this.meetings,
           }),
         );
       case 'reset': {
@@ -151,8 +154,8 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       case 'stop':
         return m.sink.notice((await this.stop(m.key)) ? 'Stopped.' : 'Nothing to stop: I am not answering anything here.');
       case 'notes':
-        if (!this.deps.meetings) return m.sink.notice('Meeting notes are not available yet.');
-        return this.deps.meetings.command(m, c.action, c.title);
+        if (!this.meetings) return m.sink.notice('Meeting notes are not available yet.');
+        return this.meetings.command(m, c.action, c.title);
     }
   }
 
