@@ -55,7 +55,7 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
   const http = createServerApp({ readiness, metrics });
   let accepting = true;
   const server: ServerType = await new Promise((resolve) => {
-    const s = serve({ fetch: http.fetch, port: config.port, hostname: config.host }, () => resolve(s));
+    const s = serve({ fetch: http.app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
   });
   const port = (server.address() as AddressInfo).port;
   const cleanup: Array<() => Promise<unknown>> = [() => new Promise((r) => server.close(() => r(undefined)))];
@@ -112,7 +112,7 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
       cleanup.unshift(() => slack!.stop());
       readiness.add('slack', () => slack!.isConnected());
       engine.addPlatform('slack', slack);
-      if (slack.receiver) http.route('/', slack.receiver.routes);
+      if (slack.receiver) http.mount(slack.receiver.routes);
     }
     const meetings = new Meetings({ api, store, engine, assistantId: assistant.id, log, metrics, options: config.meeting });
     engine.meetings = meetings;

@@ -1,3 +1,4 @@
+import pinoPretty from 'pino-pretty';
 import { pino, destination, stdSerializers, stdTimeFunctions, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
@@ -38,8 +39,17 @@ export function createLogger(level = 'info', dest?: DestinationStream): Logger {
         },
       },
     },
-    dest ?? destination({ dest: 1, sync: process.stdout.isTTY === true }),
+    dest ?? (process.stdout.isTTY ? pretty() : destination({ dest: 1, sync: false })),
   );
+}
+
+/** Human-readable lines when a person watches the terminal; JSON everywhere else. */
+function pretty(): DestinationStream {
+  try {
+    return pinoPretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service', sync: true });
+  } catch {
+    return destination({ dest: 1, sync: true });
+  }
 }
 
 /** A logger that drops everything; for tests that do not look at logs. */

@@ -6,10 +6,21 @@ import type { Readiness } from './readiness.js';
  * The HTTP face of Threadline: /healthz (the process lives), /readyz (it can take traffic),
  * /metrics (Prometheus text); adapters mount their routes (e.g. POST /slack/events) on it.
  *
- * @example const app = createServerApp({ readiness, metrics }); app.route('/', slackReceiver.routes)
+ * @example const server = createServerApp({ readiness, metrics }); server.mount(slackReceiver.routes)
  */
-export function createServerApp(deps: { readiness: Readiness; metrics: Metrics }): Hono {
+export interface ServerApp {
+  app: Hono;
+  /**
+   * Adds an adapter's routes once it has started. Hono cannot add routes after the first request
+   * (and health checks arrive during startup), so late routes go through a dispatcher that was
+   * registered up front.
+   */
+  mount(routes: Hono): void;
+}
+
+export function createServerApp(deps: { readiness: Readiness; metrics: Metrics }): ServerApp {
   const app = new Hono();
+  const mounted: Hono[] = [];
   app.get('/healthz', (c) => c.json({ ok: true }));
   app.get('/readyz', async (c) => {
     const notReady = await deps.readiness.notReady();
@@ -17,11 +28,19 @@ export function createServerApp(deps: { readiness: Readiness; metrics: Metrics }
   });
   app.get('/metrics', async (c) => c.text(await deps.metrics.text(), 200, { 'content-type': deps.metrics.registry.contentType }));
   app.get('/', (c) => c.text('Threadline is running. See /healthz, /readyz and /metrics.'));
+  app.all('*', async (c) => {
+    for (const routes of mounted) {
+      const res = await routes.fetch(c.req.raw);
+      if (res.status !== 404) return res;
+    }
+    if (c.req.path.startsWith('/slack/')) return c.json({ error: 'starting' }, 503);
+    return c.json({ error: 'not found' }, 404);
+  });
   app.notFound((c) => c.json({ error: 'not found' }, 404));
   app.onError((err, c) => {
     // never leak internals; the adapters log their own errors
     void err;
     return c.json({ error: 'internal error' }, 500);
   });
-  return app;
+  return { app, mount: (routes) => void mounted.push(routes) };
 }

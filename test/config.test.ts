@@ -69,3 +69,16 @@ describe('npm start without a platform', () => {
     expect(res.stderr + res.stdout).not.toContain('sk-secretsecretsecret');
   });
 });
+
+describe('logs', () => {
+  it('redact tokens and keys by path and by pattern', async () => {
+    const { createLogger } = await import('../src/log.js');
+    const lines: string[] = [];
+    const log = createLogger('info', { write: (l: string) => void lines.push(l) });
+    log.info({ config: { dashscope: { apiKey: 'sk-abcdefghijklmnopqrstu' } }, token: 'xoxb-1-2-secret', headers: { authorization: 'Bearer abc.def' } }, 'with secrets');
+    log.error({ err: new Error('request failed with Bearer sk-zzzzzzzzzzzzzzz and xoxb-9-9-leak') }, 'boom');
+    const all = lines.join('\n');
+    for (const secret of ['sk-abcdefghijklmnopqrstu', 'xoxb-1-2-secret', 'abc.def', 'sk-zzzzzzzzzzzzzzz', 'xoxb-9-9-leak']) expect(all).not.toContain(secret);
+    expect(JSON.parse(lines[0])).toMatchObject({ level: 'info', msg: 'with secrets', token: '[redacted]' });
+  });
+});

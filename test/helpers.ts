@@ -18,3 +18,28 @@ export function tempDir(label = 'threadline'): string {
 export function once<T = unknown>(emitter: { once(e: string, f: (v: T) => void): unknown }, event: string): Promise<T> {
   return new Promise((r) => emitter.once(event, r));
 }
+
+/** A TCP port nobody listens on right now. */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as import('node:net').AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Polls `check` until it returns true (for states with no event to wait on, such as /readyz
+ * after Redis went away); fails after `timeoutMs`.
+ */
+export async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 10_000, label = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${label}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

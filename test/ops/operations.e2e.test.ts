@@ -1,0 +1,112 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'smol-toml';
+import type { Threadline } from '../../src/app.js';
+import { FakeDashScope } from '../fakes/dashscope.js';
+import { FakeSlack } from '../fakes/slack.js';
+import { SIGNING_SECRET, boot, fixture, postSlack } from '../app-harness.js';
+import { eventually, once } from '../helpers.js';
+import { PrivateRedis } from './redis-server.js';
+
+let ds: FakeDashScope;
+let slack: FakeSlack;
+let redis: PrivateRedis;
+let app: Threadline;
+
+beforeAll(async () => {
+  [ds, slack, redis] = await Promise.all([new FakeDashScope().start(), new FakeSlack().start(), new PrivateRedis().start()]);
+  app = await boot({ DASHSCOPE_API_KEY: ds.apiKey, DASHSCOPE_BASE_URL: ds.url, SLACK_BOT_TOKEN: slack.botToken, SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_API_URL: slack.apiUrl, REDIS_URL: redis.url });
+});
+afterAll(async () => {
+  await app?.stop(1_000);
+  await redis.stop();
+  await Promise.all([ds.stop(), slack.stop()]);
+});
+
+const ready = async () => (await fetch(`${app.url}/readyz`)).status;
+
+describe('health and readiness', () => {
+  it('/healthz answers while the process lives; /readyz is 200 once started', async () => {
+    expect((await fetch(`${app.url}/healthz`)).status).toBe(200);
+    expect(await ready()).toBe(200);
+  });
+
+  it('/readyz flips to 503 naming the store when Redis stops, and back to 200 by itself when it returns', async () => {
+    await redis.stop();
+    await eventually(async () => (await ready()) === 503, 10_000, '/readyz 503');
+    const body = (await (await fetch(`${app.url}/readyz`)).json()) as { notReady: string[] };
+    expect(body.notReady).toEqual(['store']);
+    expect((await fetch(`${app.url}/healthz`)).status).toBe(200);
+    // an event during the outage gets a clear answer in the chat, and nothing crashes
+    const during = { ...fixture('slack.json').mention, event: { ...fixture('slack.json').mention.event, ts: '1767500000.000001' } };
+    expect((await postSlack(app.url, during)).status).toBe(200);
+    await app.slack!.idle();
+    const told = slack.repliesIn('C00FAKECHAN1', '1767500000.000001');
+    expect(told.at(-1)?.args.text).toMatch(/memory store is not answering/);
+    await redis.start();
+    await eventually(async () => (await ready()) === 200, 15_000, '/readyz 200 again');
+  });
+});
+
+describe('metrics', () => {
+  it('counts a turn: events received, the run by status, replies, durations', async () => {
+    const ev = { ...fixture('slack.json').mention, event: { ...fixture('slack.json').mention.event, ts: '1767500000.000002' } };
+    await postSlack(app.url, ev);
+    await app.slack!.idle();
+    const res = await fetch(`${app.url}/metrics`);
+    expect(res.headers.get('content-type')).toMatch(/text\/plain/);
+    const text = await res.text();
+    expect(text).toMatch(/threadline_events_received_total\{platform="slack",kind="message"\} [1-9]/);
+    expect(text).toMatch(/threadline_runs_total\{status="completed"\} 1/);
+    expect(text).toMatch(/threadline_replies_sent_total\{platform="slack",type="final"\} [1-9]/);
+    expect(text).toMatch(/threadline_run_duration_seconds_count 1/);
+    expect(text).toMatch(/threadline_time_to_first_text_seconds_count 1/);
+    expect(text).toMatch(/threadline_dashscope_requests_total\{method="POST",status="200"\}/);
+    expect(text).toMatch(/threadline_queue_depth 0/);
+    expect(text).toMatch(/threadline_active_meetings 0/);
+    expect(text).toMatch(/threadline_process_resident_memory_bytes/);
+  });
+});
+
+describe('graceful stop in process', () => {
+  it('lets a run in flight finish and post its reply, refusing new events meanwhile', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    ds.model = () => ({ text: 'finished after the stop began', until: gate });
+    const ev = { ...fixture('slack.json').mention, event: { ...fixture('slack.json').mention.event, ts: '1767500000.000003' } };
+    const started = once(app.engine, 'run-started');
+    await postSlack(app.url, ev);
+    await started;
+    const stopping = app.stop(10_000);
+    await eventually(async () => (await ready()) === 503, 5_000, 'not ready while stopping');
+    expect((await postSlack(app.url, { ...ev, event: { ...ev.event, ts: '1767500000.000004' } })).status).toBe(503);
+    release();
+    expect(await stopping).toEqual({ finished: true });
+    const text = slack.calls('chat.startStream').filter((c) => c.args.thread_ts === '1767500000.000003').map((c) => c.args.markdown_text).join('');
+    expect(text).toBe('finished after the stop began');
+  });
+});
+
+describe('Fly.io configuration', () => {
+  const root = join(import.meta.dirname, '..', '..');
+  const fly = parse(readFileSync(join(root, 'fly.toml'), 'utf8')) as any;
+
+  it('serves the internal port with a /healthz check, always on, and waits longer than the shutdown deadline', () => {
+    expect(fly.http_service.internal_port).toBe(Number(fly.env.PORT));
+    expect(fly.http_service.auto_stop_machines).toBe('off');
+    expect(fly.http_service.min_machines_running).toBeGreaterThanOrEqual(1);
+    expect(fly.http_service.checks[0]).toMatchObject({ method: 'GET', path: '/healthz' });
+    expect(parseInt(fly.kill_timeout, 10)).toBeGreaterThan(parseInt(fly.env.SHUTDOWN_TIMEOUT, 10));
+    expect(fly.kill_signal).toBe('SIGTERM');
+    expect(fly.build.dockerfile).toBe('Dockerfile');
+  });
+
+  it('has a multi-stage Node 20 slim Dockerfile that installs production dependencies only and runs as non-root', () => {
+    const docker = readFileSync(join(root, 'Dockerfile'), 'utf8');
+    expect(docker.match(/^FROM node:20-slim/gm)).toHaveLength(2);
+    expect(docker).toMatch(/npm ci --omit=dev/);
+    expect(docker).toMatch(/^USER node$/m);
+    expect(docker).toMatch(/EXPOSE 8080/);
+  });
+});
