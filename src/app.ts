@@ -42,6 +42,8 @@ export interface StartOptions {
   testing?: { socketPingTimeoutMs?: number; webApiRetries?: number; editIntervalMs?: number; discordRestRetries?: number };
   registry?: ToolRegistry;
   imageFetcher?: ImageFetcher;
+  /** A store to use instead of the configured one (benchmarks compare memory, file and Redis). */
+  store?: Store;
 }
 
 /**
@@ -60,7 +62,7 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
   const port = (server.address() as AddressInfo).port;
   const cleanup: Array<() => Promise<unknown>> = [() => new Promise((r) => server.close(() => r(undefined)))];
   try {
-    const store = await createStore({ redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, dataDir: config.dataDir, onError: (err) => log.warn({ err: { message: err.message } }, 'redis error') });
+    const store = opts.store ?? await createStore({ redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, dataDir: config.dataDir, onError: (err) => log.warn({ err: { message: err.message } }, 'redis error') });
     cleanup.unshift(() => store.close());
     readiness.add('store', () => store.ping());
     const api = new AssistantClient({

@@ -30,7 +30,7 @@ export function createServerApp(deps: { readiness: Readiness; metrics: Metrics }
   app.get('/', (c) => c.text('Threadline is running. See /healthz, /readyz and /metrics.'));
   app.all('*', async (c) => {
     for (const routes of mounted) {
-      const res = await routes.fetch(c.req.raw);
+      const res = await routes.fetch(c.req.raw, c.env);
       if (res.status !== 404) return res;
     }
     if (c.req.path.startsWith('/slack/')) return c.json({ error: 'starting' }, 503);

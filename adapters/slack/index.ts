@@ -78,6 +78,7 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
         log,
         accepting: deps.accepting,
         onEvent: (body) => deps.metrics?.eventsReceived.inc({ platform: 'slack', kind: eventKind(body) }),
+        claim: (body) => claimEarly(body),
       });
   if (receiver instanceof SocketModeReceiver) {
     receiver.client.on('connected', () => (connected = true));
@@ -102,6 +103,21 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
   const allowed = (team: string, channel: string) =>
     (config.teamIds.length === 0 || config.teamIds.includes(team)) && (config.channelIds.length === 0 || config.channelIds.includes(channel) || channel.startsWith('D'));
 
+  /**
+   * Messages addressed to the bot (mentions, DMs) are claimed before Bolt runs, with the same key
+   * the engine would use: every mention arrives twice (`message` and `app_mention`) and Slack
+   * retries, and a duplicate then costs one Redis SET NX instead of Bolt's whole pipeline.
+   */
+  async function claimEarly(body: Record<string, unknown>): Promise<boolean | undefined> {
+    const e = body.event as Partial<SlackMessageEvent> | undefined;
+    if (!e || (e.type !== 'message' && e.type !== 'app_mention') || e.subtype || !e.ts || !e.channel) return undefined;
+    const addressed = e.type === 'app_mention' || e.channel_type === 'im' || (e.text ?? '').includes(`<@${botUserId}>`);
+    if (!addressed) return undefined;
+    const team = String(body.team_id ?? e.team ?? auth.team_id ?? '');
+    // When the store is away, let the engine try (and tell the person) instead of dropping the event here.
+    return engine.claimEvent(`slack:${team}:${e.channel}:${e.ts}`).catch(() => undefined);
+  }
+
   // Handlers in flight, so idle() can wait for them in Socket Mode too (no HTTP request to await there).
   const pending = new Set<Promise<unknown>>();
   const track = <T>(p: Promise<T>): Promise<T> => {
@@ -109,8 +125,8 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
     void p.finally(() => pending.delete(p)).catch(() => undefined);
     return p;
   };
-  const onMessage = (event: SlackMessageEvent, teamId: string) => track(handleMessage(event, teamId));
-  const handleMessage = async (event: SlackMessageEvent, teamId: string) => {
+  const onMessage = (event: SlackMessageEvent, teamId: string, claimed = false) => track(handleMessage(event, teamId, claimed));
+  const handleMessage = async (event: SlackMessageEvent, teamId: string, claimed: boolean) => {
     const team = teamId || event.team || auth.team_id || '';
     if (!allowed(team, event.channel)) return;
     const route = await routeSlackMessage(event, {
@@ -123,12 +139,12 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
     if ('ignore' in route) return;
     if (route.target.threadTs && route.kind === 'dm') route.target.assistantThread = !!(await deps.store.get(`slack-ai-thread:${event.channel}:${route.target.threadTs}`));
     const author = await people.get(event.user!, team);
-    const inbound: Inbound = { ...route, author, at: Math.round(Number(event.ts) * 1000), metadata: { slack_team: team, slack_channel: event.channel, slack_ts: event.ts, slack_user: event.user! }, sink: port.sinkFor(route.target) };
+    const inbound: Inbound = { ...route, claimed, author, at: Math.round(Number(event.ts) * 1000), metadata: { slack_team: team, slack_channel: event.channel, slack_ts: event.ts, slack_user: event.user! }, sink: port.sinkFor(route.target) };
     await engine.receive(inbound);
   };
 
-  app.event('app_mention', async ({ event, body }) => onMessage(event as unknown as SlackMessageEvent, String((body as { team_id?: string }).team_id ?? '')));
-  app.event('message', async ({ event, body }) => onMessage(event as unknown as SlackMessageEvent, String((body as { team_id?: string }).team_id ?? '')));
+  app.event('app_mention', async ({ event, body, context }) => onMessage(event as unknown as SlackMessageEvent, String((body as { team_id?: string }).team_id ?? ''), context.threadlineClaimed === true));
+  app.event('message', async ({ event, body, context }) => onMessage(event as unknown as SlackMessageEvent, String((body as { team_id?: string }).team_id ?? ''), context.threadlineClaimed === true));
 
   // Slack's AI app surface: a new assistant thread gets a greeting and suggested prompts.
   app.event('assistant_thread_started', async ({ event, client }) => {

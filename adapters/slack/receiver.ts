@@ -1,9 +1,32 @@
 import type { App, Receiver, ReceiverEvent } from '@slack/bolt';
+import type { HttpBindings } from '@hono/node-server';
+import type { IncomingMessage } from 'node:http';
 import { Hono } from 'hono';
 import type { Logger } from '../../src/log.js';
 import { verifySlackSignature } from './verify.js';
 
 const MAX_BODY = 1024 * 1024;
+const TOO_LARGE = new Uint8Array(0);
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The request body as bytes, or TOO_LARGE once it passes `max` (the rest is not buffered). */
+function readIncoming(incoming: IncomingMessage, max: number): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    incoming.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > max) {
+        incoming.removeAllListeners('data');
+        incoming.resume();
+        return resolve(TOO_LARGE);
+      }
+      chunks.push(chunk);
+    });
+    incoming.once('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
+    incoming.once('error', reject);
+  });
+}
 
 export interface HonoReceiverOptions {
   signingSecret: string;
@@ -14,6 +37,12 @@ export interface HonoReceiverOptions {
   onEvent?: (body: Record<string, unknown>) => void;
   /** False while shutting down: events get a 503 so Slack retries them elsewhere. */
   accepting?: () => boolean;
+  /**
+   * Claims an Events API callback before Bolt sees it: false = a duplicate (acked and dropped
+   * without running Bolt at all), true = claimed (Bolt runs with `context.threadlineClaimed`),
+   * undefined = not for this check (Bolt runs as usual).
+   */
+  claim?: (body: Record<string, unknown>) => Promise<boolean | undefined>;
 }
 
 /**
@@ -35,9 +64,11 @@ export class HonoReceiver implements Receiver {
       if (Number.isFinite(declared) && declared > MAX_BODY) return c.json({ error: 'body too large' }, 413);
       let raw: string;
       try {
-        const buf = await c.req.arrayBuffer();
-        if (buf.byteLength > MAX_BODY) return c.json({ error: 'body too large' }, 413);
-        raw = new TextDecoder('utf-8', { fatal: true }).decode(buf);
+        // On Node, read the socket directly: turning it into a web stream first costs more than the rest of the ack.
+        const incoming = (c.env as Partial<HttpBindings> | undefined)?.incoming;
+        const buf = incoming ? await readIncoming(incoming, MAX_BODY) : new Uint8Array(await c.req.arrayBuffer());
+        if (buf === TOO_LARGE || buf.byteLength > MAX_BODY) return c.json({ error: 'body too large' }, 413);
+        raw = utf8.decode(buf);
       } catch {
         return c.json({ error: 'malformed body' }, 400);
       }
@@ -54,6 +85,7 @@ export class HonoReceiver implements Receiver {
       }
       if (!this.app) return c.json({ error: 'not ready' }, 503);
       this.opts.onEvent?.(body);
+      if (body.type === 'event_callback') return this.acceptEvent(body, c.req.header('x-slack-retry-num'), c.req.header('x-slack-retry-reason'));
       return this.dispatch(body, c.req.header('x-slack-retry-num'), c.req.header('x-slack-retry-reason'));
     });
   }
@@ -71,6 +103,27 @@ export class HonoReceiver implements Receiver {
   /** Resolves when every event handed to Bolt so far has been processed. */
   async idle(): Promise<void> {
     while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
+  }
+
+  /**
+   * Events API callbacks need nothing but a 200, so it goes out first; the dedupe claim and Bolt
+   * run after it (as Bolt itself acks events before its listeners).
+   */
+  private acceptEvent(body: Record<string, unknown>, retryNum?: string, retryReason?: string): Response {
+    const work = (async () => {
+      const claimed = this.opts.claim ? await this.opts.claim(body) : undefined;
+      if (claimed === false) return;
+      await this.app!.processEvent({
+        body,
+        ack: async () => {},
+        retryNum: retryNum !== undefined && /^\d+$/.test(retryNum) ? Number(retryNum) : undefined,
+        retryReason,
+        ...(claimed ? { customProperties: { threadlineClaimed: true } } : {}),
+      });
+    })().catch((err: unknown) => this.opts.log.error({ err }, 'slack event handler failed'));
+    this.inFlight.add(work);
+    void work.finally(() => this.inFlight.delete(work));
+    return new Response(null, { status: 200 });
   }
 
   private async dispatch(body: Record<string, unknown>, retryNum?: string, retryReason?: string): Promise<Response> {

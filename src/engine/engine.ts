@@ -115,7 +115,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
     }
     // Most channel chatter is not for us: without a meeting there, drop it before touching the store.
     if (m.kind === 'ambient' && !(this.meetings && (await this.meetings.isActive(m.channelKey)))) return;
-    if (!(await this.deps.store.claim(`event:${m.eventId}`, this.opts.dedupeTtlMs))) {
+    if (!m.claimed && !(await this.claimEvent(m.eventId))) {
       this.deps.log.debug({ event: m.eventId }, 'duplicate event dropped');
       return;
     }
@@ -132,6 +132,14 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       return;
     }
     this.enqueue(m.key, m);
+  }
+
+  /**
+   * Claims a message id: true the first time, false for every repeat (across instances with
+   * Redis). Adapters may call it early (before parsing) and pass `claimed` on the Inbound.
+   */
+  claimEvent(eventId: string): Promise<boolean> {
+    return this.deps.store.claim(`event:${eventId}`, this.opts.dedupeTtlMs);
   }
 
   private async command(m: Inbound, c: Command): Promise<void> {
@@ -215,21 +223,22 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       if (rec?.activeRunId) await this.settle(rec, lock);
       if (batch.length === 0) return;
       const last = batch[batch.length - 1];
-      if (!rec) {
-        const thread = await this.deps.api.threads.create({ metadata: { conversation: key.slice(0, 128) } });
-        rec = { key, threadId: thread.id, target: last.target, createdAt: Date.now(), lastActivity: Date.now() };
-        await this.conversations.save(rec);
-      }
+      const messages = [];
       for (const m of batch) {
         let text = m.text;
         if (text.length > this.opts.maxInputChars) {
           text = `${text.slice(0, this.opts.maxInputChars)}\n[message cut: it was ${m.text.length} characters long]`;
           await m.sink.notice(`Your message was very long, so I read only its first ${this.opts.maxInputChars.toLocaleString('en-US')} characters.`);
         }
-        await this.deps.api.messages.create(rec.threadId, {
-          content: m.group ? `${m.author.name}: ${text}` : text,
-          metadata: { ...m.metadata, author_id: m.author.id.slice(0, 64) },
-        });
+        messages.push({ role: 'user' as const, content: m.group ? `${m.author.name}: ${text}` : text, metadata: { ...m.metadata, author_id: m.author.id.slice(0, 64) } });
+      }
+      if (!rec) {
+        // A new conversation: its Assistant thread is created with the first messages in one request.
+        const thread = await this.deps.api.threads.create({ messages, metadata: { conversation: key.slice(0, 128) } });
+        rec = { key, threadId: thread.id, target: last.target, createdAt: Date.now(), lastActivity: Date.now() };
+        await this.conversations.save(rec);
+      } else {
+        for (const msg of messages) await this.deps.api.messages.create(rec.threadId, msg);
       }
       await this.answer(rec, last, lock);
     } catch (err) {

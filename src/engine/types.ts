@@ -36,6 +36,8 @@ export interface Inbound {
   kind: InboundKind;
   /** Unique per message on its platform; a repeat of it is dropped (retries, duplicate events). */
   eventId: string;
+  /** The adapter already claimed `eventId` with Engine.claimEvent (early dedupe). */
+  claimed?: boolean;
   /** More than two people may talk here, so the assistant should be told who is speaking. */
   group: boolean;
   /** The channel a meeting would run in (e.g. `slack:T1:C1`). */

@@ -28,21 +28,47 @@ export class LocalStore implements Store {
   }
 
   async get<T>(key: string): Promise<T | undefined> {
+    const pending = this.pending.get(key);
+    if (pending) return pending.expires !== undefined && pending.expires <= Date.now() ? undefined : (pending.value as T | undefined);
     return (await this.kv.get<T>(key)) ?? undefined;
   }
 
   async set<T>(key: string, value: T, ttlMs?: number): Promise<void> {
-    await this.kv.set(key, value, ttlMs);
+    await this.write(key, value, ttlMs === undefined ? undefined : Date.now() + ttlMs, () => this.kv.set(key, value, ttlMs));
   }
 
   async delete(key: string): Promise<void> {
-    await this.kv.delete(key);
+    await this.write(key, undefined, undefined, () => this.kv.delete(key));
+  }
+
+  /**
+   * keyv-file keeps the data in memory and writes the whole file `writeDelay` after a change;
+   * waiting for that write would hold every turn for it. So a file-backed write returns at once:
+   * the value is served from `pending` until the file has it, and close() waits for the last write.
+   */
+  private readonly pending = new Map<string, { value: unknown; expires?: number }>();
+  private readonly writes = new Set<Promise<unknown>>();
+
+  private async write(key: string, value: unknown, expires: number | undefined, op: () => Promise<unknown>): Promise<void> {
+    if (this.kind === 'memory') {
+      await op();
+      return;
+    }
+    const entry = { value, expires };
+    this.pending.set(key, entry);
+    const p = op()
+      .catch(() => undefined)
+      .finally(() => {
+        if (this.pending.get(key) === entry) this.pending.delete(key);
+        this.writes.delete(p);
+      });
+    this.writes.add(p);
   }
 
   claim(key: string, ttlMs: number): Promise<boolean> {
     return this.mutex.run(`claim:${key}`, async () => {
-      if ((await this.kv.get(`claim:${key}`)) !== undefined) return false;
-      await this.kv.set(`claim:${key}`, 1, ttlMs);
+      if ((await this.get(`claim:${key}`)) !== undefined) return false;
+      await this.set(`claim:${key}`, 1, ttlMs);
       return true;
     });
   }
@@ -54,8 +80,8 @@ export class LocalStore implements Store {
 
   private async mutate<T>(name: string, fn: (current: T | undefined) => T): Promise<T> {
     return this.mutex.run(name, async () => {
-      const next = fn(await this.kv.get<T>(name));
-      await this.kv.set(name, next);
+      const next = fn(await this.get<T>(name));
+      await this.set(name, next);
       return next;
     });
   }
@@ -69,7 +95,7 @@ export class LocalStore implements Store {
   }
 
   async setMembers(name: string): Promise<string[]> {
-    return (await this.kv.get<string[]>(`set:${name}`)) ?? [];
+    return (await this.get<string[]>(`set:${name}`)) ?? [];
   }
 
   async listPush(name: string, items: string[]): Promise<number> {
@@ -77,7 +103,7 @@ export class LocalStore implements Store {
   }
 
   async listRange(name: string, start: number, stop: number): Promise<string[]> {
-    const list = (await this.kv.get<string[]>(`list:${name}`)) ?? [];
+    const list = (await this.get<string[]>(`list:${name}`)) ?? [];
     const s = start < 0 ? Math.max(0, list.length + start) : start;
     const e = stop < 0 ? list.length + stop : stop;
     return list.slice(s, e + 1);
@@ -88,7 +114,7 @@ export class LocalStore implements Store {
   }
 
   async listLength(name: string): Promise<number> {
-    return ((await this.kv.get<string[]>(`list:${name}`)) ?? []).length;
+    return ((await this.get<string[]>(`list:${name}`)) ?? []).length;
   }
 
   async ping(): Promise<boolean> {
@@ -96,6 +122,7 @@ export class LocalStore implements Store {
   }
 
   async close(): Promise<void> {
+    while (this.writes.size) await Promise.all([...this.writes]);
     await this.kv.disconnect();
   }
 }

@@ -6,6 +6,10 @@ export interface Call {
   headers: Record<string, string | string[] | undefined>;
   body: any;
   at: number;
+  /** performance.now() when it arrived (benchmarks compare these within one process). */
+  hr?: number;
+  /** Id of what the call created (the fake DashScope sets it for new threads). */
+  createdId?: string;
 }
 
 export class CallLog<T extends { at: number } = Call> {

@@ -76,6 +76,9 @@ export interface FakeRun {
   cancelRequested: boolean;
   completed_at: number | null;
   wake?: () => void;
+  /** performance.now() of the first text delta and of the final status event (benchmarks). */
+  firstDeltaHr?: number;
+  finishedHr?: number;
 }
 
 const now = () => Date.now();
@@ -128,8 +131,20 @@ export class FakeDashScope {
     return this.log.filter((c) => c.method === 'POST' && /\/runs$/.test(c.path));
   }
 
+  /**
+   * User messages added, in order, one entry per message: Message.create calls, and the messages
+   * a thread was created with (shown as if posted to that thread).
+   */
   messageCreates(threadId?: string): Call[] {
-    return this.log.filter((c) => c.method === 'POST' && /\/threads\/[^/]+\/messages$/.test(c.path) && (!threadId || c.path.includes(threadId)));
+    const out: Call[] = [];
+    for (const c of this.log.calls) {
+      if (c.method !== 'POST') continue;
+      if (/^\/threads\/[^/]+\/messages$/.test(c.path)) out.push(c);
+      else if (c.path === '/threads' && c.createdId && Array.isArray(c.body?.messages)) {
+        for (const msg of c.body.messages) out.push({ ...c, path: `/threads/${c.createdId}/messages`, body: { role: 'user', ...msg } });
+      }
+    }
+    return threadId ? out.filter((c) => c.path === `/threads/${threadId}/messages`) : out;
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -144,7 +159,7 @@ export class FakeDashScope {
       }
     }
     const path = url.pathname.replace(/^\/api\/v1/, '');
-    const call: Call = { method: req.method ?? 'GET', path, query: Object.fromEntries(url.searchParams), headers: req.headers, body, at: now() };
+    const call: Call = { method: req.method ?? 'GET', path, query: Object.fromEntries(url.searchParams), headers: req.headers, body, at: now(), hr: performance.now() };
     if (req.headers.authorization !== `Bearer ${this.apiKey}`) {
       this.log.record(call);
       return this.json(res, 401, { code: 'InvalidApiKey', message: 'Invalid API-key provided.' });
@@ -205,6 +220,7 @@ export class FakeDashScope {
     }
     if (seg.length === 1 && m === 'POST') {
       const t = this.createThread(typeof body === 'object' ? body : undefined);
+      call.createdId = t.id;
       return this.json(res, 200, this.threadView(t));
     }
     const thread = this.threads.get(seg[1]);
@@ -291,7 +307,7 @@ export class FakeDashScope {
 
   private createThread(init?: { messages?: Array<{ content: string }>; metadata?: any }): FakeThread {
     const t: FakeThread = { id: `thread_${rid()}`, created_at: now(), metadata: init?.metadata ?? {}, messages: [], consumed: 0 };
-    for (const msg of init?.messages ?? []) this.addMessage(t, 'user', msg.content, {});
+    for (const msg of init?.messages ?? []) this.addMessage(t, 'user', msg.content, (msg as { metadata?: unknown }).metadata ?? {});
     this.threads.set(t.id, t);
     return t;
   }
@@ -401,6 +417,7 @@ export class FakeDashScope {
       run.completed_at = status === 'completed' ? now() : null;
       run.last_error = error ?? null;
       if (thread.activeRunId === run.id) thread.activeRunId = undefined;
+      run.finishedHr = performance.now();
       emit(`thread.run.${status}`, this.runView(run));
       end();
     };
@@ -456,6 +473,7 @@ export class FakeDashScope {
         return finish('cancelled');
       }
       full += chunk;
+      run.firstDeltaHr ??= performance.now();
       emit('thread.message.delta', { id: msg.id, object: 'thread.message.delta', delta: { role: 'assistant', content: [{ index: 0, type: 'text', text: { value: chunk, annotations: [] } }] } });
       deltas++;
       await maybeCut();

@@ -10,6 +10,7 @@ export interface DiscordCall {
   files: Array<{ name: string; bytes: Buffer; type: string }>;
   at: number;
   result?: any;
+  hr?: number;
 }
 
 export interface GatewayFrame {
@@ -176,7 +177,7 @@ export class FakeDiscord {
     } else if (raw.length) {
       body = JSON.parse(raw.toString());
     }
-    const call: DiscordCall = { method: req.method ?? 'GET', route, body, files, at: Date.now() };
+    const call: DiscordCall = { method: req.method ?? 'GET', route, body, files, at: Date.now(), hr: performance.now() };
     const done = (status: number, result?: unknown) => {
       call.result = result;
       this.rest.record(call);

@@ -10,6 +10,7 @@ export interface SlackCall {
   at: number;
   /** What the fake answered. */
   result?: any;
+  hr?: number;
 }
 
 /**
@@ -128,7 +129,7 @@ export class FakeSlack {
     else for (const [k, v] of new URLSearchParams(raw.toString())) args[k] = v;
     for (const k of ['files', 'blocks', 'prompts', 'attachments']) if (typeof args[k] === 'string') args[k] = JSON.parse(args[k]);
     const token = String(req.headers.authorization ?? '').replace(/^Bearer /, '') || args.token;
-    const call: SlackCall = { method, args, token, at: Date.now() };
+    const call: SlackCall = { method, args, token, at: Date.now(), hr: performance.now() };
     const answer = this.answer(method, args, token);
     call.result = answer.body;
     this.log.record(call);

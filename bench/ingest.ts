@@ -1,0 +1,82 @@
+/**
+ * Slack ingest: signed recorded mention events posted to /slack/events by autocannon (this
+ * process) against each server in its own process; ack latency at a fixed rate and throughput at
+ * saturation, for Threadline, Bolt's stock receiver and a floor server, in the same run.
+ *
+ * The events are deliveries of mentions Threadline has already answered (Slack redelivers): on
+ * Threadline each one goes through signature check, parsing, the ack, Bolt's middleware, routing
+ * and the Redis dedupe (SET NX PX), and stops there. Turn costs are measured by the turn
+ * benchmark, not here.
+ */
+import autocannon from 'autocannon';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { signSlackBody } from '../adapters/slack/verify.js';
+import { log, round } from './lib.js';
+
+const SECRET = 'bench-signing-secret';
+const root = join(import.meta.dirname, '..');
+
+function bodies(count: number, kind: 'mention' | 'ambient'): string[] {
+  const rec = JSON.parse(readFileSync(join(root, 'test/fixtures/recorded/slack.json'), 'utf8')).mention;
+  return Array.from({ length: count }, (_, i) => {
+    const ts = `17672${String(24888 + i).padStart(5, '0')}.280449`;
+    const text = kind === 'mention' ? rec.event.text : 'just chatting in the channel';
+    return JSON.stringify({ ...rec, event_id: `EvBench${i}`, event: { ...rec.event, text, ts, event_ts: ts } });
+  });
+}
+
+async function startServer(kind: string, redisUrl: string): Promise<{ port: number; child: ChildProcess }> {
+  const child = spawn(join(root, 'node_modules/.bin/tsx'), [join(root, 'bench/servers/ingest-server.ts'), kind, SECRET, redisUrl, `threadline-bench:${Date.now()}:`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const m = /READY (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`${kind} server exited ${code}`)));
+  });
+  return { port, child };
+}
+
+function requests(list: string[]) {
+  return list.map((body) => ({ method: 'POST' as const, path: '/slack/events', headers: { 'content-type': 'application/json', ...signSlackBody(SECRET, body) }, body }));
+}
+
+async function load(port: number, reqs: ReturnType<typeof requests>, opts: { rate?: number; seconds: number; connections: number }) {
+  const result = await autocannon({ url: `http://127.0.0.1:${port}`, connections: opts.connections, duration: opts.seconds, requests: reqs, ...(opts.rate ? { overallRate: opts.rate } : {}) });
+  const bad = result.non2xx + result.errors + result.timeouts;
+  return { p50: result.latency.p50, p99: result.latency.p99, rps: result.requests.average, sent: result.requests.total, bad };
+}
+
+export interface IngestResult {
+  kind: string;
+  fixedRate: { rate: number; p50Ms: number; p99Ms: number; failed: number };
+  saturation: { eventsPerSec: number; p99Ms: number; failed: number };
+}
+
+export async function benchIngest(opts: { redisUrl: string; seconds: number }): Promise<IngestResult[]> {
+  const out: IngestResult[] = [];
+  for (const kind of ['floor', 'bolt', 'threadline', 'threadline-ambient']) {
+    log(`ingest: ${kind}`);
+    const { port, child } = await startServer(kind.replace('-ambient', ''), opts.redisUrl);
+    try {
+      // threadline-ambient: channel chatter not addressed to the bot (no meeting): Bolt runs, the router drops it
+      const reqs = requests(bodies(200, kind === 'threadline-ambient' ? 'ambient' : 'mention'));
+      // warm-up: first deliveries (Threadline answers them once; the measured load are redeliveries)
+      await load(port, reqs, { seconds: 2, connections: 4, rate: 200 });
+      const fixed = await load(port, reqs, { rate: 500, seconds: opts.seconds, connections: 10 });
+      const sat = await load(port, reqs, { seconds: opts.seconds, connections: 50 });
+      out.push({
+        kind,
+        fixedRate: { rate: 500, p50Ms: fixed.p50, p99Ms: fixed.p99, failed: fixed.bad },
+        saturation: { eventsPerSec: round(sat.rps, 0), p99Ms: sat.p99, failed: sat.bad },
+      });
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }
+  return out;
+}

@@ -1,0 +1,72 @@
+/**
+ * `npm run bench`: every benchmark in one run; prints tables and writes bench/results.json.
+ * Knobs: BENCH_REDIS_URL (redis://127.0.0.1:6379), BENCH_SECONDS (10 per ingest phase),
+ * BENCH_TURNS (200), BENCH_CONVERSATIONS (1000), BENCH_MEETING_LINES (10000), BENCH_MEETING_RATE (50).
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { benchIngest } from './ingest.js';
+import { log, machine, round, table } from './lib.js';
+import { benchMeeting } from './meeting.js';
+import { benchScale } from './scale.js';
+import { benchOverhead, benchStreaming } from './turns.js';
+
+const env = (k: string, d: number) => Number(process.env[k] ?? d);
+const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const only = (process.env.BENCH_ONLY ?? 'ingest,overhead,streaming,scale,meeting').split(',');
+
+async function main(): Promise<void> {
+  const results: Record<string, unknown> = { machine: machine(), at: new Date().toISOString() };
+  if (only.includes('ingest')) {
+    const ingest = await benchIngest({ redisUrl, seconds: env('BENCH_SECONDS', 10) });
+    const bolt = ingest.find((r) => r.kind === 'bolt')!;
+    const rows = ingest.map((r) => ({
+      server: r.kind,
+      'p50 ms @500/s': r.fixedRate.p50Ms,
+      'p99 ms @500/s': r.fixedRate.p99Ms,
+      'events/s (saturation)': r.saturation.eventsPerSec,
+      'ratio vs Bolt': round(r.saturation.eventsPerSec / bolt.saturation.eventsPerSec, 2),
+      failed: r.fixedRate.failed + r.saturation.failed,
+    }));
+    results.ingest = rows;
+    console.log(`\nSlack ingest (autocannon in another process)\n${table(rows)}`);
+  }
+  if (only.includes('overhead')) {
+    const overhead = await benchOverhead({ turns: env('BENCH_TURNS', 200), redisUrl });
+    const rows = overhead.map((r) => ({
+      store: r.store,
+      'event→Message.create p50': r.receivedToCreateMs.p50,
+      p99: r.receivedToCreateMs.p99,
+      'completed→Slack post p50': r.completedToSlackPostMs.p50,
+      'p99 ': r.completedToSlackPostMs.p99,
+      'completed→Discord post p50': r.completedToDiscordPostMs.p50,
+      'p99  ': r.completedToDiscordPostMs.p99,
+    }));
+    results.turnOverheadMs = overhead;
+    console.log(`\nTurn overhead in ms (fake model answers at once)\n${table(rows)}`);
+  }
+  if (only.includes('streaming')) {
+    const streaming = await benchStreaming({ turns: Math.min(50, env('BENCH_TURNS', 200)), redisUrl });
+    results.streaming = streaming;
+    console.log(`\nFirst visible text after the model's first delta, in ms\n${table(streaming.map((s) => ({ mode: s.mode, 'Slack p50': s.firstTextSlackMs.p50, 'Slack p99': s.firstTextSlackMs.p99, 'Discord p50': s.firstTextDiscordMs.p50, 'Discord p99': s.firstTextDiscordMs.p99, 'DashScope requests/turn': s.dashscopeRequestsPerTurn })))}`);
+  }
+  if (only.includes('scale')) {
+    const scale = await benchScale({ conversations: env('BENCH_CONVERSATIONS', 1000), redisUrl });
+    results.scale = scale;
+    console.log(`\nScale\n${table([scale as unknown as Record<string, number>])}`);
+  }
+  if (only.includes('meeting')) {
+    const meeting = await benchMeeting({ lines: env('BENCH_MEETING_LINES', 10_000), rate: env('BENCH_MEETING_RATE', 50), redisUrl });
+    results.meeting = meeting;
+    console.log(`\nMeeting capture\n${table([{ lines: meeting.lines, 'lines/s': meeting.ratePerSec, 'Message.create calls': meeting.captureRequests, lost: meeting.linesLost, 'out of order': meeting.outOfOrder, 'lag p50 ms': meeting.lagMs.p50, 'lag p99 ms': meeting.lagMs.p99, 'lag max ms': meeting.lagMs.max }])}`);
+  }
+  const file = join(import.meta.dirname, 'results.json');
+  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+  log(`wrote ${file}`);
+  process.exit(0);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
