@@ -6,7 +6,7 @@
 import { signSlackBody } from '../adapters/slack/verify.js';
 import { FakeDashScope } from '../test/fakes/dashscope.js';
 import { FakeSlack } from '../test/fakes/slack.js';
-import { startChild } from './child.js';
+import { startChild } from '../test/child-process.js';
 import { log, percentile, round } from './lib.js';
 
 const SECRET = 'bench-secret';

@@ -6,7 +6,7 @@
 import { signSlackBody } from '../adapters/slack/verify.js';
 import { FakeDashScope } from '../test/fakes/dashscope.js';
 import { FakeSlack } from '../test/fakes/slack.js';
-import { metric, startChild } from './child.js';
+import { metric, startChild } from '../test/child-process.js';
 import { log, round } from './lib.js';
 
 const SECRET = 'bench-secret';

@@ -89,10 +89,12 @@ export async function benchOverhead(opts: { turns: number; redisUrl: string }): 
       for (let i = 0; i < opts.turns + 5; i++) {
         // Slack: a mention in a new thread
         const { body, ts } = slackMention();
-        const creates = r.ds.messageCreates().length;
+        const mark = r.ds.log.calls.length;
         const t0 = await postSlack(r.app.url, body);
-        const create = await r.ds.log.waitFor(() => r.ds.messageCreates().length > creates);
-        const stop = await r.slack.log.waitFor((c) => c.method === 'chat.stopStream' && r.slack.calls('chat.startStream').some((s) => s.args.thread_ts === ts && s.result?.ts === c.args.ts));
+        // a new conversation: its thread is created with the message (POST /threads with messages)
+        const create = await r.ds.log.waitFor((c, all) => all.length > mark && c.method === 'POST' && c.path === '/threads' && Array.isArray(c.body?.messages));
+        const start = await r.slack.log.waitFor((c) => c.method === 'chat.startStream' && c.args.thread_ts === ts);
+        const stop = await r.slack.log.waitFor((c) => c.method === 'chat.stopStream' && c.args.ts === start.result.ts);
         const run = [...r.ds.runs.values()].at(-1)!;
         await r.app.slack!.idle();
         // Discord: a DM

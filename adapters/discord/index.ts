@@ -88,6 +88,18 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
     track(onInteraction(interaction).catch((err: unknown) => log.error({ err }, 'discord interaction handler failed')));
   });
   client.on(Events.Error, (err) => log.error({ err }, 'discord client error'));
+  // A malformed gateway packet makes discord.js's packet handler throw inside the socket's message
+  // callback, where nothing catches it. Catch it here: log it, drop the packet, keep the connection.
+  const ws = client.ws as unknown as { handlePacket: (packet?: { t?: string }, shard?: unknown) => boolean };
+  const handlePacket = ws.handlePacket.bind(client.ws);
+  ws.handlePacket = (packet, shard) => {
+    try {
+      return handlePacket(packet, shard);
+    } catch (err) {
+      log.warn({ event: packet?.t, err: { message: (err as Error).message } }, 'discord packet could not be handled; dropped');
+      return true;
+    }
+  };
   client.on(Events.ShardDisconnect, (_e, shard) => log.warn({ shard }, 'discord gateway disconnected'));
 
   const author = (message: Message): Author => ({

@@ -7,7 +7,7 @@ import type { Inbound, PlatformPort, ReplyTarget } from '../../src/engine/types.
 import type { Logger } from '../../src/log.js';
 import type { Metrics } from '../../src/metrics.js';
 import type { Store } from '../../src/store/index.js';
-import { routeSlackMessage, type SlackMessageEvent, type SlackTarget } from './inbound.js';
+import { routeSlackMessage, type SlackMessageEvent, type SlackRoute, type SlackTarget } from './inbound.js';
 import { HonoReceiver } from './receiver.js';
 import { SlackSink } from './sink.js';
 import { People } from './people.js';
@@ -78,7 +78,7 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
         log,
         accepting: deps.accepting,
         onEvent: (body) => deps.metrics?.eventsReceived.inc({ platform: 'slack', kind: eventKind(body) }),
-        claim: (body) => claimEarly(body),
+        screen: (body) => screen(body),
       });
   if (receiver instanceof SocketModeReceiver) {
     receiver.client.on('connected', () => (connected = true));
@@ -103,19 +103,32 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
   const allowed = (team: string, channel: string) =>
     (config.teamIds.length === 0 || config.teamIds.includes(team)) && (config.channelIds.length === 0 || config.channelIds.includes(channel) || channel.startsWith('D'));
 
+  const routeOf = (event: SlackMessageEvent, team: string) =>
+    routeSlackMessage(event, { team, botUserId, botId, allowBots: config.allowBots, inConversation: async (key) => !!(await engine.conversations.get(key)) });
+  const teamOf = (body: Record<string, unknown>, e: Partial<SlackMessageEvent>) => String(body.team_id ?? e.team ?? auth.team_id ?? '');
+
   /**
-   * Messages addressed to the bot (mentions, DMs) are claimed before Bolt runs, with the same key
-   * the engine would use: every mention arrives twice (`message` and `app_mention`) and Slack
-   * retries, and a duplicate then costs one Redis SET NX instead of Bolt's whole pipeline.
+   * Message events are routed here, before Bolt runs: most channel traffic is chatter the bot has
+   * no business with (no mention, no conversation, no meeting), the bot's own messages, edits and
+   * joins, and every mention arrives twice (`message` and `app_mention`) and is sometimes retried.
+   * Those are dropped after one lookup instead of going through Bolt's whole pipeline; messages
+   * for the bot are claimed (the engine's dedupe) and passed on with their route.
    */
-  async function claimEarly(body: Record<string, unknown>): Promise<boolean | undefined> {
+  async function screen(body: Record<string, unknown>): Promise<{ drop: true } | { drop: false; context?: Record<string, unknown> }> {
     const e = body.event as Partial<SlackMessageEvent> | undefined;
-    if (!e || (e.type !== 'message' && e.type !== 'app_mention') || e.subtype || !e.ts || !e.channel) return undefined;
-    const addressed = e.type === 'app_mention' || e.channel_type === 'im' || (e.text ?? '').includes(`<@${botUserId}>`);
-    if (!addressed) return undefined;
-    const team = String(body.team_id ?? e.team ?? auth.team_id ?? '');
-    // When the store is away, let the engine try (and tell the person) instead of dropping the event here.
-    return engine.claimEvent(`slack:${team}:${e.channel}:${e.ts}`).catch(() => undefined);
+    if (!e || (e.type !== 'message' && e.type !== 'app_mention') || !e.ts || !e.channel) return { drop: false };
+    try {
+      const team = teamOf(body, e);
+      if (!allowed(team, e.channel)) return { drop: true };
+      const route = await routeOf(e as SlackMessageEvent, team);
+      if ('ignore' in route) return { drop: true };
+      if (route.kind === 'ambient') return (await engine.wantsAmbient(route.channelKey)) ? { drop: false, context: { threadlineRoute: route } } : { drop: true };
+      if (!(await engine.claimEvent(route.eventId))) return { drop: true };
+      return { drop: false, context: { threadlineRoute: route, threadlineClaimed: true } };
+    } catch {
+      // the store is away: let the engine try, and tell the person
+      return { drop: false };
+    }
   }
 
   // Handlers in flight, so idle() can wait for them in Socket Mode too (no HTTP request to await there).
@@ -125,26 +138,22 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
     void p.finally(() => pending.delete(p)).catch(() => undefined);
     return p;
   };
-  const onMessage = (event: SlackMessageEvent, teamId: string, claimed = false) => track(handleMessage(event, teamId, claimed));
-  const handleMessage = async (event: SlackMessageEvent, teamId: string, claimed: boolean) => {
+  const onMessage = (event: SlackMessageEvent, teamId: string, context: Record<string, unknown>) => track(handleMessage(event, teamId, context));
+  const handleMessage = async (event: SlackMessageEvent, teamId: string, context: Record<string, unknown>) => {
     const team = teamId || event.team || auth.team_id || '';
     if (!allowed(team, event.channel)) return;
-    const route = await routeSlackMessage(event, {
-      team,
-      botUserId,
-      botId,
-      allowBots: config.allowBots,
-      inConversation: async (key) => !!(await engine.conversations.get(key)),
-    });
+    // Over HTTP the screen has routed it already; Socket Mode events are routed here.
+    const route = (context.threadlineRoute as SlackRoute | undefined) ?? (await routeOf(event, team));
     if ('ignore' in route) return;
+    const claimed = context.threadlineClaimed === true;
     if (route.target.threadTs && route.kind === 'dm') route.target.assistantThread = !!(await deps.store.get(`slack-ai-thread:${event.channel}:${route.target.threadTs}`));
     const author = await people.get(event.user!, team);
     const inbound: Inbound = { ...route, claimed, author, at: Math.round(Number(event.ts) * 1000), metadata: { slack_team: team, slack_channel: event.channel, slack_ts: event.ts, slack_user: event.user! }, sink: port.sinkFor(route.target) };
     await engine.receive(inbound);
   };
 
-  app.event('app_mention', async ({ event, body, context }) => onMessage(event as unknown as SlackMessageEvent, String((body as { team_id?: string }).team_id ?? ''), context.threadlineClaimed === true));
-  app.event('message', async ({ event, body, context }) => onMessage(event as unknown as SlackMessageEvent, String((body as { team_id?: string }).team_id ?? ''), context.threadlineClaimed === true));
+  app.event('app_mention', async ({ event, body, context }) => onMessage(event as unknown as SlackMessageEvent, String((body as { team_id?: string }).team_id ?? ''), context));
+  app.event('message', async ({ event, body, context }) => onMessage(event as unknown as SlackMessageEvent, String((body as { team_id?: string }).team_id ?? ''), context));
 
   // Slack's AI app surface: a new assistant thread gets a greeting and suggested prompts.
   app.event('assistant_thread_started', async ({ event, client }) => {

@@ -38,11 +38,11 @@ export interface HonoReceiverOptions {
   /** False while shutting down: events get a 503 so Slack retries them elsewhere. */
   accepting?: () => boolean;
   /**
-   * Claims an Events API callback before Bolt sees it: false = a duplicate (acked and dropped
-   * without running Bolt at all), true = claimed (Bolt runs with `context.threadlineClaimed`),
-   * undefined = not for this check (Bolt runs as usual).
+   * Looks at an Events API callback before Bolt does: `drop` acks it and stops (a duplicate,
+   * chatter the bot has no business with); `pass` hands it to Bolt, with `context` added to
+   * Bolt's context (e.g. the route already computed, or that the event id was claimed).
    */
-  claim?: (body: Record<string, unknown>) => Promise<boolean | undefined>;
+  screen?: (body: Record<string, unknown>) => Promise<{ drop: true } | { drop: false; context?: Record<string, unknown> }>;
 }
 
 /**
@@ -106,19 +106,19 @@ export class HonoReceiver implements Receiver {
   }
 
   /**
-   * Events API callbacks need nothing but a 200, so it goes out first; the dedupe claim and Bolt
-   * run after it (as Bolt itself acks events before its listeners).
+   * Events API callbacks need nothing but a 200, so it goes out first; the screen and Bolt run
+   * after it (as Bolt itself acks events before its listeners).
    */
   private acceptEvent(body: Record<string, unknown>, retryNum?: string, retryReason?: string): Response {
     const work = (async () => {
-      const claimed = this.opts.claim ? await this.opts.claim(body) : undefined;
-      if (claimed === false) return;
+      const verdict = this.opts.screen ? await this.opts.screen(body) : { drop: false as const };
+      if (verdict.drop) return;
       await this.app!.processEvent({
         body,
         ack: async () => {},
         retryNum: retryNum !== undefined && /^\d+$/.test(retryNum) ? Number(retryNum) : undefined,
         retryReason,
-        ...(claimed ? { customProperties: { threadlineClaimed: true } } : {}),
+        ...(verdict.context ? { customProperties: verdict.context } : {}),
       });
     })().catch((err: unknown) => this.opts.log.error({ err }, 'slack event handler failed'));
     this.inFlight.add(work);

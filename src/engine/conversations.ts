@@ -14,6 +14,12 @@ export interface ConversationRecord {
   lastActivity: number;
   /** The active run was given up (stop or timeout where cancel is unsupported): wait it out, deliver nothing. */
   abandoned?: boolean;
+  /**
+   * The turn being answered: the queued messages it carries (already on the Assistant thread) and
+   * when it started. Written before the queue lets go of them, so a restart finishes the turn
+   * (adopting its run, or starting one) and does not add them twice.
+   */
+  turn?: { events: string[]; startedAt: number };
 }
 
 const IN_FLIGHT = 'inflight-runs';
@@ -40,7 +46,7 @@ export class Conversations {
   async current(key: string, now = Date.now()): Promise<ConversationRecord | undefined> {
     const rec = await this.get(key);
     if (!rec) return undefined;
-    if (this.opts.idleResetMs && !rec.activeRunId && now - rec.lastActivity > this.opts.idleResetMs) return undefined;
+    if (this.opts.idleResetMs && !rec.activeRunId && !rec.turn && now - rec.lastActivity > this.opts.idleResetMs) return undefined;
     return rec;
   }
 
@@ -61,14 +67,18 @@ export class Conversations {
     rec.target = target;
     rec.lastActivity = Date.now();
     await this.save(rec);
-    await this.store.setAdd(IN_FLIGHT, rec.key);
   }
 
   async endRun(rec: ConversationRecord): Promise<void> {
     rec.activeRunId = undefined;
+    rec.turn = undefined;
     rec.lastActivity = Date.now();
     await this.save(rec);
-    await this.store.setRemove(IN_FLIGHT, rec.key);
+  }
+
+  /** Marks a conversation as having work a restarted process must look at (queued messages, a turn). */
+  async markInFlight(key: string): Promise<void> {
+    await this.store.setAdd(IN_FLIGHT, key);
   }
 
   /** Conversation keys that had a run in flight (possibly from a process that died). */

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { AssistantClient } from '../assistant/index.js';
+import { TERMINAL_RUN_STATUSES, type AssistantClient } from '../assistant/index.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { HeldLock, Store } from '../store/index.js';
@@ -46,7 +46,8 @@ export interface EngineDeps {
   options?: EngineOptions;
 }
 
-type Job = Inbound | { resume: true };
+/** An inbound message as kept in the store's per-conversation queue (everything but the sink). */
+type Queued = Omit<Inbound, 'sink'>;
 
 const STOPPED = 'stopped';
 const SHUTDOWN = 'shutdown';
@@ -61,7 +62,10 @@ const TIMED_OUT = 'timed out';
 export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId: string }]; 'turn-ended': [{ key: string; status: string; runId?: string }] }> {
   readonly conversations: Conversations;
   meetings?: MeetingDesk;
-  private readonly queues = new Map<string, Job[]>();
+  /** Sinks of queued messages this instance received (another instance builds them from the target). */
+  private readonly localSinks = new Map<string, ReplySink>();
+  /** Conversations with a run left by a previous process to settle. */
+  private readonly resumes = new Set<string>();
   private readonly workers = new Map<string, Promise<void>>();
   private readonly active = new Map<string, AbortController>();
   private readonly limiter: RateLimiter;
@@ -75,7 +79,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       turnsPerMinute: 0,
       maxInputChars: 12_000,
       dedupeTtlMs: 24 * 3_600_000,
-      lockTtlMs: 30_000,
+      lockTtlMs: 10_000,
       commandPrefix: '',
       ...deps.options,
     };
@@ -109,12 +113,13 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
   }
 
   private async dispatch(m: Inbound): Promise<void> {
+    this.deps.log.debug({ conversation: m.key, event: m.eventId, kind: m.kind, claimed: m.claimed }, 'inbound');
     if (!this.accepting) {
       if (m.kind !== 'ambient') await m.sink.fail('I am restarting right now. Please send that again in a minute.');
       return;
     }
-    // Most channel chatter is not for us: without a meeting there, drop it before touching the store.
-    if (m.kind === 'ambient' && !(this.meetings && (await this.meetings.isActive(m.channelKey)))) return;
+    // Most channel chatter is not for us: without a meeting there, drop it before claiming anything.
+    if (m.kind === 'ambient' && !(await this.wantsAmbient(m.channelKey))) return;
     if (!m.claimed && !(await this.claimEvent(m.eventId))) {
       this.deps.log.debug({ event: m.eventId }, 'duplicate event dropped');
       return;
@@ -131,7 +136,12 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       await m.sink.fail('You are sending messages faster than I can answer. Please wait a minute and try again.');
       return;
     }
-    this.enqueue(m.key, m);
+    await this.enqueue(m);
+  }
+
+  /** Whether channel messages not addressed to the bot matter in this channel (a meeting takes notes there). */
+  async wantsAmbient(channelKey: string): Promise<boolean> {
+    return !!this.meetings && (await this.meetings.isActive(channelKey));
   }
 
   /**
@@ -173,39 +183,89 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
     const rec = await this.conversations.get(key);
     if (rec?.activeRunId) await this.deps.api.runs.cancel(rec.threadId, rec.activeRunId).catch(() => undefined);
     if (local) local.abort(STOPPED);
-    const queued = this.queues.get(key)?.length ?? 0;
+    const queued = await this.deps.store.listLength(this.queueName(key)).catch(() => 0);
     return !!local || !!rec?.activeRunId || queued > 0;
   }
 
-  private enqueue(key: string, job: Job): void {
-    const q = this.queues.get(key) ?? [];
-    q.push(job);
-    this.queues.set(key, q);
+  private queueName(key: string): string {
+    return `turns:${key}`;
+  }
+
+  /**
+   * Queues the message in the store (shared by every instance) and makes sure a worker here will
+   * take the conversation's lock. Whoever holds the lock answers everything queued so far, in the
+   * order it arrived, so messages of one conversation are answered in order across instances.
+   */
+  private async enqueue(m: Inbound): Promise<void> {
+    const { sink, ...queued } = m;
+    this.localSinks.set(m.eventId, sink);
+    try {
+      await this.conversations.markInFlight(m.key);
+      await this.deps.store.listPush(this.queueName(m.key), [JSON.stringify(queued satisfies Queued)]);
+    } catch (err) {
+      this.localSinks.delete(m.eventId);
+      throw err;
+    }
     this.deps.metrics?.queueDepth.inc();
+    this.ensureWorker(m.key);
+  }
+
+  /** Conversations with something queued since their worker last looked (so it must look again). */
+  private readonly wakeups = new Set<string>();
+
+  private ensureWorker(key: string): void {
+    this.wakeups.add(key);
     if (this.workers.has(key)) return;
-    const worker = this.work(key).finally(() => this.workers.delete(key));
+    const worker: Promise<void> = this.work(key).finally(() => {
+      if (this.workers.get(key) === worker) this.workers.delete(key);
+    });
     this.workers.set(key, worker);
   }
 
-  private take(key: string): Job[] {
-    const q = this.queues.get(key) ?? [];
-    this.queues.delete(key);
-    this.deps.metrics?.queueDepth.dec(q.length);
-    return q;
-  }
-
   private async work(key: string): Promise<void> {
-    while ((this.queues.get(key)?.length ?? 0) > 0) {
+    for (;;) {
+      this.wakeups.delete(key);
+      let pending: number;
+      try {
+        pending = await this.deps.store.listLength(this.queueName(key));
+      } catch (err) {
+        this.deps.log.warn({ err, conversation: key }, 'could not read the conversation queue');
+        this.workers.delete(key);
+        return;
+      }
+      this.deps.log.debug({ conversation: key, pending, resume: this.resumes.has(key) }, 'worker looks at the queue');
+      if (pending === 0 && !this.resumes.has(key)) {
+        await this.settleInFlight(key);
+        // Something may have been queued while we looked: look again rather than strand it.
+        if (this.wakeups.has(key)) continue;
+        // Leave the map now (synchronously), so the next enqueue starts a new worker.
+        this.workers.delete(key);
+        return;
+      }
       let lock: HeldLock;
       try {
         lock = await this.deps.store.lock(`conversation:${key}`, { ttlMs: this.opts.lockTtlMs, waitMs: this.opts.runTimeoutMs + 60_000 });
       } catch (err) {
         this.deps.log.warn({ err, conversation: key }, 'could not take the conversation lock');
-        for (const job of this.take(key)) if ('sink' in job) await safely(() => job.sink.fail(humanMessage(err)), this.deps.log);
+        await this.failQueued(key, err);
         continue;
       }
+      this.deps.log.debug({ conversation: key }, 'worker holds the conversation lock');
       try {
-        await this.turn(key, this.take(key), lock);
+        this.resumes.delete(key);
+        const raw = await this.deps.store.listRange(this.queueName(key), 0, -1);
+        let dropped = false;
+        const drop = async () => {
+          if (dropped) return;
+          dropped = true;
+          await this.deps.store.listDropFront(this.queueName(key), raw.length);
+        };
+        try {
+          await this.turn(key, raw.map((r) => this.revive(JSON.parse(r) as Queued)), lock, drop);
+        } finally {
+          // the batch was handled (answered, or told it failed): it leaves the queue either way
+          await drop().catch(() => undefined);
+        }
       } catch (err) {
         this.deps.log.error({ err, conversation: key }, 'turn crashed');
       } finally {
@@ -214,13 +274,51 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
     }
   }
 
+  /** Nothing queued and no turn left here: a restart need not look at this conversation any more. */
+  private async settleInFlight(key: string): Promise<void> {
+    try {
+      const rec = await this.conversations.get(key);
+      if (rec?.activeRunId || rec?.turn) return;
+      await this.conversations.forgetInFlight(key);
+      // another instance may have queued a message meanwhile: keep the mark then
+      if ((await this.deps.store.listLength(this.queueName(key))) > 0) await this.conversations.markInFlight(key);
+    } catch {
+      // the mark stays; a restart only finds nothing to do
+    }
+  }
+
+  /** A queued message with its sink: the original when it came to this instance, else one for its target. */
+  private revive(q: Queued): Inbound {
+    const local = this.localSinks.get(q.eventId);
+    if (local) {
+      this.localSinks.delete(q.eventId);
+      this.deps.metrics?.queueDepth.dec();
+    }
+    const sink = local ?? this.deps.platforms[q.target.platform]?.sinkFor(q.target) ?? silentSink(this.deps.log);
+    return { ...q, sink };
+  }
+
+  private async failQueued(key: string, err: unknown): Promise<void> {
+    const raw = await this.deps.store.listRange(this.queueName(key), 0, -1).catch(() => [] as string[]);
+    for (const r of raw) {
+      const m = this.revive(JSON.parse(r) as Queued);
+      await safely(() => m.sink.fail(humanMessage(err)), this.deps.log);
+    }
+    await this.deps.store.listDropFront(this.queueName(key), raw.length).catch(() => undefined);
+  }
+
   /** One turn: settle a run left from before, add the batch's messages, run once, reply. */
-  private async turn(key: string, jobs: Job[], lock: HeldLock): Promise<void> {
-    const batch = jobs.filter((j): j is Inbound => 'sink' in j);
+  private async turn(key: string, queued: Inbound[], lock: HeldLock, dropQueued: () => Promise<void>): Promise<void> {
     let rec: ConversationRecord | undefined;
+    let batch = queued;
     try {
       rec = await this.conversations.current(key);
-      if (rec?.activeRunId) await this.settle(rec, lock);
+      if (rec?.activeRunId || rec?.turn) {
+        const carried = new Set(rec.turn?.events ?? []);
+        await this.settle(rec, lock);
+        // messages the interrupted turn had already added to the thread were answered by it
+        batch = batch.filter((m) => !carried.has(m.eventId));
+      }
       if (batch.length === 0) return;
       const last = batch[batch.length - 1];
       const messages = [];
@@ -232,14 +330,19 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
         }
         messages.push({ role: 'user' as const, content: m.group ? `${m.author.name}: ${text}` : text, metadata: { ...m.metadata, author_id: m.author.id.slice(0, 64) } });
       }
+      const turn = { events: batch.map((m) => m.eventId), startedAt: Date.now() };
       if (!rec) {
         // A new conversation: its Assistant thread is created with the first messages in one request.
         const thread = await this.deps.api.threads.create({ messages, metadata: { conversation: key.slice(0, 128) } });
-        rec = { key, threadId: thread.id, target: last.target, createdAt: Date.now(), lastActivity: Date.now() };
-        await this.conversations.save(rec);
+        rec = { key, threadId: thread.id, target: last.target, createdAt: Date.now(), lastActivity: Date.now(), turn };
       } else {
         for (const msg of messages) await this.deps.api.messages.create(rec.threadId, msg);
+        rec.turn = turn;
+        rec.target = last.target;
       }
+      // The record says which messages this turn carries before the queue lets go of them.
+      await this.conversations.save(rec);
+      await dropQueued();
       await this.answer(rec, last, lock);
     } catch (err) {
       this.deps.log.warn({ err, conversation: key }, 'turn failed before the run');
@@ -291,7 +394,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       if (reason === STOPPED) await safely(() => sink.finish({ text: partial ? `${partial}\n\n_(stopped)_` : '_(stopped)_', images: [] }), this.deps.log);
       else if (reason === TIMED_OUT) await safely(() => sink.fail('That took too long, so I stopped it. Please try again.'), this.deps.log);
       else await safely(() => sink.fail(humanMessage(err)), this.deps.log);
-      if (!rec.abandoned && rec.activeRunId) await this.conversations.endRun(rec).catch(() => undefined);
+      if (!rec.abandoned && (rec.activeRunId || rec.turn)) await this.conversations.endRun(rec).catch(() => undefined);
     } finally {
       if (this.active.get(rec.key) === ac) this.active.delete(rec.key);
     }
@@ -302,6 +405,9 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
     try {
       await this.deps.api.runs.cancel(rec.threadId, runId);
     } catch {
+      // Refused: either it is already ending (someone cancelled it first) or cancel is not supported.
+      const run = await this.deps.api.runs.retrieve(rec.threadId, runId).catch(() => undefined);
+      if (run && (run.status === 'cancelling' || TERMINAL_RUN_STATUSES.has(run.status))) return;
       rec.abandoned = true;
       await this.conversations.save(rec).catch(() => undefined);
     }
@@ -332,16 +438,28 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
    * supported): finish it and deliver its reply to the stored target, or say it was interrupted.
    */
   private async settle(rec: ConversationRecord, lock: HeldLock): Promise<void> {
-    const runId = rec.activeRunId!;
     const port = this.deps.platforms[rec.target.platform];
     const sink = rec.abandoned ? undefined : port?.sinkFor(rec.target);
     const signal = AbortSignal.any([lock.lost, AbortSignal.timeout(this.opts.runTimeoutMs)]);
     const started = performance.now();
+    let runId = rec.activeRunId;
+    if (!runId && rec.turn) {
+      // The process died between adding the messages and saving the run id: find the run on the thread.
+      const latest = (await this.deps.api.runs.list(rec.threadId, { order: 'desc', limit: 1 }).catch(() => undefined))?.data[0];
+      if (latest && (latest.created_at ?? 0) >= rec.turn.startedAt - 5_000) runId = latest.id;
+    }
     if (!sink) {
-      await this.deps.api.runs.wait(rec.threadId, runId, { signal: AbortSignal.timeout(60_000) }).catch(() => undefined);
+      if (runId) await this.deps.api.runs.wait(rec.threadId, runId, { signal: AbortSignal.timeout(60_000) }).catch(() => undefined);
     } else {
       try {
-        const outcome = await executeRun({ ...this.runBase(rec, sink, signal), resumeRunId: runId });
+        // No run was created before the crash: the messages are on the thread, so answer them now.
+        const outcome = await executeRun({
+          ...this.runBase(rec, sink, signal),
+          ...(runId ? { resumeRunId: runId } : { metadata: { conversation: rec.key.slice(0, 128) } }),
+          onRunId: async (id) => {
+            if (!runId) await this.conversations.startRun(rec, id, rec.target);
+          },
+        });
         await this.deliver(outcome.text, sink);
         this.observe(rec.key, 'recovered', started, outcome);
       } catch (err) {
@@ -358,12 +476,9 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
     let n = 0;
     for (const key of await this.conversations.inFlight()) {
       const rec = await this.conversations.get(key);
-      if (!rec?.activeRunId) {
-        await this.conversations.forgetInFlight(key);
-        continue;
-      }
-      if (!this.deps.platforms[rec.target.platform]) continue; // another instance serves that platform
-      this.enqueue(key, { resume: true });
+      if (rec && !this.deps.platforms[rec.target.platform]) continue; // another instance serves that platform
+      this.resumes.add(key);
+      this.ensureWorker(key);
       n++;
     }
     return n;
@@ -405,6 +520,12 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
     }
     return { finished };
   }
+}
+
+/** For a queued message whose platform does not run here: log what would have been said. */
+function silentSink(log: Logger): ReplySink {
+  const drop = async (what: string) => log.warn({ what }, 'no platform here to post a reply for a queued message');
+  return { status: async () => {}, text: async () => {}, code: async () => {}, finish: () => drop('reply'), notice: () => drop('notice'), fail: () => drop('failure'), minutes: () => drop('minutes') };
 }
 
 async function safely(fn: () => Promise<unknown>, log: Logger): Promise<void> {

@@ -194,8 +194,9 @@ describe('one active run per Assistant thread', () => {
     fake.model = ({ newUserMessages }) => (call++ === 0 ? { text: `first: ${newUserMessages.join(',')}`, until: gate } : { text: `batch: ${newUserMessages.join(',')}` });
     const overlaps = fake.overlapAttempts;
     const { engine, platform } = await makeEngine(fake, store);
+    const started = once(engine, 'run-started');
     await engine.receive(inbound(platform, { channel: 'CQ1', text: 'one', group: false }));
-    await fake.log.waitFor((c) => c.method === 'POST' && c.path.endsWith('/runs'));
+    await started;
     for (const t of ['two', 'three', 'four']) await engine.receive(inbound(platform, { channel: 'CQ1', text: t, group: false }));
     release();
     await engine.idle();

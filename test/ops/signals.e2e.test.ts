@@ -21,7 +21,7 @@ afterAll(async () => {
 describe.each(['SIGTERM', 'SIGINT'] as const)('npm start, then %s with a run in flight', (signal) => {
   it('stops taking events, lets the turn finish, posts the reply and exits 0', async () => {
     const port = await freePort();
-    const child = spawn(join(root, 'node_modules', '.bin', 'tsx'), [join(root, 'src', 'main.ts')], {
+    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(root, 'src', 'main.ts')], {
       cwd: tempDir('proc'),
       env: {
         PATH: process.env.PATH,

@@ -1,0 +1,59 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { freePort } from './helpers.js';
+
+const root = join(import.meta.dirname, '..');
+
+/** Runs Threadline (`src/main.ts`, as `npm start` does) in its own process; resolves once /readyz is 200. */
+export interface ChildThreadline {
+  url: string;
+  port: number;
+  child: ChildProcess;
+  /** Everything the process printed. */
+  output(): string;
+  /** SIGTERM and wait for the exit; resolves with the exit code. */
+  stop(): Promise<number | null>;
+  /** SIGKILL, as a crash would. */
+  kill(): Promise<void>;
+}
+
+export async function startChild(env: Record<string, string>, opts: { port?: number } = {}): Promise<ChildThreadline> {
+  const port = opts.port ?? (await freePort());
+  // node itself with tsx as a loader (as the Dockerfile runs it): a signal reaches Threadline, not a wrapper
+  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(root, 'src/main.ts')], {
+    env: { PATH: process.env.PATH, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', TOOLS_DIR: '/nonexistent', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const res = await fetch(`${url}/readyz`).catch(() => undefined);
+    if (res?.status === 200) break;
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`Threadline did not start:\n${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return {
+    url,
+    port,
+    child,
+    output: () => out,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+    kill: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** A gauge's value from Prometheus text. */
+export function metric(text: string, name: string): number {
+  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.eE+-]+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : NaN;
+}

@@ -1,0 +1,78 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Threadline } from '../../src/app.js';
+import { FakeDashScope } from '../fakes/dashscope.js';
+import { FakeDiscord } from '../fakes/discord.js';
+import { FakeSlack } from '../fakes/slack.js';
+import { SIGNING_SECRET, boot, fixture, postSlack } from '../app-harness.js';
+
+/** Allowlists and the per-person rate limit. */
+let ds: FakeDashScope;
+let slack: FakeSlack;
+let discord: FakeDiscord;
+let app: Threadline;
+
+beforeAll(async () => {
+  [ds, slack, discord] = await Promise.all([new FakeDashScope().start(), new FakeSlack().start(), new FakeDiscord().start()]);
+  ds.model = () => ({ text: 'ok' });
+  app = await boot({
+    DASHSCOPE_API_KEY: ds.apiKey, DASHSCOPE_BASE_URL: ds.url, SLACK_BOT_TOKEN: slack.botToken, SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_API_URL: slack.apiUrl,
+    SLACK_TEAM_IDS: 'T00FAKE00AA', SLACK_CHANNEL_IDS: 'C00FAKECHAN1',
+    DISCORD_TOKEN: discord.token, DISCORD_API_URL: discord.apiBase, DISCORD_GUILD_IDS: discord.guildId, DISCORD_CHANNEL_IDS: '1459213904352645277',
+    TURNS_PER_MINUTE: '2',
+  });
+});
+afterAll(async () => {
+  await app?.stop(1_000);
+  await Promise.all([ds.stop(), slack.stop(), discord.stop()]);
+});
+
+let n = 0;
+function slackEvent(over: { team?: string; channel?: string; user?: string }) {
+  const base = fixture('slack.json').mention;
+  const ts = `${1799500000 + ++n}.000100`;
+  return { ts, body: { ...base, team_id: over.team ?? base.team_id, event_id: `EvA${n}`, event: { ...base.event, ts, event_ts: ts, channel: over.channel ?? 'C00FAKECHAN1', user: over.user ?? `UQ${n}` } } };
+}
+
+describe('allowlists', () => {
+  it('Slack: other workspaces and channels outside SLACK_CHANNEL_IDS are ignored; DMs in the workspace are answered', async () => {
+    const runs = ds.runCreates().length;
+    await postSlack(app.url, slackEvent({ team: 'T0OTHER' }).body);
+    await postSlack(app.url, slackEvent({ channel: 'C0NOTLISTED' }).body);
+    await app.slack!.idle();
+    expect(ds.runCreates().length).toBe(runs);
+    await postSlack(app.url, slackEvent({}).body);
+    const dm = { ...fixture('dm-slack.json').dmMessage, event: { ...fixture('dm-slack.json').dmMessage.event, ts: '1799509999.000100' } };
+    await postSlack(app.url, dm);
+    await app.slack!.idle();
+    expect(ds.runCreates().length).toBe(runs + 2);
+  });
+
+  it('Discord: other guilds and channels are ignored', async () => {
+    const base = fixture('channel-discord.json').mention.data;
+    const runs = ds.runCreates().length;
+    discord.dispatch('MESSAGE_CREATE', { ...base, id: discord.nextId(), guild_id: '999999999999999999' });
+    discord.dispatch('MESSAGE_CREATE', { ...base, id: discord.nextId(), channel_id: '1457510428359004343' });
+    const ok = { ...base, id: discord.nextId() };
+    discord.dispatch('MESSAGE_CREATE', ok);
+    await discord.rest.waitFor((c) => c.method === 'POST' && c.route === `/channels/${ok.id}/messages`);
+    await app.discord!.idle();
+    expect(ds.runCreates().length).toBe(runs + 1);
+  });
+});
+
+describe('rate limit', () => {
+  it('a person past TURNS_PER_MINUTE gets a polite message instead of a run', async () => {
+    const runs = ds.runCreates().length;
+    const sent = [slackEvent({ user: 'URATE' }), slackEvent({ user: 'URATE' }), slackEvent({ user: 'URATE' })];
+    for (const e of sent) await postSlack(app.url, e.body);
+    await app.slack!.idle();
+    expect(ds.runCreates().length).toBe(runs + 2);
+    // the three arrive together, so any one of them may be the one over the limit
+    const polite = slack.calls('chat.postMessage').filter((c) => sent.some((e) => e.ts === c.args.thread_ts) && /faster than I can answer/.test(String(c.args.text)));
+    expect(polite).toHaveLength(1);
+    // someone else is not affected
+    await postSlack(app.url, slackEvent({ user: 'UOTHER' }).body);
+    await app.slack!.idle();
+    expect(ds.runCreates().length).toBe(runs + 3);
+  });
+});

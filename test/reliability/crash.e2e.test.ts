@@ -1,0 +1,78 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FakeDashScope } from '../fakes/dashscope.js';
+import { FakeSlack } from '../fakes/slack.js';
+import { SIGNING_SECRET, fixture, postSlack } from '../app-harness.js';
+import { startChild, type ChildThreadline } from '../child-process.js';
+import { REDIS_URL, uniquePrefix } from '../helpers.js';
+
+/** kill -9 in the middle of a run and of a meeting, then a restart. */
+let ds: FakeDashScope;
+let slack: FakeSlack;
+let env: Record<string, string>;
+let app: ChildThreadline | undefined;
+
+beforeAll(async () => {
+  [ds, slack] = await Promise.all([new FakeDashScope().start(), new FakeSlack().start()]);
+  env = { DASHSCOPE_API_KEY: ds.apiKey, DASHSCOPE_BASE_URL: ds.url, SLACK_BOT_TOKEN: slack.botToken, SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_API_URL: slack.apiUrl, REDIS_URL, REDIS_PREFIX: uniquePrefix('crash') };
+});
+afterAll(async () => {
+  await app?.stop();
+  await Promise.all([ds.stop(), slack.stop()]);
+});
+
+describe('kill -9', () => {
+  it('during a run: after the restart the reply is delivered to the thread and the mapping is intact', async () => {
+    app = await startChild(env);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    ds.model = () => ({ text: 'the answer that survived a crash', until: gate });
+    const base = fixture('slack.json');
+    await postSlack(app.url, base.mention);
+    await ds.log.waitFor((c) => c.method === 'POST' && /\/runs$/.test(c.path));
+    await app.kill();
+    release(); // the run finishes at DashScope while Threadline is down
+    app = await startChild(env);
+    // the dead process's lock on the conversation expires (10 s TTL, no renewal) before recovery can run
+    await slack.log.waitFor((c) => c.method === 'chat.postMessage' && c.args.thread_ts === base.mention.event.ts, 25_000, 'recovered reply').catch((e) => {
+      throw new Error(`${(e as Error).message}\n${app?.output()}`);
+    });
+    const reply = slack.calls('chat.postMessage').filter((c) => c.args.thread_ts === base.mention.event.ts).at(-1)!;
+    expect(reply.args.text).toBe('the answer that survived a crash');
+    // the conversation still maps to the same Assistant thread
+    ds.model = ({ newUserMessages }) => ({ text: `follow-up: ${newUserMessages.join()}` });
+    const threadsBefore = ds.threads.size;
+    await postSlack(app.url, base.followUp);
+    await slack.log.waitFor((c) => c.method === 'chat.stopStream' && slack.calls('chat.startStream').some((s) => s.result?.ts === c.args.ts && s.args.thread_ts === base.mention.event.ts)).catch((e) => {
+      throw new Error(`${(e as Error).message}\n${slack.log.calls.map((c) => c.method).join(' ')}\n${app?.output()}`);
+    });
+    expect(ds.threads.size).toBe(threadsBefore);
+    const runs = ds.runCreates();
+    expect(runs.at(-1)!.path).toBe(runs[0].path);
+  }, 60_000);
+
+  it('during a meeting: no captured line is lost', async () => {
+    await app?.stop();
+    // the first process batches lines only once an hour, so at the kill they are all still queued
+    app = await startChild({ ...env, MEETING_BATCH: '1h' });
+    const command = (text: string) => ({ command: '/assistant', text, team_id: 'T00FAKE00AA', channel_id: 'CCRASH', user_id: 'U00FAKEUSER1', trigger_id: `tr-${text}-${Date.now()}`, response_url: 'http://127.0.0.1:9/' });
+    await postSlack(app.url, command('notes start Crash drill'), { form: true });
+    await slack.log.waitFor((c) => c.method === 'chat.postMessage' && String(c.args.text).includes('Crash drill'));
+    const base = fixture('slack.json').followUp;
+    for (let i = 0; i < 40; i++) {
+      const ts = `${1797000000 + i}.000100`;
+      expect((await postSlack(app.url, { ...base, event_id: `EvC${i}`, event: { type: 'message', user: 'U00FAKEUSER1', text: `line ${i}`, ts, channel: 'CCRASH', event_ts: ts, channel_type: 'channel' } })).status).toBe(200);
+    }
+    // wait until the last line is in the queue: /assistant notes status counts queued lines
+    await postSlack(app.url, command('notes status'), { form: true });
+    await slack.log.waitFor((c) => c.method === 'chat.postMessage' && /40 lines captured/.test(String(c.args.text)), 10_000, 'all lines queued');
+    await app.kill();
+    app = await startChild({ ...env, MEETING_BATCH: '50ms' });
+    const meetingThreads = () => [...ds.threads.values()].filter((t) => t.metadata?.meeting === 'slack:T00FAKE00AA:CCRASH');
+    // what reached the meeting's Assistant threads (the requests' bodies: the fake logs a call before it applies it)
+    const lines = () => meetingThreads().flatMap((t) => ds.messageCreates(t.id).flatMap((c) => String(c.body.content).split('\n')));
+    await ds.log.waitFor(() => lines().length >= 40, 15_000, 'lines after the restart').catch((e) => {
+      throw new Error(`${(e as Error).message}: ${lines().length} lines\n${app?.output()}`);
+    });
+    expect(lines().map((l) => l.replace(/^\[\d\d:\d\d\] /, ''))).toEqual(Array.from({ length: 40 }, (_, i) => `user-U00FAKEUSER1: line ${i}`));
+  }, 60_000);
+});
