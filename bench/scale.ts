@@ -17,7 +17,9 @@ export interface ScaleResult {
   overlappingRuns: number;
   maxRunsPerThread: number;
   seconds: number;
+  idleRssMB: number;
   peakRssMB: number;
+  peakHeapUsedMB: number;
   eventLoopDelayP99MaxMs: number;
 }
 
@@ -31,10 +33,14 @@ export async function benchScale(opts: { conversations: number; redisUrl: string
   });
   let peakRss = 0;
   let peakLag = 0;
+  let peakHeap = 0;
+  const idle = await fetch(`${app.url}/metrics`).then((r) => r.text());
+  const idleRss = metric(idle, 'threadline_process_resident_memory_bytes');
   const sampler = setInterval(async () => {
     const text = await fetch(`${app.url}/metrics`).then((r) => r.text()).catch(() => '');
     peakRss = Math.max(peakRss, metric(text, 'threadline_process_resident_memory_bytes') || 0);
     peakLag = Math.max(peakLag, metric(text, 'threadline_nodejs_eventloop_lag_p99_seconds') || 0);
+    peakHeap = Math.max(peakHeap, metric(text, 'threadline_nodejs_heap_size_used_bytes') || 0);
   }, 250);
   const t0 = performance.now();
   try {
@@ -54,7 +60,9 @@ export async function benchScale(opts: { conversations: number; redisUrl: string
       overlappingRuns: ds.overlapAttempts,
       maxRunsPerThread: ds.maxConcurrentRunsPerThread,
       seconds: round(seconds, 1),
+      idleRssMB: round(idleRss / 2 ** 20, 0),
       peakRssMB: round(peakRss / 2 ** 20, 0),
+      peakHeapUsedMB: round(peakHeap / 2 ** 20, 0),
       eventLoopDelayP99MaxMs: round(peakLag * 1000, 1),
     };
   } finally {
