@@ -1,5 +1,6 @@
 import { AttachmentBuilder, DiscordAPIError, type ChatInputCommandInteraction, type Client, type Message, type SendableChannels } from 'discord.js';
 import { splitMessage } from '../../src/engine/format/split.js';
+import { EditThrottle } from '../../src/engine/format/throttle.js';
 import type { CodeStep, FinalReply, MinutesReply, ReplySink, TurnStatus } from '../../src/engine/types.js';
 import type { Logger } from '../../src/log.js';
 import type { DiscordTarget } from './inbound.js';
@@ -22,14 +23,9 @@ type Posted = { message?: Message; id: string; text: string };
  */
 export class DiscordSink implements ReplySink {
   private posted: Posted[] = [];
-  private latest = '';
-  private shown = '';
   private typing?: NodeJS.Timeout;
-  private timer?: NodeJS.Timeout;
-  private flushing?: Promise<void>;
-  private lastFlush = 0;
   private dead = false;
-  private readonly editIntervalMs: number;
+  private readonly edits: EditThrottle;
 
   constructor(
     private readonly client: Client,
@@ -37,7 +33,7 @@ export class DiscordSink implements ReplySink {
     private readonly log: Logger,
     private readonly opts: { interaction?: ChatInputCommandInteraction; editIntervalMs?: number; onReply?: (type: string) => void } = {},
   ) {
-    this.editIntervalMs = opts.editIntervalMs ?? 1_000;
+    this.edits = new EditThrottle(opts.editIntervalMs ?? 1_000, (text) => this.show(text));
   }
 
   private async channel(): Promise<SendableChannels | undefined> {
@@ -57,28 +53,11 @@ export class DiscordSink implements ReplySink {
   }
 
   async text(soFar: string): Promise<void> {
-    this.latest = soFar;
-    if (this.flushing || this.timer || this.dead) return;
-    const wait = this.lastFlush + this.editIntervalMs - Date.now();
-    if (wait <= 0) this.flushNow();
-    else this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.flushNow();
-    }, wait);
+    if (!this.dead) this.edits.push(soFar);
   }
 
-  private flushNow(): void {
-    this.lastFlush = Date.now();
-    this.flushing = this.show(this.latest).finally(() => {
-      this.flushing = undefined;
-      if (this.latest !== this.shown && !this.timer) void this.text(this.latest);
-    });
-  }
-
-  private async settle(): Promise<void> {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    while (this.flushing) await this.flushing;
+  private settle(): Promise<void> {
+    return this.edits.settle();
   }
 
   /** Shows the text in as many messages as it needs, editing those already posted. */
@@ -100,7 +79,6 @@ export class DiscordSink implements ReplySink {
       for (const extra of this.posted.splice(chunks.length)) await this.guard('delete', async () => extra.message?.delete());
       if (chunks.length === 0 && files.length) await this.guard('send', async () => void (await this.send('', files, true)));
     }
-    this.shown = text;
   }
 
   private async send(content: string, files: AttachmentBuilder[], first: boolean): Promise<Posted> {

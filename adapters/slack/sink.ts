@@ -1,5 +1,6 @@
 import type { WebClient } from '@slack/web-api';
 import { splitMessage } from '../../src/engine/format/split.js';
+import { EditThrottle } from '../../src/engine/format/throttle.js';
 import type { CodeStep, FinalReply, MinutesReply, ReplySink, TurnStatus } from '../../src/engine/types.js';
 import type { Logger } from '../../src/log.js';
 import { toMrkdwn } from './mrkdwn.js';
@@ -32,13 +33,11 @@ export class SlackSink implements ReplySink {
   private stream?: { ts: string; sent: number; base: number; startedAt: number };
   private streamTs: string[] = [];
   private posted: Array<{ ts: string; text: string }> = [];
+  /** The whole text so far (what streamed), and the throttle that shows it. */
   private latest = '';
-  private flushing?: Promise<void>;
-  private timer?: NodeJS.Timeout;
-  private lastFlush = 0;
+  private readonly edits: EditThrottle;
   private reacted = false;
   private statusSet = false;
-  private readonly editIntervalMs: number;
 
   constructor(
     private readonly client: WebClient,
@@ -46,7 +45,9 @@ export class SlackSink implements ReplySink {
     private readonly log: Logger,
     private readonly opts: SlackSinkOptions = {},
   ) {
-    this.editIntervalMs = opts.editIntervalMs ?? 1_000;
+    this.edits = new EditThrottle(opts.editIntervalMs ?? 1_000, (text) =>
+      this.flush(text).catch((err: unknown) => this.log.warn({ err, channel: this.target.channel }, 'slack stream update failed')),
+    );
     // Streaming needs a thread to stream into; a DM's top level is posted and edited.
     this.mode = target.threadTs && !noStreaming.has(target.team) ? 'unknown' : 'update';
   }
@@ -72,30 +73,8 @@ export class SlackSink implements ReplySink {
 
   async text(soFar: string): Promise<void> {
     this.latest = soFar;
-    if (this.flushing || this.timer) return;
-    const wait = this.lastFlush + this.editIntervalMs - Date.now();
-    if (wait <= 0) this.flushNow();
-    else this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.flushNow();
-    }, wait);
+    this.edits.push(soFar);
   }
-
-  private flushNow(): void {
-    this.lastFlush = Date.now();
-    this.flushing = this.flush(this.latest)
-      .catch((err: unknown) => this.log.warn({ err, channel: this.target.channel }, 'slack stream update failed'))
-      .finally(() => {
-        this.flushing = undefined;
-        if (this.latest !== this.shown() && !this.timer) void this.text(this.latest);
-      });
-  }
-
-  private shown(): string {
-    return this.mode === 'stream' ? this.latest.slice(0, (this.stream?.base ?? 0) + (this.stream?.sent ?? 0)) : this.latestPosted;
-  }
-
-  private latestPosted = '';
 
   private async flush(text: string): Promise<void> {
     if (this.mode === 'unknown') {
@@ -161,13 +140,10 @@ export class SlackSink implements ReplySink {
     if (final) {
       for (const extra of this.posted.splice(chunks.length)) await this.call('chat.delete', { channel: this.target.channel, ts: extra.ts });
     }
-    this.latestPosted = markdown;
   }
 
-  private async settle(): Promise<void> {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    while (this.flushing) await this.flushing;
+  private settle(): Promise<void> {
+    return this.edits.settle();
   }
 
   async finish(reply: FinalReply): Promise<void> {

@@ -9,6 +9,8 @@ import { Conversations, type ConversationRecord } from './conversations.js';
 import { TurnError, humanMessage } from './errors.js';
 import { attachImages, type ImageFetcher } from './images.js';
 import { RateLimiter } from './rate-limit.js';
+import { TurnQueue } from './turn-queue.js';
+import { safeHost, safely, silentSink, watchText } from './sink-helpers.js';
 import { executeRun } from './run.js';
 import type { ToolRegistry } from './tools/registry.js';
 import type { Inbound, PlatformPort, ReplySink } from './types.js';
@@ -46,12 +48,8 @@ export interface EngineDeps {
   options?: EngineOptions;
 }
 
-/** An inbound message as kept in the store's per-conversation queue (everything but the sink). */
-type Queued = Omit<Inbound, 'sink'>;
 
-const STOPPED = 'stopped';
-const SHUTDOWN = 'shutdown';
-const TIMED_OUT = 'timed out';
+const [STOPPED, SHUTDOWN, TIMED_OUT] = ['stopped', 'shutdown', 'timed out'];
 
 /**
  * The platform-neutral heart: every inbound message goes through `receive`. Duplicates are
@@ -62,11 +60,7 @@ const TIMED_OUT = 'timed out';
 export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId: string }]; 'turn-ended': [{ key: string; status: string; runId?: string }] }> {
   readonly conversations: Conversations;
   meetings?: MeetingDesk;
-  /** Sinks of queued messages this instance received (another instance builds them from the target). */
-  private readonly localSinks = new Map<string, ReplySink>();
-  /** Conversations with a run left by a previous process to settle. */
-  private readonly resumes = new Set<string>();
-  private readonly workers = new Map<string, Promise<void>>();
+  private readonly queue: TurnQueue;
   private readonly active = new Map<string, AbortController>();
   private readonly limiter: RateLimiter;
   private readonly opts: Required<Omit<EngineOptions, 'idleResetMs'>> & { idleResetMs?: number };
@@ -84,6 +78,19 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       ...deps.options,
     };
     this.conversations = new Conversations(deps.store, { idleResetMs: this.opts.idleResetMs });
+    this.queue = new TurnQueue({
+      store: deps.store,
+      conversations: this.conversations,
+      log: deps.log,
+      metrics: deps.metrics,
+      lockTtlMs: this.opts.lockTtlMs,
+      lockWaitMs: this.opts.runTimeoutMs + 60_000,
+      sinkFor: (q) => this.deps.platforms[q.target.platform]?.sinkFor(q.target) ?? silentSink(this.deps.log),
+      onBatch: (key, batch, lock, drop) => this.turn(key, batch, lock, drop),
+      onLockFailure: async (batch, err) => {
+        for (const m of batch) await safely(() => m.sink.fail(humanMessage(err)), this.deps.log);
+      },
+    });
     this.limiter = new RateLimiter(this.opts.turnsPerMinute);
     this.meetings = deps.meetings;
   }
@@ -113,7 +120,6 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
   }
 
   private async dispatch(m: Inbound): Promise<void> {
-    this.deps.log.debug({ conversation: m.key, event: m.eventId, kind: m.kind, claimed: m.claimed }, 'inbound');
     if (!this.accepting) {
       if (m.kind !== 'ambient') await m.sink.fail('I am restarting right now. Please send that again in a minute.');
       return;
@@ -136,7 +142,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       await m.sink.fail('You are sending messages faster than I can answer. Please wait a minute and try again.');
       return;
     }
-    await this.enqueue(m);
+    await this.queue.push(m);
   }
 
   /** Whether channel messages not addressed to the bot matter in this channel (a meeting takes notes there). */
@@ -183,128 +189,8 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
     const rec = await this.conversations.get(key);
     if (rec?.activeRunId) await this.deps.api.runs.cancel(rec.threadId, rec.activeRunId).catch(() => undefined);
     if (local) local.abort(STOPPED);
-    const queued = await this.deps.store.listLength(this.queueName(key)).catch(() => 0);
+    const queued = await this.queue.length(key).catch(() => 0);
     return !!local || !!rec?.activeRunId || queued > 0;
-  }
-
-  private queueName(key: string): string {
-    return `turns:${key}`;
-  }
-
-  /**
-   * Queues the message in the store (shared by every instance) and makes sure a worker here will
-   * take the conversation's lock. Whoever holds the lock answers everything queued so far, in the
-   * order it arrived, so messages of one conversation are answered in order across instances.
-   */
-  private async enqueue(m: Inbound): Promise<void> {
-    const { sink, ...queued } = m;
-    this.localSinks.set(m.eventId, sink);
-    try {
-      await this.conversations.markInFlight(m.key);
-      await this.deps.store.listPush(this.queueName(m.key), [JSON.stringify(queued satisfies Queued)]);
-    } catch (err) {
-      this.localSinks.delete(m.eventId);
-      throw err;
-    }
-    this.deps.metrics?.queueDepth.inc();
-    this.ensureWorker(m.key);
-  }
-
-  /** Conversations with something queued since their worker last looked (so it must look again). */
-  private readonly wakeups = new Set<string>();
-
-  private ensureWorker(key: string): void {
-    this.wakeups.add(key);
-    if (this.workers.has(key)) return;
-    const worker: Promise<void> = this.work(key).finally(() => {
-      if (this.workers.get(key) === worker) this.workers.delete(key);
-    });
-    this.workers.set(key, worker);
-  }
-
-  private async work(key: string): Promise<void> {
-    for (;;) {
-      this.wakeups.delete(key);
-      let pending: number;
-      try {
-        pending = await this.deps.store.listLength(this.queueName(key));
-      } catch (err) {
-        this.deps.log.warn({ err, conversation: key }, 'could not read the conversation queue');
-        this.workers.delete(key);
-        return;
-      }
-      this.deps.log.debug({ conversation: key, pending, resume: this.resumes.has(key) }, 'worker looks at the queue');
-      if (pending === 0 && !this.resumes.has(key)) {
-        await this.settleInFlight(key);
-        // Something may have been queued while we looked: look again rather than strand it.
-        if (this.wakeups.has(key)) continue;
-        // Leave the map now (synchronously), so the next enqueue starts a new worker.
-        this.workers.delete(key);
-        return;
-      }
-      let lock: HeldLock;
-      try {
-        lock = await this.deps.store.lock(`conversation:${key}`, { ttlMs: this.opts.lockTtlMs, waitMs: this.opts.runTimeoutMs + 60_000 });
-      } catch (err) {
-        this.deps.log.warn({ err, conversation: key }, 'could not take the conversation lock');
-        await this.failQueued(key, err);
-        continue;
-      }
-      this.deps.log.debug({ conversation: key }, 'worker holds the conversation lock');
-      try {
-        this.resumes.delete(key);
-        const raw = await this.deps.store.listRange(this.queueName(key), 0, -1);
-        let dropped = false;
-        const drop = async () => {
-          if (dropped) return;
-          dropped = true;
-          await this.deps.store.listDropFront(this.queueName(key), raw.length);
-        };
-        try {
-          await this.turn(key, raw.map((r) => this.revive(JSON.parse(r) as Queued)), lock, drop);
-        } finally {
-          // the batch was handled (answered, or told it failed): it leaves the queue either way
-          await drop().catch(() => undefined);
-        }
-      } catch (err) {
-        this.deps.log.error({ err, conversation: key }, 'turn crashed');
-      } finally {
-        await lock.release();
-      }
-    }
-  }
-
-  /** Nothing queued and no turn left here: a restart need not look at this conversation any more. */
-  private async settleInFlight(key: string): Promise<void> {
-    try {
-      const rec = await this.conversations.get(key);
-      if (rec?.activeRunId || rec?.turn) return;
-      await this.conversations.forgetInFlight(key);
-      // another instance may have queued a message meanwhile: keep the mark then
-      if ((await this.deps.store.listLength(this.queueName(key))) > 0) await this.conversations.markInFlight(key);
-    } catch {
-      // the mark stays; a restart only finds nothing to do
-    }
-  }
-
-  /** A queued message with its sink: the original when it came to this instance, else one for its target. */
-  private revive(q: Queued): Inbound {
-    const local = this.localSinks.get(q.eventId);
-    if (local) {
-      this.localSinks.delete(q.eventId);
-      this.deps.metrics?.queueDepth.dec();
-    }
-    const sink = local ?? this.deps.platforms[q.target.platform]?.sinkFor(q.target) ?? silentSink(this.deps.log);
-    return { ...q, sink };
-  }
-
-  private async failQueued(key: string, err: unknown): Promise<void> {
-    const raw = await this.deps.store.listRange(this.queueName(key), 0, -1).catch(() => [] as string[]);
-    for (const r of raw) {
-      const m = this.revive(JSON.parse(r) as Queued);
-      await safely(() => m.sink.fail(humanMessage(err)), this.deps.log);
-    }
-    await this.deps.store.listDropFront(this.queueName(key), raw.length).catch(() => undefined);
   }
 
   /** One turn: settle a run left from before, add the batch's messages, run once, reply. */
@@ -359,16 +245,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
     const started = performance.now();
     let runId: string | undefined;
     let partial = '';
-    const out = m.sink;
-    const sink: ReplySink = {
-      status: (st) => out.status(st),
-      text: (t) => ((partial = t), out.text(t)),
-      code: (step) => out.code(step),
-      finish: (r) => out.finish(r),
-      notice: (t) => out.notice(t),
-      fail: (t) => out.fail(t),
-      minutes: (mm) => out.minutes(mm),
-    };
+    const sink = watchText(m.sink, (t) => (partial = t));
     try {
       const outcome = await executeRun({
         ...this.runBase(rec, sink, signal, m.author.id),
@@ -477,8 +354,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
     for (const key of await this.conversations.inFlight()) {
       const rec = await this.conversations.get(key);
       if (rec && !this.deps.platforms[rec.target.platform]) continue; // another instance serves that platform
-      this.resumes.add(key);
-      this.ensureWorker(key);
+      this.queue.resume(key);
       n++;
     }
     return n;
@@ -497,12 +373,12 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
 
   /** Resolves when no turn is running or queued (tests and shutdown). */
   async idle(): Promise<void> {
-    while (this.workers.size > 0) await Promise.allSettled([...this.workers.values()]);
+    await this.queue.idle();
   }
 
   /** Turns running or queued right now. */
   get busy(): number {
-    return this.workers.size;
+    return this.queue.busy;
   }
 
   /**
@@ -519,27 +395,5 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       await Promise.race([this.idle(), new Promise((r) => setTimeout(r, 2_000))]);
     }
     return { finished };
-  }
-}
-
-/** For a queued message whose platform does not run here: log what would have been said. */
-function silentSink(log: Logger): ReplySink {
-  const drop = async (what: string) => log.warn({ what }, 'no platform here to post a reply for a queued message');
-  return { status: async () => {}, text: async () => {}, code: async () => {}, finish: () => drop('reply'), notice: () => drop('notice'), fail: () => drop('failure'), minutes: () => drop('minutes') };
-}
-
-async function safely(fn: () => Promise<unknown>, log: Logger): Promise<void> {
-  try {
-    await fn();
-  } catch (err) {
-    log.warn({ err }, 'could not post to the chat');
-  }
-}
-
-function safeHost(url: string): string {
-  try {
-    return new URL(url).host;
-  } catch {
-    return 'invalid';
   }
 }

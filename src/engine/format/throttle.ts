@@ -1,0 +1,54 @@
+/**
+ * Shows the newest text at most once per interval: the first update goes out at once, later ones
+ * wait out the interval and the update in progress, and only the newest text is ever shown (a
+ * streamed reply edited in place without hitting the platform's rate limits).
+ *
+ * @example const edits = new EditThrottle(1_000, (text) => message.edit(text)); edits.push(soFar)
+ */
+export class EditThrottle {
+  private latest = '';
+  private shown = '';
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<void>;
+  private last = 0;
+
+  constructor(
+    private readonly intervalMs: number,
+    /** Shows the text; it should handle its own errors (a rejection is dropped). */
+    private readonly show: (text: string) => Promise<void>,
+  ) {}
+
+  push(text: string): void {
+    this.latest = text;
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.running || this.timer) return;
+    const wait = this.last + this.intervalMs - Date.now();
+    if (wait <= 0) this.run();
+    else
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.run();
+      }, wait);
+  }
+
+  private run(): void {
+    this.last = Date.now();
+    const text = this.latest;
+    this.running = this.show(text)
+      .then(() => void (this.shown = text), () => undefined)
+      .finally(() => {
+        this.running = undefined;
+        if (this.latest !== this.shown) this.schedule();
+      });
+  }
+
+  /** Cancels a waiting update and waits for the one in progress (before the final text). */
+  async settle(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    while (this.running) await this.running;
+  }
+}

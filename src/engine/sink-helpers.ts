@@ -1,0 +1,37 @@
+import type { Logger } from '../log.js';
+import type { ReplySink } from './types.js';
+
+/** For a queued message whose platform does not run here: log what would have been said. */
+export function silentSink(log: Logger): ReplySink {
+  const drop = async (what: string) => log.warn({ what }, 'no platform here to post a reply for a queued message');
+  return { status: async () => {}, text: async () => {}, code: async () => {}, finish: () => drop('reply'), notice: () => drop('notice'), fail: () => drop('failure'), minutes: () => drop('minutes') };
+}
+
+export async function safely(fn: () => Promise<unknown>, log: Logger): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    log.warn({ err }, 'could not post to the chat');
+  }
+}
+
+export function safeHost(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return 'invalid';
+  }
+}
+
+/** The same sink, telling `onText` the streamed text as it goes (to finish a stopped reply with what was said). */
+export function watchText(out: ReplySink, onText: (soFar: string) => void): ReplySink {
+  return {
+    status: (st) => out.status(st),
+    text: (t) => (onText(t), out.text(t)),
+    code: (step) => out.code(step),
+    finish: (r) => out.finish(r),
+    notice: (t) => out.notice(t),
+    fail: (t) => out.fail(t),
+    minutes: (m) => out.minutes(m),
+  };
+}
