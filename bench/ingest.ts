@@ -3,29 +3,20 @@
  * process) against each server in its own process; ack latency at a fixed rate and throughput at
  * saturation, for Threadline, Bolt's stock receiver and a floor server, in the same run.
  *
- * The events are deliveries of mentions Threadline has already answered (Slack redelivers): on
- * Threadline each one goes through signature check, parsing, the ack, Bolt's middleware, routing
- * and the Redis dedupe (SET NX PX), and stops there. Turn costs are measured by the turn
- * benchmark, not here.
+ * The events are deliveries of mentions Threadline has already answered (Slack redelivers, and
+ * sends every mention twice): the server marks them answered before the load starts, so on
+ * Threadline each one goes through the signature check, parsing, the ack, routing and the Redis
+ * dedupe (SET NX PX), and stops there. Turn costs are measured by the turn benchmark, not here.
  */
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { signSlackBody } from '../adapters/slack/verify.js';
 import { log, round } from './lib.js';
+import { ingestBodies } from './slack-events.js';
 
 const SECRET = 'bench-signing-secret';
 const root = join(import.meta.dirname, '..');
-
-function bodies(count: number, kind: 'mention' | 'ambient'): string[] {
-  const rec = JSON.parse(readFileSync(join(root, 'test/fixtures/recorded/slack.json'), 'utf8')).mention;
-  return Array.from({ length: count }, (_, i) => {
-    const ts = `17672${String(24888 + i).padStart(5, '0')}.280449`;
-    const text = kind === 'mention' ? rec.event.text : 'just chatting in the channel';
-    return JSON.stringify({ ...rec, event_id: `EvBench${i}`, event: { ...rec.event, text, ts, event_ts: ts } });
-  });
-}
 
 async function startServer(kind: string, redisUrl: string): Promise<{ port: number; child: ChildProcess }> {
   const child = spawn(join(root, 'node_modules/.bin/tsx'), [join(root, 'bench/servers/ingest-server.ts'), kind, SECRET, redisUrl, `threadline-bench:${Date.now()}:`], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -64,8 +55,8 @@ export async function benchIngest(opts: { redisUrl: string; seconds: number }): 
     const { port, child } = await startServer(kind.replace('-ambient', ''), opts.redisUrl);
     try {
       // threadline-ambient: channel chatter not addressed to the bot (no meeting): Bolt runs, the router drops it
-      const reqs = requests(bodies(200, kind === 'threadline-ambient' ? 'ambient' : 'mention'));
-      // warm-up: first deliveries (Threadline answers them once; the measured load are redeliveries)
+      const reqs = requests(ingestBodies(200, kind === 'threadline-ambient' ? 'ambient' : 'mention'));
+      // warm-up (the Threadline server has these messages marked as answered already: every delivery is a redelivery)
       await load(port, reqs, { seconds: 2, connections: 4, rate: 200 });
       const fixed = await load(port, reqs, { rate: 500, seconds: opts.seconds, connections: 10 });
       const sat = await load(port, reqs, { seconds: opts.seconds, connections: 50 });

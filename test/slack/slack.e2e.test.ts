@@ -198,6 +198,41 @@ describe('replies', () => {
   });
 });
 
+describe("Slack's AI app surface", () => {
+  it('greets a new assistant thread with suggested prompts, then shows progress as the assistant status', async () => {
+    const started = {
+      token: 'x', team_id: 'T00FAKE00AA', api_app_id: 'A00FAKEAPP01', type: 'event_callback', event_id: 'EvAI1', event_time: 1,
+      event: { type: 'assistant_thread_started', assistant_thread: { user_id: 'U00FAKEUSER1', context: {}, channel_id: 'D0AIAPP001', thread_ts: '1767400000.000100' }, event_ts: '1767400000.000200' },
+    };
+    await postSlack(app.url, started);
+    await app.slack!.idle();
+    const prompts = slack.calls('assistant.threads.setSuggestedPrompts')[0];
+    expect(prompts.args).toMatchObject({ channel_id: 'D0AIAPP001', thread_ts: '1767400000.000100' });
+    expect(prompts.args.prompts.length).toBeGreaterThan(0);
+    const dmInThread = { ...dmSlack.dmMessage, event_id: 'EvAI2', event: { ...dmSlack.dmMessage.event, channel: 'D0AIAPP001', ts: '1767400001.000100', thread_ts: '1767400000.000100', text: 'hello assistant' } };
+    await postSlack(app.url, dmInThread);
+    await app.slack!.idle();
+    const statuses = slack.calls('assistant.threads.setStatus').filter((c) => c.args.channel_id === 'D0AIAPP001');
+    expect(statuses[0].args.status).toBe('is thinking…');
+    expect(statuses.at(-1)!.args.status).toBe(''); // cleared when the answer is in
+    expect(slack.calls('reactions.add').some((c) => c.args.channel === 'D0AIAPP001')).toBe(false);
+  });
+});
+
+describe('long code output', () => {
+  it('uploads code interpreter output over 2,500 characters as a file', async () => {
+    const output = 'x'.repeat(3_000);
+    ds.model = () => ({ codeInterpreter: { input: 'print("x" * 3000)', output }, text: 'Done.' });
+    const ev = { ...slackJson.mention, event: { ...slackJson.mention.event, ts: '1767300000.000009' } };
+    await postSlack(app.url, ev);
+    await app.slack!.idle();
+    const upload = slack.calls('files.getUploadURLExternal').find((c) => c.args.filename === 'output.txt')!;
+    expect(upload).toBeTruthy();
+    const complete = slack.calls('files.completeUploadExternal').find((c) => c.args.thread_ts === '1767300000.000009')!;
+    expect(slack.uploads.get(complete.args.files[0].id)!.bytes.toString()).toBe(output);
+  });
+});
+
 describe('commands', () => {
   it('answers /assistant help (recorded slash command body) and the same word after a mention', async () => {
     const body = { ...slash.slashCommand, command: '/assistant', text: 'help', team_id: 'T00FAKE00AA' };
