@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import { parseDuration } from './duration.js';
+import type { AssistantSettings } from './engine/bootstrap.js';
 
 export interface Config {
   port: number;
@@ -11,16 +12,7 @@ export interface Config {
   /** Prefix of every Redis key (default `threadline:`), so several deployments can share one Redis. */
   redisPrefix: string;
   dashscope: { apiKey: string; baseUrl: string; workspace?: string };
-  assistant: {
-    id?: string;
-    name: string;
-    model: string;
-    instructions: string;
-    /** Built-in tool types and plug-in ids, e.g. `text_to_image`, `code_interpreter`, `my_plugin`. */
-    tools: string[];
-    /** Plug-in user tokens by plug-in id; sent with each run, never logged. */
-    pluginTokens: Record<string, string>;
-  };
+  assistant: AssistantSettings;
   slack?: {
     botToken: string;
     signingSecret?: string;

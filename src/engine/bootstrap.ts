@@ -3,12 +3,16 @@ import type { AssistantClient, Tool } from '../assistant/index.js';
 import type { Store } from '../store/index.js';
 import { withLock } from '../store/index.js';
 
+/** The assistant Threadline talks to (from ASSISTANT_* in the configuration). */
 export interface AssistantSettings {
+  /** Use this existing assistant as it is. */
   id?: string;
   name: string;
   model: string;
   instructions: string;
+  /** Built-in tool types and plug-in ids, e.g. `text_to_image`, `code_interpreter`, `my_plugin`. */
   tools: string[];
+  /** Plug-in user tokens by plug-in id; sent with each run, never logged. */
   pluginTokens: Record<string, string>;
 }
 
