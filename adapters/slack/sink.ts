@@ -11,6 +11,17 @@ export const SLACK_MESSAGE_LIMIT = 3_500;
 const STREAM_MAX_AGE_MS = 4 * 60_000;
 const LONG_OUTPUT = 2_500;
 
+/**
+ * Where a message that starts at `base` should end: all of the text when it fits, else at a clean
+ * break (paragraph, line, space) before Slack's length limit.
+ */
+function messageEnd(text: string, base: number): { end: number; full: boolean } {
+  if (text.length - base <= SLACK_MESSAGE_LIMIT) return { end: text.length, full: false };
+  const window = text.slice(base, base + SLACK_MESSAGE_LIMIT);
+  const cut = Math.max(window.lastIndexOf('\n\n') + 2, window.lastIndexOf('\n') + 1, window.lastIndexOf(' ') + 1);
+  return { end: base + (cut > SLACK_MESSAGE_LIMIT / 2 ? cut : SLACK_MESSAGE_LIMIT), full: true };
+}
+
 /** Workspaces where chat.startStream is unknown (older plans, Enterprise Grid settings): post and update there. */
 const noStreaming = new Set<string>();
 
@@ -30,7 +41,8 @@ export interface SlackSinkOptions {
  */
 export class SlackSink implements ReplySink {
   private mode: 'unknown' | 'stream' | 'update';
-  private stream?: { ts: string; sent: number; base: number; startedAt: number };
+  /** The message being streamed: it holds text[base, base + sent); `full` once it reached the length limit. */
+  private stream?: { ts: string; sent: number; base: number; full: boolean; startedAt: number };
   private streamTs: string[] = [];
   private posted: Array<{ ts: string; text: string }> = [];
   /** The whole text so far (what streamed), and the throttle that shows it. */
@@ -78,14 +90,11 @@ export class SlackSink implements ReplySink {
 
   private async flush(text: string): Promise<void> {
     if (this.mode === 'unknown') {
-      const res = await this.rawCall('chat.startStream', {
-        ...this.thread,
-        markdown_text: text.slice(0, SLACK_MESSAGE_LIMIT),
-        ...(this.target.channel.startsWith('D') ? {} : { recipient_team_id: this.target.team, recipient_user_id: this.target.user }),
-      });
+      const first = messageEnd(text, 0);
+      const res = await this.rawCall('chat.startStream', { ...this.thread, markdown_text: text.slice(0, first.end), ...this.recipient() });
       if (res.ok && typeof res.ts === 'string') {
         this.mode = 'stream';
-        this.stream = { ts: res.ts, sent: Math.min(text.length, SLACK_MESSAGE_LIMIT), base: 0, startedAt: Date.now() };
+        this.stream = { ts: res.ts, sent: first.end, base: 0, full: first.full, startedAt: Date.now() };
         this.streamTs.push(res.ts);
         this.opts.onReply?.('stream');
         return this.flush(text);
@@ -100,27 +109,35 @@ export class SlackSink implements ReplySink {
 
   private async appendStream(text: string): Promise<void> {
     let s = this.stream!;
-    const tooOld = Date.now() - s.startedAt > STREAM_MAX_AGE_MS;
-    if (s.sent >= SLACK_MESSAGE_LIMIT || tooOld) {
+    if (s.full || Date.now() - s.startedAt > STREAM_MAX_AGE_MS) {
+      // this message is full (or the stream is getting old): stop it and go on in a new one
       await this.call('chat.stopStream', { channel: this.target.channel, ts: s.ts });
       const base = s.base + s.sent;
-      const res = await this.rawCall('chat.startStream', {
-        ...this.thread,
-        markdown_text: text.slice(base, base + SLACK_MESSAGE_LIMIT) || ' ',
-        ...(this.target.channel.startsWith('D') ? {} : { recipient_team_id: this.target.team, recipient_user_id: this.target.user }),
-      });
+      const next = messageEnd(text, base);
+      const res = await this.rawCall('chat.startStream', { ...this.thread, markdown_text: text.slice(base, next.end) || ' ', ...this.recipient() });
       if (!res.ok || typeof res.ts !== 'string') {
         this.mode = 'update';
         return;
       }
-      s = this.stream = { ts: res.ts, base, sent: Math.min(text.length - base, SLACK_MESSAGE_LIMIT), startedAt: Date.now() };
+      s = this.stream = { ts: res.ts, base, sent: next.end - base, full: next.full, startedAt: Date.now() };
       this.streamTs.push(res.ts);
     }
     const from = s.base + s.sent;
-    const piece = text.slice(from, s.base + SLACK_MESSAGE_LIMIT);
-    if (!piece) return;
-    const ok = await this.call('chat.appendStream', { channel: this.target.channel, ts: s.ts, markdown_text: piece });
-    if (ok) s.sent += piece.length;
+    const { end, full } = messageEnd(text, s.base);
+    const piece = text.slice(from, end);
+    if (!piece) {
+      if (full) s.full = true;
+      return;
+    }
+    if (await this.call('chat.appendStream', { channel: this.target.channel, ts: s.ts, markdown_text: piece })) {
+      s.sent = end - s.base;
+      s.full = full;
+    }
+  }
+
+  /** Streaming outside a DM names who the stream is for. */
+  private recipient(): Record<string, string | undefined> {
+    return this.target.channel.startsWith('D') ? {} : { recipient_team_id: this.target.team, recipient_user_id: this.target.user };
   }
 
   /** Shows `text` in as many messages as it needs: edits the ones already posted, posts the rest. */

@@ -219,6 +219,24 @@ describe("Slack's AI app surface", () => {
   });
 });
 
+describe('long replies', () => {
+  // T00FAKE00AA lost chat.startStream in the fallback test above (posted and edited); T0STREAM01 streams.
+  it.each([['T0STREAM01', '1767300000.000011', 'chat.startStream'], ['T00FAKE00AA', '1767300000.000010', 'chat.postMessage']])(
+    'a reply longer than one Slack message continues in a new message (team %s)',
+    async (team, ts, method) => {
+      const long = Array.from({ length: 150 }, (_, i) => `Sentence number ${i} of a long answer.`).join(' ');
+      ds.model = () => ({ text: long.match(/[\s\S]{1,400}/g)!, delayMs: 5 });
+      const ev = { ...slackJson.mention, team_id: team, event: { ...slackJson.mention.event, ts } };
+      await postSlack(app.url, ev);
+      await app.slack!.idle();
+      const messages = slack.calls(method).filter((c) => c.args.thread_ts === ts);
+      expect(messages.length).toBeGreaterThanOrEqual(2);
+      for (const m of messages) expect(String(m.args.markdown_text ?? m.args.text).length).toBeLessThanOrEqual(3_500);
+      expect(visibleText('C00FAKECHAN1', ts).replace(/\s+/g, ' ')).toBe(long);
+    },
+  );
+});
+
 describe('long code output', () => {
   it('uploads code interpreter output over 2,500 characters as a file', async () => {
     const output = 'x'.repeat(3_000);

@@ -1,0 +1,42 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { getCurrentTime } from '../../src/engine/tools/builtin.js';
+import { loadToolsFrom } from '../../src/engine/tools/loader.js';
+import { ToolRegistry } from '../../src/engine/tools/registry.js';
+import { tempDir } from '../helpers.js';
+
+describe('operator tools from a folder', () => {
+  it('loads every module whose default export is a tool (or an array), skipping _files', async () => {
+    const dir = join(tempDir('tools'), 'tools');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'weather.ts'), "export default { name: 'get_weather', description: 'w', parameters: { type: 'object' }, handler: ({ city }: { city: string }) => `sunny in ${city}` };\n");
+    writeFileSync(join(dir, 'math.mjs'), "export default [{ name: 'add', description: 'a', parameters: { type: 'object' }, handler: ({ a, b }) => a + b }];\n");
+    writeFileSync(join(dir, '_draft.ts'), 'throw new Error("not loaded")\n');
+    const registry = new ToolRegistry().register(getCurrentTime);
+    expect(await loadToolsFrom(dir, registry)).toEqual(['add', 'get_weather']);
+    expect((await registry.call('get_weather', '{"city":"Hangzhou"}', { conversationKey: 'k' })).output).toBe('sunny in Hangzhou');
+    expect((await registry.call('add', '{"a":2,"b":3}', { conversationKey: 'k' })).output).toBe('5');
+    expect(registry.definitions().map((d) => (d as { function: { name: string } }).function.name)).toEqual(['get_current_time', 'add', 'get_weather']);
+  });
+
+  it('a missing folder loads nothing; a broken module fails with its file name', async () => {
+    expect(await loadToolsFrom(join(tempDir('none'), 'nope'), new ToolRegistry())).toEqual([]);
+    const dir = tempDir('broken');
+    writeFileSync(join(dir, 'bad.mjs'), 'export const notDefault = 1;\n');
+    await expect(loadToolsFrom(dir, new ToolRegistry())).rejects.toThrow(/bad\.mjs/);
+  });
+
+  it('a tool that times out becomes an error output', async () => {
+    const registry = new ToolRegistry().register({ name: 'slow', description: 's', parameters: {}, timeoutMs: 20, handler: () => new Promise(() => {}) });
+    const res = await registry.call('slow', '{}', { conversationKey: 'k' });
+    expect(res).toMatchObject({ ok: false });
+    expect(res.output).toMatch(/timed out after 20 ms/);
+  });
+
+  it('get_current_time answers in the asked time zone and refuses an unknown one', async () => {
+    const registry = new ToolRegistry().register(getCurrentTime);
+    expect(JSON.parse((await registry.call('get_current_time', '{"timezone":"Asia/Shanghai"}', { conversationKey: 'k' })).output)).toMatchObject({ timezone: 'Asia/Shanghai' });
+    expect((await registry.call('get_current_time', '{"timezone":"Mars/Olympus"}', { conversationKey: 'k' })).output).toMatch(/unknown time zone/);
+  });
+});
