@@ -38,3 +38,24 @@ describe('splitting long replies', () => {
     expect(parts.map((p) => p.length)).toEqual([1996, 1996, 508]);
   });
 });
+
+describe('the edit throttle', async () => {
+  const { EditThrottle } = await import('../../src/engine/format/throttle.js');
+  it('shows the first text at once, then only the newest, and nothing after settle', async () => {
+    const shown: string[] = [];
+    let finishShow!: () => void;
+    const t = new EditThrottle(60_000, async (text) => {
+      shown.push(text);
+      await new Promise<void>((r) => (finishShow = r));
+    });
+    t.push('a');
+    t.push('ab');
+    t.push('abc');
+    expect(shown).toEqual(['a']); // one update in progress; the rest wait
+    const settled = t.settle();
+    finishShow();
+    await settled;
+    t.push('abcd');
+    expect(shown).toEqual(['a']); // closed: the final text is the caller's to show
+  });
+});

@@ -3,7 +3,8 @@ import { FakeDashScope } from '../fakes/dashscope.js';
 import { FakeSlack } from '../fakes/slack.js';
 import { SIGNING_SECRET, fixture, postSlack } from '../app-harness.js';
 import { startChild, type ChildThreadline } from '../child-process.js';
-import { REDIS_URL, uniquePrefix } from '../helpers.js';
+import { createClient } from '@redis/client';
+import { REDIS_URL, eventually, uniquePrefix } from '../helpers.js';
 
 /** kill -9 in the middle of a run and of a meeting, then a restart. */
 let ds: FakeDashScope;
@@ -62,9 +63,18 @@ describe('kill -9', () => {
       const ts = `${1797000000 + i}.000100`;
       expect((await postSlack(app.url, { ...base, event_id: `EvC${i}`, event: { type: 'message', user: 'U00FAKEUSER1', text: `line ${i}`, ts, channel: 'CCRASH', event_ts: ts, channel_type: 'channel' } })).status).toBe(200);
     }
-    // wait until the last line is in the queue: /assistant notes status counts queued lines
+    // Slack got its 200s before the lines were queued: wait until all 40 are in the meeting's queue in Redis
+    const redis = createClient({ url: REDIS_URL });
+    await redis.connect();
+    const queued = async () => {
+      let n = 0;
+      for (const key of await redis.keys(`${env.REDIS_PREFIX}list:meeting-lines:*`)) n += await redis.lLen(key);
+      return n;
+    };
+    await eventually(async () => (await queued()) === 40, 15_000, 'all lines queued');
+    await redis.close();
     await postSlack(app.url, command('notes status'), { form: true });
-    await slack.log.waitFor((c) => c.method === 'chat.postMessage' && /40 lines captured/.test(String(c.args.text)), 10_000, 'all lines queued');
+    await slack.log.waitFor((c) => c.method === 'chat.postMessage' && /40 lines captured/.test(String(c.args.text)), 10_000, 'status');
     await app.kill();
     app = await startChild({ ...env, MEETING_BATCH: '50ms' });
     const meetingThreads = () => [...ds.threads.values()].filter((t) => t.metadata?.meeting === 'slack:T00FAKE00AA:CCRASH');

@@ -11,6 +11,7 @@ export class EditThrottle {
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
   private last = 0;
+  private closed = false;
 
   constructor(
     private readonly intervalMs: number,
@@ -19,12 +20,13 @@ export class EditThrottle {
   ) {}
 
   push(text: string): void {
+    if (this.closed) return;
     this.latest = text;
     this.schedule();
   }
 
   private schedule(): void {
-    if (this.running || this.timer) return;
+    if (this.closed || this.running || this.timer) return;
     const wait = this.last + this.intervalMs - Date.now();
     if (wait <= 0) this.run();
     else
@@ -45,8 +47,12 @@ export class EditThrottle {
       });
   }
 
-  /** Cancels a waiting update and waits for the one in progress (before the final text). */
+  /**
+   * Before the final text: no more updates from here on; cancels a waiting one and waits for the
+   * one in progress, so nothing can be shown after (or while) the caller shows the final text.
+   */
   async settle(): Promise<void> {
+    this.closed = true;
     clearTimeout(this.timer);
     this.timer = undefined;
     while (this.running) await this.running;
