@@ -23,11 +23,12 @@ export interface ScaleResult {
   eventLoopDelayP99MaxMs: number;
 }
 
-export async function benchScale(opts: { conversations: number; redisUrl: string }): Promise<ScaleResult> {
-  log(`scale: ${opts.conversations} conversations`);
+export async function benchScale(opts: { conversations: number; redisUrl: string; nodeOptions?: string }): Promise<ScaleResult & { nodeOptions: string }> {
+  log(`scale: ${opts.conversations} conversations${opts.nodeOptions ? ` (${opts.nodeOptions})` : ''}`);
   const [ds, slack] = await Promise.all([new FakeDashScope().start(), new FakeSlack().start()]);
   ds.model = () => ({ text: 'done after two seconds', until: new Promise((r) => setTimeout(r, 2_000)) });
   const app = await startChild({
+    ...(opts.nodeOptions ? { NODE_OPTIONS: opts.nodeOptions } : {}),
     DASHSCOPE_API_KEY: ds.apiKey, DASHSCOPE_BASE_URL: ds.url, SLACK_BOT_TOKEN: slack.botToken, SLACK_SIGNING_SECRET: SECRET, SLACK_API_URL: slack.apiUrl,
     REDIS_URL: opts.redisUrl, REDIS_PREFIX: `threadline-bench:${Date.now()}:`,
   });
@@ -55,6 +56,7 @@ export async function benchScale(opts: { conversations: number; redisUrl: string
     await slack.log.waitForCount((c) => c.method === 'chat.stopStream', opts.conversations, 180_000, 'all answers');
     const seconds = (performance.now() - t0) / 1000;
     return {
+      nodeOptions: opts.nodeOptions ?? '(defaults)',
       conversations: opts.conversations,
       answered: new Set(slack.calls('chat.startStream').map((c) => `${c.args.channel}:${c.args.thread_ts}`)).size,
       overlappingRuns: ds.overlapAttempts,
