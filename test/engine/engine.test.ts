@@ -246,6 +246,38 @@ describe('one active run per Assistant thread', () => {
   });
 });
 
+describe('stop where the cancel endpoint does not exist', () => {
+  it('stops streaming, drops the run\'s output, and the next message waits for that run instead of overlapping it', async () => {
+    fake.cancelSupported = false;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let n = 0;
+    fake.model = ({ newUserMessages }) => (n++ === 0 ? { text: ['partial ', 'never shown'], until: gate } : { text: `next: ${newUserMessages.join(',')}` });
+    try {
+      const { engine, platform } = await makeEngine(fake, store);
+      const started = once(engine, 'run-started');
+      await engine.receive(inbound(platform, { channel: 'CN1', text: 'first', group: false }));
+      await started;
+      await engine.receive(inbound(platform, { channel: 'CN1', text: 'stop' }));
+      await engine.idle();
+      expect(textOf(platform.endings('CN1')[0])).toMatch(/stopped/);
+      const rec = (await engine.conversations.get('slack:T1:CN1:1.0'))!;
+      expect(rec.abandoned).toBe(true);
+      const overlaps = fake.overlapAttempts;
+      await engine.receive(inbound(platform, { channel: 'CN1', text: 'second', group: false }));
+      release(); // the abandoned run finishes at DashScope; only then can the next one start
+      await engine.idle();
+      expect(fake.overlapAttempts).toBe(overlaps);
+      const texts = platform.endings('CN1').map(textOf);
+      expect(texts).toHaveLength(2);
+      expect(texts[1]).toBe('next: second');
+      expect(texts.join()).not.toContain('never shown');
+    } finally {
+      fake.cancelSupported = true;
+    }
+  });
+});
+
 describe('recovery', () => {
   it('finishes a run left in flight by a process that went away and delivers the reply to the stored target', async () => {
     let release!: () => void;
