@@ -75,8 +75,15 @@ describe('two instances, one Redis', () => {
     await redis.close();
     // every message reaches DashScope exactly once
     await ds.log.waitFor(() => ds.messageCreates().length >= expectedMessages, 30_000, 'all messages');
-    // and every run has finished and been posted
-    await slack.log.waitFor(() => slack.calls('chat.stopStream').length >= ds.runsStarted && [...ds.runs.values()].every((r) => ['completed', 'failed', 'cancelled'].includes(r.status)), 30_000, 'all replies');
+    // and every message has been answered (a stream stopped with its text in it)
+    const answeredIn = (threadTs: string) =>
+      slack
+        .calls('chat.startStream')
+        .filter((c) => c.args.thread_ts === threadTs && slack.calls('chat.stopStream').some((x) => x.args.ts === c.result?.ts))
+        .map((c) => String(c.args.markdown_text) + slack.calls('chat.appendStream').filter((x) => x.args.ts === c.result?.ts).map((x) => x.args.markdown_text).join(''))
+        .join('\n');
+    const allAnswered = () => threads.every((threadTs, t) => Array.from({ length: 5 }, (_, i) => `thread ${t} message ${i}`).every((m) => answeredIn(threadTs).includes(m)));
+    await slack.log.waitFor(() => allAnswered(), 30_000, 'all replies');
     expect(ds.messageCreates()).toHaveLength(expectedMessages);
     expect(ds.overlapAttempts).toBe(0);
     expect(ds.maxConcurrentRunsPerThread).toBe(1);
@@ -87,11 +94,7 @@ describe('two instances, one Redis', () => {
       expect(order).toEqual([...order].sort((x, y) => x - y));
       expect(order).toHaveLength(5);
       // one reply per run, none doubled: every user message is covered by exactly one answer
-      const answered = slack
-        .calls('chat.startStream')
-        .filter((c) => c.args.thread_ts === threadTs)
-        .map((c) => String(c.args.markdown_text) + slack.calls('chat.appendStream').filter((x) => x.args.ts === c.result?.ts).map((x) => x.args.markdown_text).join(''))
-        .join('\n');
+      const answered = answeredIn(threadTs);
       for (let i = 0; i < 5; i++) expect(answered.split(`thread ${t} message ${i}`).length - 1).toBe(1);
     }
   });
