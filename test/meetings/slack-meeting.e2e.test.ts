@@ -138,9 +138,13 @@ describe('a long meeting', () => {
       expect(meetingRuns(ds, 'checkpoint').length).toBeGreaterThanOrEqual(5);
       await postSlack(small.url, command('notes stop'), { form: true });
       await small.slack!.idle();
-      const minutes = slack.calls('chat.postMessage').map((c) => String(c.args.text)).find((t) => t.startsWith('*Minutes: Marathon*'))!;
+      // the minutes as attached (the posted text may span several messages)
+      const complete = slack.calls('files.completeUploadExternal').at(-1)!;
+      const minutes = slack.uploads.get(complete.args.files[0].id)!.bytes.toString();
+      expect(minutes).toMatch(/^# Minutes: Marathon/);
       expect(minutes).toMatch(/point number 0 about the roadmap/);
       expect(minutes).toMatch(/point number 499 about the roadmap/);
+      expect(slack.calls('chat.postMessage').some((c) => String(c.args.text).startsWith('*Minutes: Marathon*'))).toBe(true);
       expect(await small.meetings.get(channelKey)).toBeUndefined();
     } finally {
       await small.stop(1_000);
