@@ -16,6 +16,7 @@ import type { Engine } from '../../src/engine/engine.js';
 import type { Author, Inbound, InboundKind, PlatformPort, ReplyTarget } from '../../src/engine/types.js';
 import type { Logger } from '../../src/log.js';
 import type { Metrics } from '../../src/metrics.js';
+import { PendingWork } from '../../src/pending-work.js';
 import type { Store } from '../../src/store/index.js';
 import { inviteUrl, slashCommands } from './commands.js';
 import { classifyDiscordMessage, cleanDiscordText, threadName, type DiscordTarget } from './inbound.js';
@@ -59,11 +60,8 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
     waitGuildTimeout: 5_000,
   });
   const interactions = new Map<string, ChatInputCommandInteraction>();
-  const pending = new Set<Promise<unknown>>();
-  const track = (p: Promise<unknown>) => {
-    pending.add(p);
-    void p.finally(() => pending.delete(p)).catch(() => undefined);
-  };
+  const pending = new PendingWork();
+  const track = (p: Promise<unknown>) => void pending.track(p);
   const port: PlatformPort = {
     sinkFor: (target: ReplyTarget) => {
       const t = target as DiscordTarget;
@@ -266,7 +264,7 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
     inviteUrl: invite,
     isConnected: () => client.isReady() && client.ws.status === 0,
     idle: async () => {
-      while (pending.size) await Promise.allSettled([...pending]);
+      await pending.idle();
       await engine.idle();
     },
     stop: async () => {

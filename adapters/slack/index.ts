@@ -6,6 +6,7 @@ import type { Engine } from '../../src/engine/engine.js';
 import type { Inbound, PlatformPort, ReplyTarget } from '../../src/engine/types.js';
 import type { Logger } from '../../src/log.js';
 import type { Metrics } from '../../src/metrics.js';
+import { PendingWork } from '../../src/pending-work.js';
 import type { Store } from '../../src/store/index.js';
 import { routeSlackMessage, type SlackMessageEvent, type SlackRoute, type SlackTarget } from './inbound.js';
 import { HonoReceiver } from './receiver.js';
@@ -132,12 +133,8 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
   }
 
   // Handlers in flight, so idle() can wait for them in Socket Mode too (no HTTP request to await there).
-  const pending = new Set<Promise<unknown>>();
-  const track = <T>(p: Promise<T>): Promise<T> => {
-    pending.add(p);
-    void p.finally(() => pending.delete(p)).catch(() => undefined);
-    return p;
-  };
+  const pending = new PendingWork();
+  const track = <T>(p: Promise<T>) => pending.track(p);
   const onMessage = (event: SlackMessageEvent, teamId: string, context: Record<string, unknown>) => track(handleMessage(event, teamId, context));
   const handleMessage = async (event: SlackMessageEvent, teamId: string, context: Record<string, unknown>) => {
     const team = teamId || event.team || auth.team_id || '';
@@ -215,7 +212,7 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
     isConnected: () => connected,
     idle: async () => {
       if (receiver instanceof HonoReceiver) await receiver.idle();
-      while (pending.size) await Promise.allSettled([...pending]);
+      await pending.idle();
       await engine.idle();
     },
     stop: async () => {

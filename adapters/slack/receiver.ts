@@ -3,6 +3,7 @@ import type { HttpBindings } from '@hono/node-server';
 import type { IncomingMessage } from 'node:http';
 import { Hono } from 'hono';
 import type { Logger } from '../../src/log.js';
+import { PendingWork } from '../../src/pending-work.js';
 import { verifySlackSignature } from './verify.js';
 
 const MAX_BODY = 1024 * 1024;
@@ -55,7 +56,7 @@ export interface HonoReceiverOptions {
 export class HonoReceiver implements Receiver {
   readonly routes = new Hono();
   private app?: App;
-  private readonly inFlight = new Set<Promise<void>>();
+  private readonly work = new PendingWork();
 
   constructor(private readonly opts: HonoReceiverOptions) {
     this.routes.post('/slack/events', async (c) => {
@@ -101,8 +102,8 @@ export class HonoReceiver implements Receiver {
   }
 
   /** Resolves when every event handed to Bolt so far has been processed. */
-  async idle(): Promise<void> {
-    while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
+  idle(): Promise<void> {
+    return this.work.idle();
   }
 
   /**
@@ -110,7 +111,7 @@ export class HonoReceiver implements Receiver {
    * after it (as Bolt itself acks events before its listeners).
    */
   private acceptEvent(body: Record<string, unknown>, retryNum?: string, retryReason?: string): Response {
-    const work = (async () => {
+    void this.work.track((async () => {
       const verdict = this.opts.screen ? await this.opts.screen(body) : { drop: false as const };
       if (verdict.drop) return;
       await this.app!.processEvent({
@@ -120,9 +121,7 @@ export class HonoReceiver implements Receiver {
         retryReason,
         ...(verdict.context ? { customProperties: verdict.context } : {}),
       });
-    })().catch((err: unknown) => this.opts.log.error({ err }, 'slack event handler failed'));
-    this.inFlight.add(work);
-    void work.finally(() => this.inFlight.delete(work));
+    })().catch((err: unknown) => this.opts.log.error({ err }, 'slack event handler failed')));
     return new Response(null, { status: 200 });
   }
 
@@ -142,12 +141,11 @@ export class HonoReceiver implements Receiver {
         acked();
       },
     };
-    const work = this.app!.processEvent(event).catch((err: unknown) => {
-      this.opts.log.error({ err }, 'slack event handler failed');
-    });
-    const tracked = work.then(() => undefined);
-    this.inFlight.add(tracked);
-    void tracked.finally(() => this.inFlight.delete(tracked));
+    const work = this.work.track(
+      this.app!.processEvent(event).catch((err: unknown) => {
+        this.opts.log.error({ err }, 'slack event handler failed');
+      }),
+    );
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([ackPromise, work, new Promise<void>((r) => (timer = setTimeout(r, this.opts.ackTimeoutMs ?? 2_500)))]);
     clearTimeout(timer);
