@@ -170,9 +170,10 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
           }),
         );
       case 'reset': {
-        this.active.get(m.key)?.abort(STOPPED);
+        const local = this.active.get(m.key);
+        local?.abort(STOPPED);
         const rec = await this.conversations.reset(m.key);
-        if (rec?.activeRunId) await this.deps.api.runs.cancel(rec.threadId, rec.activeRunId).catch(() => undefined);
+        if (!local && rec?.activeRunId) await this.deps.api.runs.cancel(rec.threadId, rec.activeRunId).catch(() => undefined);
         return m.sink.notice(rec ? 'Starting fresh: I have forgotten this conversation.' : 'There was nothing to forget here; we are starting fresh.');
       }
       case 'stop':
@@ -187,8 +188,10 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
   async stop(key: string): Promise<boolean> {
     const local = this.active.get(key);
     const rec = await this.conversations.get(key);
-    if (rec?.activeRunId) await this.deps.api.runs.cancel(rec.threadId, rec.activeRunId).catch(() => undefined);
+    // Running here: the aborted turn cancels its own run. Running on another instance: cancel it
+    // through the API, and that instance's stream ends with the cancellation.
     if (local) local.abort(STOPPED);
+    else if (rec?.activeRunId) await this.deps.api.runs.cancel(rec.threadId, rec.activeRunId).catch(() => undefined);
     const queued = await this.queue.length(key).catch(() => 0);
     return !!local || !!rec?.activeRunId || queued > 0;
   }
