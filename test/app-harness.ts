@@ -4,6 +4,9 @@ import { startThreadline, type StartOptions, type Threadline } from '../src/app.
 import { loadConfig } from '../src/config.js';
 import { silentLogger } from '../src/log.js';
 import { signSlackBody } from '../adapters/slack/verify.js';
+import type { FakeDashScope } from './fakes/dashscope.js';
+import type { FakeDiscord } from './fakes/discord.js';
+import type { FakeSlack } from './fakes/slack.js';
 import { REDIS_URL, tempDir, uniquePrefix } from './helpers.js';
 
 export const SIGNING_SECRET = 'test-signing-secret';
@@ -11,6 +14,16 @@ export const SIGNING_SECRET = 'test-signing-secret';
 /** The recorded Slack and Discord payloads (a copy of shared/fixtures/recorded, see its README). */
 export function fixture<T = any>(name: string): T {
   return JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures', 'recorded', name), 'utf8')) as T;
+}
+
+/** The environment that points Threadline at the given fakes. */
+export function fakeEnv(f: { ds: FakeDashScope; slack?: FakeSlack; discord?: FakeDiscord }): Record<string, string> {
+  return {
+    DASHSCOPE_API_KEY: f.ds.apiKey,
+    DASHSCOPE_BASE_URL: f.ds.url,
+    ...(f.slack ? { SLACK_BOT_TOKEN: f.slack.botToken, SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_API_URL: f.slack.apiUrl } : {}),
+    ...(f.discord ? { DISCORD_TOKEN: f.discord.token, DISCORD_API_URL: f.discord.apiBase } : {}),
+  };
 }
 
 /** Starts the whole service in this process, wired to fakes by environment variables. */

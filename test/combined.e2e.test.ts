@@ -4,7 +4,7 @@ import { FakeDashScope } from './fakes/dashscope.js';
 import { FakeDiscord } from './fakes/discord.js';
 import { FakeImageHost, PNG } from './fakes/image-server.js';
 import { FakeSlack } from './fakes/slack.js';
-import { SIGNING_SECRET, boot, fixture, postSlack } from './app-harness.js';
+import { boot, fixture, postSlack, fakeEnv } from './app-harness.js';
 
 let ds: FakeDashScope;
 let slack: FakeSlack;
@@ -15,13 +15,7 @@ let app: Threadline;
 beforeAll(async () => {
   [ds, slack, discord, images] = await Promise.all([new FakeDashScope().start(), new FakeSlack().start(), new FakeDiscord().start(), new FakeImageHost().start()]);
   app = await boot({
-    DASHSCOPE_API_KEY: ds.apiKey,
-    DASHSCOPE_BASE_URL: ds.url,
-    SLACK_BOT_TOKEN: slack.botToken,
-    SLACK_SIGNING_SECRET: SIGNING_SECRET,
-    SLACK_API_URL: slack.apiUrl,
-    DISCORD_TOKEN: discord.token,
-    DISCORD_API_URL: discord.apiBase,
+    ...fakeEnv({ ds, slack, discord }),
     IMAGE_HOSTS: images.host,
   });
 });

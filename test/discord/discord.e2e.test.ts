@@ -4,7 +4,7 @@ import { openFenceAtEnd } from '../../src/engine/format/split.js';
 import { FakeDashScope } from '../fakes/dashscope.js';
 import { FakeDiscord } from '../fakes/discord.js';
 import { FakeImageHost, PNG } from '../fakes/image-server.js';
-import { boot, fixture } from '../app-harness.js';
+import { boot, fixture, fakeEnv } from '../app-harness.js';
 
 const channelMention = fixture('channel-discord.json').mention.data;
 const recorded = fixture('discord.json');
@@ -37,10 +37,7 @@ beforeAll(async () => {
   discord = await new FakeDiscord().start();
   images = await new FakeImageHost().start();
   app = await boot({
-    DASHSCOPE_API_KEY: ds.apiKey,
-    DASHSCOPE_BASE_URL: ds.url,
-    DISCORD_TOKEN: discord.token,
-    DISCORD_API_URL: discord.apiBase,
+    ...fakeEnv({ ds, discord }),
     DISCORD_GUILD_ID: discord.guildId,
     IMAGE_HOSTS: images.host,
   });
@@ -170,7 +167,7 @@ describe('gateway', () => {
     await discord.rest.waitFor((c) => c.method === 'POST' && c.route === `/channels/${first.channel_id}/messages`);
     const resumes = discord.gateway.filter((f) => f.op === 6).length;
     discord.requestReconnect();
-    await discord.gateway.waitFor((f, all) => all.filter((x) => x.op === 6).length > resumes);
+    await discord.gateway.waitFor((_f, all) => all.filter((x) => x.op === 6).length > resumes);
     expect(discord.gateway.calls.filter((f) => f.op === 6).at(-1)!.d).toMatchObject({ token: discord.token, session_id: 'session-1' });
     await new Promise<void>((resolve) => {
       const check = () => (discord.connections === 1 ? resolve() : setImmediate(check));

@@ -65,3 +65,16 @@ export function readBody(req: import('node:http').IncomingMessage): Promise<Buff
     req.on('error', reject);
   });
 }
+
+/** Starts `server` on 127.0.0.1 at a free port; resolves with its base URL (`http://127.0.0.1:PORT`). */
+export async function listenLocal(server: import('node:http').Server): Promise<string> {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}`;
+}
+
+/** Closes `server`, dropping connections still open (keep-alive, streams) so the close never waits on them. */
+export async function closeServer(server: import('node:http').Server | undefined): Promise<void> {
+  if (!server) return;
+  server.closeAllConnections();
+  await new Promise<void>((r) => server.close(() => r()));
+}

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { CallLog, readBody, type Call } from './call-log.js';
+import { CallLog, closeServer, listenLocal, readBody, type Call } from './call-log.js';
 
 /**
  * A fake DashScope Assistant API on 127.0.0.1 that follows shared/reference/dashscope-assistant-api.md:
@@ -115,15 +114,14 @@ export class FakeDashScope {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
     });
-    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/api/v1`;
+    this.url = `${await listenLocal(this.server)}/api/v1`;
     return this;
   }
 
   async stop(): Promise<void> {
     for (const run of this.runs.values()) run.wake?.();
     for (const s of this.sockets) s.destroy();
-    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    await closeServer(this.server);
   }
 
   /** Requests that reached the run-creating endpoints. */

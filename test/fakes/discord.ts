@@ -1,7 +1,6 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { CallLog, readBody } from './call-log.js';
+import { CallLog, closeServer, listenLocal, readBody } from './call-log.js';
 
 export interface DiscordCall {
   method: string;
@@ -63,16 +62,14 @@ export class FakeDiscord {
     });
     this.wss = new WebSocketServer({ server: this.server });
     this.wss.on('connection', (ws) => this.onSocket(ws));
-    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.url = await listenLocal(this.server);
     return this;
   }
 
   async stop(): Promise<void> {
     for (const ws of this.sockets) ws.terminate();
     this.wss?.close();
-    this.server?.closeAllConnections?.();
-    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    await closeServer(this.server);
   }
 
   nextId(): string {

@@ -1,6 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { CallLog, type Call } from './call-log.js';
+import { CallLog, closeServer, listenLocal, type Call } from './call-log.js';
 
 /** A tiny valid PNG (1x1), the bytes tests compare against. */
 export const PNG = Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000' + '1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082', 'hex');
@@ -35,14 +34,12 @@ export class FakeImageHost {
       if (path === '/redirect.png') return res.writeHead(302, { location: this.redirectTarget }).end();
       res.writeHead(404).end();
     });
-    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
-    const port = (this.server.address() as AddressInfo).port;
-    this.host = `127.0.0.1:${port}`;
-    this.url = `http://${this.host}`;
+    this.url = await listenLocal(this.server);
+    this.host = this.url.replace('http://', '');
     return this;
   }
 
   async stop(): Promise<void> {
-    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    await closeServer(this.server);
   }
 }

@@ -5,7 +5,7 @@ import { RedisStore } from '../../src/store/index.js';
 import { silentLogger } from '../../src/log.js';
 import { FakeDashScope } from '../fakes/dashscope.js';
 import { FakeDiscord } from '../fakes/discord.js';
-import { boot, fixture } from '../app-harness.js';
+import { boot, fixture, fakeEnv } from '../app-harness.js';
 import { REDIS_URL, uniquePrefix } from '../helpers.js';
 import { apiFor } from '../engine/harness.js';
 import { meetingRuns, minutesModel } from './harness.js';
@@ -19,7 +19,7 @@ let app: Threadline;
 const prefix = uniquePrefix('dmeeting');
 
 function env(extra: Record<string, string> = {}) {
-  return { DASHSCOPE_API_KEY: ds.apiKey, DASHSCOPE_BASE_URL: ds.url, DISCORD_TOKEN: discord.token, DISCORD_API_URL: discord.apiBase, REDIS_URL, REDIS_PREFIX: prefix, MEETING_BATCH: '20ms', ...extra };
+  return { ...fakeEnv({ ds, discord }), REDIS_URL, REDIS_PREFIX: prefix, MEETING_BATCH: '20ms', ...extra };
 }
 
 const people = {

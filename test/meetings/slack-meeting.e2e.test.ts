@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Threadline } from '../../src/app.js';
 import { FakeDashScope } from '../fakes/dashscope.js';
 import { FakeSlack } from '../fakes/slack.js';
-import { SIGNING_SECRET, boot, fixture, postSlack } from '../app-harness.js';
+import { boot, fixture, postSlack, fakeEnv } from '../app-harness.js';
 import { meetingRuns, minutesModel } from './harness.js';
 import { REDIS_URL, uniquePrefix } from '../helpers.js';
 
@@ -17,7 +17,7 @@ let ts = 1_790_000_000;
 const prefix = uniquePrefix('meeting');
 
 function env(extra: Record<string, string> = {}) {
-  return { DASHSCOPE_API_KEY: ds.apiKey, DASHSCOPE_BASE_URL: ds.url, SLACK_BOT_TOKEN: slack.botToken, SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_API_URL: slack.apiUrl, REDIS_URL, REDIS_PREFIX: prefix, MEETING_BATCH: '20ms', ...extra };
+  return { ...fakeEnv({ ds, slack }), REDIS_URL, REDIS_PREFIX: prefix, MEETING_BATCH: '20ms', ...extra };
 }
 
 /** A person's message in the meeting channel, shaped like the recorded Slack message events. */

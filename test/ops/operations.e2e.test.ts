@@ -5,7 +5,7 @@ import { parse } from 'smol-toml';
 import type { Threadline } from '../../src/app.js';
 import { FakeDashScope } from '../fakes/dashscope.js';
 import { FakeSlack } from '../fakes/slack.js';
-import { SIGNING_SECRET, boot, fixture, postSlack } from '../app-harness.js';
+import { boot, fixture, postSlack, fakeEnv } from '../app-harness.js';
 import { eventually, once } from '../helpers.js';
 import { PrivateRedis } from './redis-server.js';
 
@@ -16,7 +16,7 @@ let app: Threadline;
 
 beforeAll(async () => {
   [ds, slack, redis] = await Promise.all([new FakeDashScope().start(), new FakeSlack().start(), new PrivateRedis().start()]);
-  app = await boot({ DASHSCOPE_API_KEY: ds.apiKey, DASHSCOPE_BASE_URL: ds.url, SLACK_BOT_TOKEN: slack.botToken, SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_API_URL: slack.apiUrl, REDIS_URL: redis.url });
+  app = await boot({ ...fakeEnv({ ds, slack }), REDIS_URL: redis.url });
 });
 afterAll(async () => {
   await app?.stop(1_000);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeDashScope } from '../fakes/dashscope.js';
 import { FakeSlack } from '../fakes/slack.js';
-import { SIGNING_SECRET, fixture, postSlack } from '../app-harness.js';
+import { SIGNING_SECRET, fixture, postSlack, fakeEnv } from '../app-harness.js';
 import { REDIS_URL, eventually, freePort, tempDir, uniquePrefix } from '../helpers.js';
 
 let ds: FakeDashScope;
@@ -27,11 +27,7 @@ describe.each(['SIGTERM', 'SIGINT'] as const)('npm start, then %s with a run in 
         PATH: process.env.PATH,
         PORT: String(port),
         HOST: '127.0.0.1',
-        DASHSCOPE_API_KEY: ds.apiKey,
-        DASHSCOPE_BASE_URL: ds.url,
-        SLACK_BOT_TOKEN: slack.botToken,
-        SLACK_SIGNING_SECRET: SIGNING_SECRET,
-        SLACK_API_URL: slack.apiUrl,
+        ...fakeEnv({ ds, slack }),
         REDIS_URL,
         REDIS_PREFIX: uniquePrefix('proc'),
         LOG_LEVEL: 'info',

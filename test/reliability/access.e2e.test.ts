@@ -3,7 +3,7 @@ import type { Threadline } from '../../src/app.js';
 import { FakeDashScope } from '../fakes/dashscope.js';
 import { FakeDiscord } from '../fakes/discord.js';
 import { FakeSlack } from '../fakes/slack.js';
-import { SIGNING_SECRET, boot, fixture, postSlack } from '../app-harness.js';
+import { boot, fixture, postSlack, fakeEnv } from '../app-harness.js';
 
 /** Allowlists and the per-person rate limit. */
 let ds: FakeDashScope;
@@ -15,7 +15,7 @@ beforeAll(async () => {
   [ds, slack, discord] = await Promise.all([new FakeDashScope().start(), new FakeSlack().start(), new FakeDiscord().start()]);
   ds.model = () => ({ text: 'ok' });
   app = await boot({
-    DASHSCOPE_API_KEY: ds.apiKey, DASHSCOPE_BASE_URL: ds.url, SLACK_BOT_TOKEN: slack.botToken, SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_API_URL: slack.apiUrl,
+    ...fakeEnv({ ds, slack }),
     SLACK_TEAM_IDS: 'T00FAKE00AA', SLACK_CHANNEL_IDS: 'C00FAKECHAN1',
     DISCORD_TOKEN: discord.token, DISCORD_API_URL: discord.apiBase, DISCORD_GUILD_IDS: discord.guildId, DISCORD_CHANNEL_IDS: '1459213904352645277',
     TURNS_PER_MINUTE: '2',

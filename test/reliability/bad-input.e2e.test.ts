@@ -4,7 +4,7 @@ import type { Threadline } from '../../src/app.js';
 import { FakeDashScope } from '../fakes/dashscope.js';
 import { FakeDiscord } from '../fakes/discord.js';
 import { FakeSlack } from '../fakes/slack.js';
-import { SIGNING_SECRET, boot, fixture, postSlack } from '../app-harness.js';
+import { boot, fixture, postSlack, fakeEnv } from '../app-harness.js';
 
 /** Property-based: thousands of random and mutated inputs; the service never crashes and always answers 2xx or 4xx. */
 let ds: FakeDashScope;
@@ -18,7 +18,7 @@ beforeAll(async () => {
   process.on('unhandledRejection', onUnhandled);
   [ds, slack, discord] = await Promise.all([new FakeDashScope().start(), new FakeSlack().start(), new FakeDiscord().start()]);
   ds.model = () => ({ text: 'ok' });
-  app = await boot({ DASHSCOPE_API_KEY: ds.apiKey, DASHSCOPE_BASE_URL: ds.url, SLACK_BOT_TOKEN: slack.botToken, SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_API_URL: slack.apiUrl, DISCORD_TOKEN: discord.token, DISCORD_API_URL: discord.apiBase });
+  app = await boot({ ...fakeEnv({ ds, slack, discord }), });
 });
 afterAll(async () => {
   process.off('unhandledRejection', onUnhandled);

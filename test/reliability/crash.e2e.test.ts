@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeDashScope } from '../fakes/dashscope.js';
 import { FakeSlack } from '../fakes/slack.js';
-import { SIGNING_SECRET, fixture, postSlack } from '../app-harness.js';
+import { fixture, postSlack, fakeEnv } from '../app-harness.js';
 import { startChild, type ChildThreadline } from '../child-process.js';
 import { createClient } from '@redis/client';
 import { REDIS_URL, eventually, uniquePrefix } from '../helpers.js';
@@ -14,7 +14,7 @@ let app: ChildThreadline | undefined;
 
 beforeAll(async () => {
   [ds, slack] = await Promise.all([new FakeDashScope().start(), new FakeSlack().start()]);
-  env = { DASHSCOPE_API_KEY: ds.apiKey, DASHSCOPE_BASE_URL: ds.url, SLACK_BOT_TOKEN: slack.botToken, SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_API_URL: slack.apiUrl, REDIS_URL, REDIS_PREFIX: uniquePrefix('crash') };
+  env = { ...fakeEnv({ ds, slack }), REDIS_URL, REDIS_PREFIX: uniquePrefix('crash') };
 });
 afterAll(async () => {
   await app?.stop();

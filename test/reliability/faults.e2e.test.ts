@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Threadline } from '../../src/app.js';
 import { FakeDashScope, type Fault } from '../fakes/dashscope.js';
 import { FakeSlack } from '../fakes/slack.js';
-import { SIGNING_SECRET, boot, fixture, postSlack } from '../app-harness.js';
+import { boot, fixture, postSlack, fakeEnv } from '../app-harness.js';
 
 /**
  * DashScope faults through the whole service: every message ends in exactly one reply or one
@@ -31,7 +31,7 @@ function endings(ts: string): string[] {
 
 beforeAll(async () => {
   [ds, slack] = await Promise.all([new FakeDashScope().start(), new FakeSlack().start()]);
-  app = await boot({ DASHSCOPE_API_KEY: ds.apiKey, DASHSCOPE_BASE_URL: ds.url, SLACK_BOT_TOKEN: slack.botToken, SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_API_URL: slack.apiUrl, RUN_TIMEOUT: '1s' });
+  app = await boot({ ...fakeEnv({ ds, slack }), RUN_TIMEOUT: '1s' });
 });
 afterAll(async () => {
   await app?.stop(1_000);

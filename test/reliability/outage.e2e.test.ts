@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeDashScope } from '../fakes/dashscope.js';
 import { FakeSlack } from '../fakes/slack.js';
-import { SIGNING_SECRET, fixture, postSlack } from '../app-harness.js';
+import { fixture, postSlack, fakeEnv } from '../app-harness.js';
 import { startChild, type ChildThreadline } from '../child-process.js';
 import { eventually, uniquePrefix } from '../helpers.js';
 import { PrivateRedis } from '../ops/redis-server.js';
@@ -14,7 +14,7 @@ let app: ChildThreadline;
 
 beforeAll(async () => {
   [ds, slack, redis] = await Promise.all([new FakeDashScope().start(), new FakeSlack().start(), new PrivateRedis().start()]);
-  app = await startChild({ DASHSCOPE_API_KEY: ds.apiKey, DASHSCOPE_BASE_URL: ds.url, SLACK_BOT_TOKEN: slack.botToken, SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_API_URL: slack.apiUrl, REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('outage') });
+  app = await startChild({ ...fakeEnv({ ds, slack }), REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('outage') });
 }, 60_000);
 afterAll(async () => {
   await app?.stop();

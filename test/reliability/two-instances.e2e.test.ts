@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeDashScope } from '../fakes/dashscope.js';
 import { FakeSlack } from '../fakes/slack.js';
-import { SIGNING_SECRET, fixture, postSlack } from '../app-harness.js';
+import { fixture, postSlack, fakeEnv } from '../app-harness.js';
 import { startChild, type ChildThreadline } from '../child-process.js';
 import { createClient } from '@redis/client';
 import { REDIS_URL, eventually, uniquePrefix } from '../helpers.js';
@@ -19,7 +19,7 @@ const prefix = uniquePrefix('two');
 
 beforeAll(async () => {
   [ds, slack] = await Promise.all([new FakeDashScope().start(), new FakeSlack().start()]);
-  const env = { DASHSCOPE_API_KEY: ds.apiKey, DASHSCOPE_BASE_URL: ds.url, SLACK_BOT_TOKEN: slack.botToken, SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_API_URL: slack.apiUrl, REDIS_URL, REDIS_PREFIX: prefix };
+  const env = { ...fakeEnv({ ds, slack }), REDIS_URL, REDIS_PREFIX: prefix };
   [a, b] = await Promise.all([startChild(env), startChild(env)]);
 }, 60_000);
 afterAll(async () => {

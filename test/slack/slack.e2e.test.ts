@@ -3,7 +3,7 @@ import type { Threadline } from '../../src/app.js';
 import { FakeDashScope } from '../fakes/dashscope.js';
 import { FakeImageHost, PNG } from '../fakes/image-server.js';
 import { FakeSlack } from '../fakes/slack.js';
-import { SIGNING_SECRET, boot, fixture, postSlack } from '../app-harness.js';
+import { boot, fixture, postSlack, fakeEnv } from '../app-harness.js';
 
 const slackJson = fixture('slack.json');
 const channelSlack = fixture('channel-slack.json');
@@ -21,11 +21,7 @@ beforeAll(async () => {
   images = await new FakeImageHost().start();
   slack.users.U00FAKEUSER1 = { name: 'Ada Lovelace' };
   app = await boot({
-    DASHSCOPE_API_KEY: ds.apiKey,
-    DASHSCOPE_BASE_URL: ds.url,
-    SLACK_BOT_TOKEN: slack.botToken,
-    SLACK_SIGNING_SECRET: SIGNING_SECRET,
-    SLACK_API_URL: slack.apiUrl,
+    ...fakeEnv({ ds, slack }),
     IMAGE_HOSTS: `*.aliyuncs.com,${images.host}`,
   });
 });
