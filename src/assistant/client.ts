@@ -1,5 +1,6 @@
 import { AssistantApiError } from './errors.js';
 import { Transport, delay, type TransportOptions } from './http.js';
+import type { WireResponse } from './wire.js';
 import { eventsOf } from './stream.js';
 import {
   TERMINAL_RUN_STATUSES,
@@ -165,10 +166,10 @@ export class AssistantClient {
   }
 
   private async *streamOf(path: string, body: object, signal?: AbortSignal, hooks?: StreamHooks): AsyncGenerator<StreamEvent> {
-    const res = await this.http.request<Response>({ method: 'POST', path, body: { ...body, stream: true }, signal, raw: true });
+    const res = await this.http.request<WireResponse>({ method: 'POST', path, body: { ...body, stream: true }, signal, raw: true });
     const requestId = res.headers.get('x-request-id');
     if (requestId) hooks?.onRequestId?.(requestId);
-    yield* eventsOf(res);
+    yield* eventsOf(res, signal);
   }
 }
 

@@ -45,7 +45,7 @@ export class AssistantApiError extends Error {
 }
 
 /** Builds an AssistantApiError from an HTTP error response body (JSON or not). */
-export function errorFromBody(status: number, text: string, headers?: Headers): AssistantApiError {
+export function errorFromBody(status: number, text: string, headers?: { get(name: string): string | null }): AssistantApiError {
   let code = 'Unknown';
   let message = text.slice(0, 300) || `HTTP ${status}`;
   let requestId: string | undefined;

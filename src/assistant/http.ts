@@ -1,11 +1,12 @@
 import { AssistantApiError, errorFromBody } from './errors.js';
+import { exchange, type WireResponse } from './wire.js';
 
 export interface TransportOptions {
   baseUrl: string;
   apiKey: string;
   workspace?: string;
   userAgent: string;
-  /** Per-request timeout in ms (streams: until the response headers arrive). */
+  /** Per-request timeout in ms, until the body is read (streams: until the response headers arrive). */
   timeoutMs?: number;
   /** Retries after the first attempt, for requests where a repeat is safe. */
   maxRetries?: number;
@@ -23,7 +24,7 @@ export interface RequestOptions {
   body?: unknown;
   form?: FormData;
   signal?: AbortSignal;
-  /** Return the raw Response (for SSE) instead of parsed JSON. */
+  /** Return the WireResponse (for SSE) instead of parsed JSON. */
   raw?: boolean;
 }
 
@@ -56,7 +57,7 @@ export class Transport {
     }
   }
 
-  private async send(req: RequestOptions): Promise<Response> {
+  private async send(req: RequestOptions): Promise<WireResponse> {
     let attempt = 0;
     for (;;) {
       try {
@@ -77,7 +78,7 @@ export class Transport {
     return cap / 2 + Math.random() * (cap / 2);
   }
 
-  private async once(req: RequestOptions): Promise<Response> {
+  private async once(req: RequestOptions): Promise<WireResponse> {
     const url = new URL(this.baseUrl + req.path);
     for (const [k, v] of Object.entries(req.query ?? {})) if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
     const headers: Record<string, string> = {
@@ -86,21 +87,18 @@ export class Transport {
       'User-Agent': this.opts.userAgent,
     };
     if (this.opts.workspace) headers['X-DashScope-WorkSpace'] = this.opts.workspace;
-    let body: string | FormData | undefined;
-    if (req.form) body = req.form;
-    else if (req.body !== undefined) {
+    let body: string | Uint8Array | undefined;
+    if (req.form) {
+      // fetch's Response knows how to write multipart; uploads are rare enough to buffer
+      const encoded = new Response(req.form);
+      headers['Content-Type'] = encoded.headers.get('content-type')!;
+      body = new Uint8Array(await encoded.arrayBuffer());
+    } else if (req.body !== undefined) {
       headers['Content-Type'] = 'application/json; charset=utf-8';
       body = JSON.stringify(req.body);
     }
-    const timeout = AbortSignal.timeout(this.opts.timeoutMs);
-    const signal = req.signal ? AbortSignal.any([req.signal, timeout]) : timeout;
     const started = performance.now();
-    let res: Response;
-    try {
-      res = await fetch(url, { method: req.method, headers, body, signal });
-    } catch (cause) {
-      throw networkError(cause, req.signal, timeout);
-    }
+    const res = await exchange({ method: req.method, url, headers, body, signal: req.signal, timeoutMs: this.opts.timeoutMs, timeBody: !req.raw });
     const ms = performance.now() - started;
     const requestId = res.headers.get('x-request-id') ?? undefined;
     if (res.status >= 200 && res.status < 300) {
@@ -117,15 +115,6 @@ export class Transport {
     this.opts.onResponse?.({ method: req.method, path: req.path, status: res.status, ms, requestId: err.requestId, code: err.code });
     throw err;
   }
-}
-
-function networkError(cause: unknown, user: AbortSignal | undefined, timeout: AbortSignal): AssistantApiError {
-  if (user?.aborted) return new AssistantApiError({ status: 0, code: 'Aborted', message: 'request aborted', cause });
-  if (timeout.aborted) return new AssistantApiError({ status: 0, code: 'Timeout', message: 'request timed out', cause });
-  const code = (cause as { cause?: { code?: string } })?.cause?.code;
-  // ECONNREFUSED and DNS failures happen before anything reached the server.
-  const refused = code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN';
-  return new AssistantApiError({ status: 0, code: 'NetworkError', message: `network error${code ? ` (${code})` : ''}`, refusedBeforeActing: refused, cause });
 }
 
 /** Resolves after `ms`, or rejects with an Aborted error when the signal fires first. */

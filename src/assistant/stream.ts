@@ -1,13 +1,15 @@
 import { AssistantApiError } from './errors.js';
 import { parseEventStream, streamError } from './sse.js';
 import type { StreamEvent } from './types.js';
+import type { WireResponse } from './wire.js';
 
 /**
  * A streaming run response as an async iterable of typed events. An `error` event becomes an
  * AssistantApiError thrown from the iteration; a body that breaks off becomes `StreamCut`
- * (retryable: the run itself may still be going, so the caller can follow it by polling).
+ * (retryable: the run itself may still be going, so the caller can follow it by polling); an
+ * aborted signal ends it with `Aborted`.
  */
-export async function* eventsOf(res: Response): AsyncGenerator<StreamEvent> {
+export async function* eventsOf(res: WireResponse, signal?: AbortSignal): AsyncGenerator<StreamEvent> {
   const requestId = res.headers.get('x-request-id') ?? undefined;
   const type = res.headers.get('content-type') ?? '';
   if (!type.includes('text/event-stream')) {
@@ -16,14 +18,16 @@ export async function* eventsOf(res: Response): AsyncGenerator<StreamEvent> {
     yield { event: `thread.run.${run.status ?? 'created'}`, data: run } as StreamEvent;
     return;
   }
-  if (!res.body) return;
   try {
-    for await (const ev of parseEventStream(res.body as unknown as AsyncIterable<Uint8Array>, requestId)) {
+    for await (const ev of parseEventStream(res.body, requestId)) {
       if (ev.event === 'error') throw streamError(ev);
+      // events already buffered when the signal fired are not handed out
+      if (signal?.aborted) throw new AssistantApiError({ status: 0, code: 'Aborted', message: 'stream aborted', requestId });
       yield ev;
     }
   } catch (err) {
     if (err instanceof AssistantApiError) throw err;
+    if (signal?.aborted) throw new AssistantApiError({ status: 0, code: 'Aborted', message: 'stream aborted', requestId, cause: err });
     throw new AssistantApiError({ status: 0, code: 'StreamCut', message: 'the event stream broke off', requestId, cause: err });
   }
 }

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AssistantApiError, AssistantClient, deltaText, messageText, type StreamEvent } from '../../src/assistant/index.js';
+import { createServer } from 'node:http';
+import { closeServer, listenLocal } from '../fakes/call-log.js';
 import { FakeDashScope } from '../fakes/dashscope.js';
 
 let fake: FakeDashScope;
@@ -152,6 +154,24 @@ describe('runs', () => {
     expect((await api.runs.wait(t.id, run.id, { intervalMs: 5 })).status).toBe('cancelled');
   });
 
+  it('aborting a stream part-way ends its iteration and leaves the client usable', async () => {
+    fake.model = () => ({ hang: true });
+    const t = await api.threads.create({ messages: [{ content: 'x' }] });
+    const ac = new AbortController();
+    const seen: StreamEvent[] = [];
+    const err = await (async () => {
+      for await (const ev of api.runs.stream(t.id, { assistant_id: assistantId }, ac.signal)) {
+        seen.push(ev);
+        ac.abort();
+      }
+    })().catch((e) => e);
+    expect(seen.map((e) => e.event)).toEqual(['thread.run.created']);
+    expect(err).toBeInstanceOf(AssistantApiError);
+    expect(err).toMatchObject({ code: 'Aborted', retryable: false });
+    await api.runs.cancel(t.id, (seen[0]!.data as { id: string }).id);
+    expect((await api.threads.retrieve(t.id)).id).toBe(t.id);
+  });
+
   it('the fake refuses a second active run on a thread and counts it', async () => {
     fake.model = () => ({ hang: true });
     const t = await api.threads.create({ messages: [{ content: 'x' }] });
@@ -225,6 +245,20 @@ describe('errors and retries', () => {
   it('times out a request that does not answer', async () => {
     const slow = new AssistantClient({ baseUrl: 'http://127.0.0.1:9/api/v1', apiKey: 'k', userAgent: 'x', maxRetries: 1, backoffBaseMs: 1 });
     await expect(slow.threads.retrieve('thread_x')).rejects.toMatchObject({ status: 0, code: 'NetworkError' });
+  });
+
+  it('times out a request whose server takes the connection and never answers', async () => {
+    const silent = createServer(() => {
+      // never answers
+    });
+    const url = await listenLocal(silent);
+    try {
+      const slow = new AssistantClient({ baseUrl: `${url}/api/v1`, apiKey: 'k', userAgent: 'x', maxRetries: 0, timeoutMs: 50 });
+      await expect(slow.threads.retrieve('thread_x')).rejects.toMatchObject({ status: 0, code: 'Timeout', retryable: true });
+    } finally {
+      silent.closeAllConnections();
+      await closeServer(silent);
+    }
   });
 
   it('sends the workspace header when configured', async () => {
