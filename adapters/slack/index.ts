@@ -8,6 +8,7 @@ import type { Logger } from '../../src/log.js';
 import type { Metrics } from '../../src/metrics.js';
 import { PendingWork } from '../../src/pending-work.js';
 import type { Store } from '../../src/store/index.js';
+import { nodeFetch } from '../../src/net/fetch.js';
 import { routeSlackMessage, type SlackMessageEvent, type SlackRoute, type SlackTarget } from './inbound.js';
 import { HonoReceiver } from './receiver.js';
 import { SlackSink } from './sink.js';
@@ -52,6 +53,7 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
   const { config, engine, log } = deps;
   const clientOptions = {
     slackApiUrl: config.apiUrl,
+    fetch: nodeFetch,
     timeout: 15_000,
     ...(deps.webApiRetries !== undefined ? { retryConfig: { retries: deps.webApiRetries } } : {}),
   };

@@ -1,6 +1,6 @@
 import { AssistantApiError } from './errors.js';
 import { Transport, delay, type TransportOptions } from './http.js';
-import type { WireResponse } from './wire.js';
+import type { Received } from '../net/exchange.js';
 import { eventsOf } from './stream.js';
 import {
   TERMINAL_RUN_STATUSES,
@@ -166,7 +166,7 @@ export class AssistantClient {
   }
 
   private async *streamOf(path: string, body: object, signal?: AbortSignal, hooks?: StreamHooks): AsyncGenerator<StreamEvent> {
-    const res = await this.http.request<WireResponse>({ method: 'POST', path, body: { ...body, stream: true }, signal, raw: true });
+    const res = await this.http.request<Received>({ method: 'POST', path, body: { ...body, stream: true }, signal, raw: true });
     const requestId = res.headers.get('x-request-id');
     if (requestId) hooks?.onRequestId?.(requestId);
     yield* eventsOf(res, signal);

@@ -1,5 +1,5 @@
 import { AssistantApiError, errorFromBody } from './errors.js';
-import { exchange, type WireResponse } from './wire.js';
+import { NetError, exchange, type Received } from '../net/exchange.js';
 
 export interface TransportOptions {
   baseUrl: string;
@@ -24,7 +24,7 @@ export interface RequestOptions {
   body?: unknown;
   form?: FormData;
   signal?: AbortSignal;
-  /** Return the WireResponse (for SSE) instead of parsed JSON. */
+  /** Return the response itself (for SSE) instead of parsed JSON. */
   raw?: boolean;
 }
 
@@ -48,7 +48,7 @@ export class Transport {
   async request<T>(req: RequestOptions): Promise<T> {
     const res = await this.send(req);
     if (req.raw) return res as unknown as T;
-    const text = await res.text();
+    const text = await res.text().catch((err) => Promise.reject(apiError(err)));
     if (!text) return {} as T;
     try {
       return JSON.parse(text) as T;
@@ -57,7 +57,7 @@ export class Transport {
     }
   }
 
-  private async send(req: RequestOptions): Promise<WireResponse> {
+  private async send(req: RequestOptions): Promise<Received> {
     let attempt = 0;
     for (;;) {
       try {
@@ -78,7 +78,7 @@ export class Transport {
     return cap / 2 + Math.random() * (cap / 2);
   }
 
-  private async once(req: RequestOptions): Promise<WireResponse> {
+  private async once(req: RequestOptions): Promise<Received> {
     const url = new URL(this.baseUrl + req.path);
     for (const [k, v] of Object.entries(req.query ?? {})) if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
     const headers: Record<string, string> = {
@@ -98,7 +98,9 @@ export class Transport {
       body = JSON.stringify(req.body);
     }
     const started = performance.now();
-    const res = await exchange({ method: req.method, url, headers, body, signal: req.signal, timeoutMs: this.opts.timeoutMs, timeBody: !req.raw });
+    const res = await exchange({ method: req.method, url, headers, body, signal: req.signal, timeoutMs: this.opts.timeoutMs, timeBody: !req.raw }).catch((err) =>
+      Promise.reject(apiError(err)),
+    );
     const ms = performance.now() - started;
     const requestId = res.headers.get('x-request-id') ?? undefined;
     if (res.status >= 200 && res.status < 300) {
@@ -115,6 +117,14 @@ export class Transport {
     this.opts.onResponse?.({ method: req.method, path: req.path, status: res.status, ms, requestId: err.requestId, code: err.code });
     throw err;
   }
+}
+
+/** The client's error for a failed exchange. */
+function apiError(err: unknown): unknown {
+  if (!(err instanceof NetError)) return err;
+  if (err.reason === 'aborted') return new AssistantApiError({ status: 0, code: 'Aborted', message: 'request aborted', cause: err });
+  if (err.reason === 'timeout') return new AssistantApiError({ status: 0, code: 'Timeout', message: 'request timed out', cause: err });
+  return new AssistantApiError({ status: 0, code: 'NetworkError', message: err.message, refusedBeforeActing: err.refusedBeforeActing, cause: err });
 }
 
 /** Resolves after `ms`, or rejects with an Aborted error when the signal fires first. */

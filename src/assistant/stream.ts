@@ -1,7 +1,7 @@
 import { AssistantApiError } from './errors.js';
 import { parseEventStream, streamError } from './sse.js';
 import type { StreamEvent } from './types.js';
-import type { WireResponse } from './wire.js';
+import type { Received } from '../net/exchange.js';
 
 /**
  * A streaming run response as an async iterable of typed events. An `error` event becomes an
@@ -9,7 +9,7 @@ import type { WireResponse } from './wire.js';
  * (retryable: the run itself may still be going, so the caller can follow it by polling); an
  * aborted signal ends it with `Aborted`.
  */
-export async function* eventsOf(res: WireResponse, signal?: AbortSignal): AsyncGenerator<StreamEvent> {
+export async function* eventsOf(res: Received, signal?: AbortSignal): AsyncGenerator<StreamEvent> {
   const requestId = res.headers.get('x-request-id') ?? undefined;
   const type = res.headers.get('content-type') ?? '';
   if (!type.includes('text/event-stream')) {
