@@ -18,8 +18,10 @@ import type { Inbound, PlatformPort, ReplySink } from './types.js';
 /** Meeting notes plug into the engine through this (see src/engine/meetings/). */
 export interface MeetingDesk {
   command(m: Inbound, action: 'start' | 'stop' | 'summary' | 'status', title?: string): Promise<void>;
-  /** Captures the message when a meeting runs in its channel; a no-op otherwise. */
-  capture(m: Inbound): Promise<void>;
+  /** The meeting running in a channel, if any (opaque to the engine). */
+  get(channelKey: string): Promise<object | undefined>;
+  /** Captures the message when a meeting runs in its channel (`known`: what `get` just gave); a no-op otherwise. */
+  capture(m: Inbound, known?: object): Promise<void>;
   isActive(channelKey: string): Promise<boolean>;
 }
 
@@ -125,14 +127,19 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       return;
     }
     // Most channel chatter is not for us: without a meeting there, drop it before claiming anything.
-    if (m.kind === 'ambient' && !(await this.wantsAmbient(m.channelKey))) return;
+    // The meeting read here is the one the capture below uses.
+    let meeting: object | undefined;
+    if (m.kind === 'ambient') {
+      meeting = await this.meetings?.get(m.channelKey);
+      if (!meeting) return;
+    }
     if (!m.claimed && !(await this.claimEvent(m.eventId))) {
       this.deps.log.debug({ event: m.eventId }, 'duplicate event dropped');
       return;
     }
     const command = m.kind === 'ambient' ? undefined : parseCommand(m.text);
     if (command) return this.command(m, command);
-    await this.meetings?.capture(m);
+    await this.meetings?.capture(m, meeting);
     if (m.kind === 'ambient') return;
     if (!m.text.trim()) {
       await m.sink.notice('Hi! Ask me anything, or say `help` to see what I can do.');
@@ -270,6 +277,12 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
         return;
       }
       if (runId && reason) await this.cancelOrAbandon(rec, runId);
+      else if (reason) {
+        // Stopped before the run's id came back: DashScope may have made the run all the same.
+        // Keep the turn and mark it abandoned, so the next turn finds that run, cancels it or waits it out.
+        rec.abandoned = true;
+        await this.conversations.save(rec).catch(() => undefined);
+      }
       this.observe(rec.key, reason === STOPPED ? 'stopped' : reason === TIMED_OUT ? 'timeout' : err instanceof TurnError ? err.code : 'error', started, { runId }, err);
       if (reason === STOPPED) await safely(() => sink.finish({ text: partial ? `${partial}\n\n_(stopped)_` : '_(stopped)_', images: [] }), this.deps.log);
       else if (reason === TIMED_OUT) await safely(() => sink.fail('That took too long, so I stopped it. Please try again.'), this.deps.log);
@@ -329,7 +342,11 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       if (latest && (latest.created_at ?? 0) >= rec.turn.startedAt - 5_000) runId = latest.id;
     }
     if (!sink) {
-      if (runId) await this.deps.api.runs.wait(rec.threadId, runId, { signal: AbortSignal.timeout(60_000) }).catch(() => undefined);
+      // Nobody waits for this run's answer: stop it, or where cancel is not supported, wait it out.
+      if (runId) {
+        await this.deps.api.runs.cancel(rec.threadId, runId).catch(() => undefined);
+        await this.deps.api.runs.wait(rec.threadId, runId, { signal: AbortSignal.timeout(60_000) }).catch(() => undefined);
+      }
     } else {
       try {
         // No run was created before the crash: the messages are on the thread, so answer them now.

@@ -246,6 +246,39 @@ describe('one active run per Assistant thread', () => {
   });
 });
 
+describe('stop before the run has an id', () => {
+  it('cancels the run DashScope made anyway, so the next message is answered without overlapping it', async () => {
+    let release!: () => void;
+    fake.holdRunCreated = new Promise<void>((r) => (release = r));
+    let n = 0;
+    fake.model = ({ newUserMessages }) => (n++ === 0 ? { text: 'never shown', hang: true } : { text: `next: ${newUserMessages.join(',')}` });
+    try {
+      const { engine, platform } = await makeEngine(fake, store);
+      const runs = fake.runCreates().length;
+      await engine.receive(inbound(platform, { channel: 'CB1', text: 'first', group: false }));
+      await fake.log.waitFor((c) => c.method === 'POST' && c.path.endsWith('/runs') && fake.runCreates().length > runs);
+      await engine.receive(inbound(platform, { channel: 'CB1', text: 'stop' }));
+      await platform.log.waitFor((e) => e.type === 'finish' && e.target.channel === 'CB1');
+      const rec = (await engine.conversations.get('slack:T1:CB1:1.0'))!;
+      expect(rec.abandoned).toBe(true);
+      expect(rec.turn).toBeDefined();
+      release();
+      fake.holdRunCreated = undefined;
+      const overlaps = fake.overlapAttempts;
+      await engine.receive(inbound(platform, { channel: 'CB1', text: 'second', group: false }));
+      await engine.idle();
+      expect(fake.overlapAttempts).toBe(overlaps);
+      expect(fake.log.filter((c) => c.path.endsWith('/cancel')).length).toBeGreaterThan(0);
+      const texts = platform.endings('CB1').map(textOf);
+      expect(texts).toEqual(['_(stopped)_', 'next: second']);
+      expect((await engine.conversations.get('slack:T1:CB1:1.0'))!.abandoned).toBeUndefined();
+    } finally {
+      release();
+      fake.holdRunCreated = undefined;
+    }
+  });
+});
+
 describe('stop where the cancel endpoint does not exist', () => {
   it('stops streaming, drops the run\'s output, and the next message waits for that run instead of overlapping it', async () => {
     fake.cancelSupported = false;

@@ -97,6 +97,8 @@ export class FakeDashScope {
   maxConcurrentRunsPerThread = 0;
   runsStarted = 0;
   cancelSupported = true;
+  /** While set, a streamed run exists but its first event (`thread.run.created`) waits for this. */
+  holdRunCreated?: Promise<unknown>;
   apiKey = 'sk-test-key';
   model: Model = ({ newUserMessages }) => ({ text: `You said: ${newUserMessages.join(' | ')}` });
   private server?: Server;
@@ -389,6 +391,7 @@ export class FakeDashScope {
       }
     };
 
+    if (run.round === 0 && stream && this.holdRunCreated) await this.holdRunCreated;
     if (run.round === 0) {
       emit('thread.run.created', this.runView(run));
       emit('thread.run.queued', this.runView(run));
