@@ -88,9 +88,10 @@ export class Meetings implements MeetingDesk {
     return !!(await this.get(channelKey));
   }
 
-  async capture(m: Inbound): Promise<void> {
+  /** Adds a message to the channel's meeting, if one is running (`known`: the meeting the caller has just read). */
+  async capture(m: Inbound, known?: Meeting): Promise<void> {
     if (OFF.test(m.text) || !m.text.trim()) return;
-    const meeting = await this.get(m.channelKey);
+    const meeting = known ?? (await this.get(m.channelKey));
     if (!meeting) return;
     const time = new Date(m.at).toISOString().slice(11, 16);
     const line = `[${time}] ${m.author.name}: ${m.text.replace(/\s*\n\s*/g, ' / ')}`;
