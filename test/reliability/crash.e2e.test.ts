@@ -39,6 +39,8 @@ describe('kill -9', () => {
     });
     const reply = slack.calls('chat.postMessage').filter((c) => c.args.thread_ts === base.mention.event.ts).at(-1)!;
     expect(reply.args.text).toBe('the answer that survived a crash');
+    // the 👀 the dead process put on the question is taken off by the one that answered
+    await slack.log.waitFor((c) => c.method === 'reactions.remove' && c.args.timestamp === base.mention.event.ts, 5_000, 'eyes removed');
     // the conversation still maps to the same Assistant thread
     ds.model = ({ newUserMessages }) => ({ text: `follow-up: ${newUserMessages.join()}` });
     const threadsBefore = ds.threads.size;
