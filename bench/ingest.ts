@@ -19,7 +19,10 @@ const SECRET = 'bench-signing-secret';
 const root = join(import.meta.dirname, '..');
 
 async function startServer(kind: string, redisUrl: string): Promise<{ port: number; child: ChildProcess }> {
-  const child = spawn(join(root, 'node_modules/.bin/tsx'), [join(root, 'bench/servers/ingest-server.ts'), kind, SECRET, redisUrl, `threadline-bench:${Date.now()}:`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // node itself with tsx as a loader: the tsx command would be a wrapper, and killing it would leave the server running
+  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(root, 'bench/servers/ingest-server.ts'), kind, SECRET, redisUrl, `threadline-bench:${Date.now()}:`], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d) => {
@@ -66,7 +69,9 @@ export async function benchIngest(opts: { redisUrl: string; seconds: number }): 
         saturation: { eventsPerSec: round(sat.rps, 0), p99Ms: sat.p99, failed: sat.bad },
       });
     } finally {
+      const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGKILL');
+      await exited;
     }
   }
   return out;
