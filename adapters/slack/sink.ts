@@ -1,5 +1,5 @@
 import type { WebClient } from '@slack/web-api';
-import { splitMessage } from '../../src/engine/format/split.js';
+import { openFenceAtEnd, splitMessage } from '../../src/engine/format/split.js';
 import { EditThrottle } from '../../src/engine/format/throttle.js';
 import type { CodeStep, FinalReply, MinutesReply, ReplySink, TurnStatus } from '../../src/engine/types.js';
 import type { Logger } from '../../src/log.js';
@@ -13,13 +13,36 @@ const LONG_OUTPUT = 2_500;
 
 /**
  * Where a message that starts at `base` should end: all of the text when it fits, else at a clean
- * break (paragraph, line, space) before Slack's length limit.
+ * break (paragraph, else line, else space) before Slack's length limit.
  */
-function messageEnd(text: string, base: number): { end: number; full: boolean } {
-  if (text.length - base <= SLACK_MESSAGE_LIMIT) return { end: text.length, full: false };
-  const window = text.slice(base, base + SLACK_MESSAGE_LIMIT);
-  const cut = Math.max(window.lastIndexOf('\n\n') + 2, window.lastIndexOf('\n') + 1, window.lastIndexOf(' ') + 1);
-  return { end: base + (cut > SLACK_MESSAGE_LIMIT / 2 ? cut : SLACK_MESSAGE_LIMIT), full: true };
+export function messageEnd(text: string, base: number): { end: number; full: boolean } {
+  const room = SLACK_MESSAGE_LIMIT - FENCE_ROOM;
+  if (text.length - base <= room) return { end: text.length, full: false };
+  const window = text.slice(base, base + room);
+  // the last paragraph break in the second half of the window, else the last line break, else the last space
+  for (const [mark, after] of [['\n\n', 2], ['\n', 1], [' ', 1]] as const) {
+    const cut = window.lastIndexOf(mark) + after;
+    if (cut > room / 2) return { end: base + cut, full: true };
+  }
+  return { end: base + room, full: true };
+}
+
+/** Kept free in each streamed message for a code fence closed at its end and reopened at the next one's start. */
+const FENCE_ROOM = 48;
+
+/**
+ * How a code block left open where a streamed message ends continues in the next: `close` is
+ * appended to the full message (the block's own closing line when it comes next, else a fence
+ * of ours) and `reopen` starts the next one. Nothing when no block is open there.
+ */
+export function fenceAcross(text: string, at: number): { close: string; reopen: string; skip: number } | undefined {
+  const open = openFenceAtEnd(text.slice(0, at));
+  if (!open) return undefined;
+  const marker = /^(`{3,}|~{3,})/.exec(open)![1];
+  const own = /^\n?[ \t]*(`{3,}|~{3,})[ \t]*\n/.exec(text.slice(at));
+  if (own && own[1].startsWith(marker[0]) && own[1].length >= marker.length) return { close: own[0], reopen: '', skip: own[0].length };
+  const lang = open.slice(marker.length).trim().split(/\s+/)[0]!.slice(0, 24);
+  return { close: `\n${marker}`, reopen: `${marker}${lang}\n`, skip: 0 };
 }
 
 /** Workspaces where chat.startStream is unknown (older plans, Enterprise Grid settings): post and update there. */
@@ -110,11 +133,15 @@ export class SlackSink implements ReplySink {
   private async appendStream(text: string): Promise<void> {
     let s = this.stream!;
     if (s.full || Date.now() - s.startedAt > STREAM_MAX_AGE_MS) {
-      // this message is full (or the stream is getting old): stop it and go on in a new one
+      // this message is full (or the stream is getting old): stop it and go on in a new one,
+      // closing a code block cut in two here and reopening it there, so each message renders on its own
+      let base = s.base + s.sent;
+      const fence = fenceAcross(text, base);
+      if (fence) await this.call('chat.appendStream', { channel: this.target.channel, ts: s.ts, markdown_text: fence.close });
+      base += fence?.skip ?? 0;
       await this.call('chat.stopStream', { channel: this.target.channel, ts: s.ts });
-      const base = s.base + s.sent;
       const next = messageEnd(text, base);
-      const res = await this.rawCall('chat.startStream', { ...this.thread, markdown_text: text.slice(base, next.end) || ' ', ...this.recipient() });
+      const res = await this.rawCall('chat.startStream', { ...this.thread, markdown_text: (fence?.reopen ?? '') + text.slice(base, next.end) || ' ', ...this.recipient() });
       if (!res.ok || typeof res.ts !== 'string') {
         this.mode = 'update';
         return;

@@ -3,6 +3,7 @@ import type { Threadline } from '../../src/app.js';
 import { FakeDashScope } from '../fakes/dashscope.js';
 import { FakeImageHost, PNG } from '../fakes/image-server.js';
 import { FakeSlack } from '../fakes/slack.js';
+import { openFenceAtEnd } from '../../src/engine/format/split.js';
 import { boot, fixture, postSlack, fakeEnv } from '../app-harness.js';
 
 const slackJson = fixture('slack.json');
@@ -37,6 +38,11 @@ beforeEach(() => {
 
 /** The text the person sees in a thread: streamed markdown, or the last edit of each posted message. */
 function visibleText(channel: string, threadTs?: string): string {
+  return visibleMessages(channel, threadTs).join('\n');
+}
+
+/** Each message of a thread as the person sees it. */
+function visibleMessages(channel: string, threadTs?: string): string[] {
   const parts: string[] = [];
   for (const c of slack.repliesIn(channel, threadTs)) {
     if (c.method === 'chat.startStream') {
@@ -47,7 +53,7 @@ function visibleText(channel: string, threadTs?: string): string {
       parts.push(updates.length ? updates.at(-1)!.args.text : c.args.text);
     }
   }
-  return parts.join('\n');
+  return parts;
 }
 
 describe('receiving', () => {
@@ -231,6 +237,24 @@ describe('long replies', () => {
       expect(visibleText('C00FAKECHAN1', ts).replace(/\s+/g, ' ')).toBe(long);
     },
   );
+
+  it('a code block cut by the roll-over is closed in one streamed message and reopened, with its language, in the next', async () => {
+    const code = Array.from({ length: 200 }, (_, i) => `print('line ${i} of the program')`);
+    const answer = `Here is the program:\n\n\`\`\`python\n${code.join('\n')}\n\`\`\`\n\nThat is all.`;
+    ds.model = () => ({ text: answer.match(/[\s\S]{1,400}/g)!, delayMs: 2 });
+    const ts = '1767300000.000012';
+    await postSlack(app.url, { ...slackJson.mention, team_id: 'T0STREAM01', event: { ...slackJson.mention.event, ts } });
+    await app.slack!.idle();
+    const messages = visibleMessages('C00FAKECHAN1', ts);
+    expect(messages.length).toBeGreaterThanOrEqual(2);
+    for (const m of messages) {
+      expect(m.length).toBeLessThanOrEqual(3_500);
+      expect(openFenceAtEnd(m)).toBeUndefined();
+    }
+    for (const m of messages.slice(1)) expect(m.startsWith('```python\n') || !m.includes('print(')).toBe(true);
+    expect(messages.join('\n').split('\n').filter((l) => l.startsWith('print('))).toEqual(code);
+    expect(messages.at(-1)).toMatch(/That is all\.$/);
+  });
 });
 
 describe('long code output', () => {

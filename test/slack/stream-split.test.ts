@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { SLACK_MESSAGE_LIMIT, fenceAcross, messageEnd } from '../../adapters/slack/sink.js';
+
+describe('where a streamed Slack message ends', () => {
+  it('takes all of a text that fits, else breaks at a paragraph, else a line, else a space', () => {
+    expect(messageEnd('short', 0)).toEqual({ end: 5, full: false });
+    const para = `${'a'.repeat(2_000)}\n\n${'b '.repeat(1_500)}`;
+    expect(messageEnd(para, 0)).toEqual({ end: 2_002, full: true });
+    const lines = `${'a'.repeat(2_000)}\n${'b '.repeat(1_500)}`;
+    expect(messageEnd(lines, 0)).toEqual({ end: 2_001, full: true });
+    const words = 'word '.repeat(1_000);
+    const { end } = messageEnd(words, 0);
+    expect(words[end - 1]).toBe(' ');
+    expect(end).toBeLessThan(SLACK_MESSAGE_LIMIT);
+    expect(messageEnd('x'.repeat(5_000), 100).end - 100).toBeLessThan(SLACK_MESSAGE_LIMIT);
+  });
+
+  it('closes a code block open at the cut and reopens it with its language', () => {
+    const text = 'intro\n```ts\nconst a = 1;\nconst b = 2;\n```\nafter';
+    const at = text.indexOf('const b');
+    expect(fenceAcross(text, at)).toEqual({ close: '\n```', reopen: '```ts\n', skip: 0 });
+    expect(fenceAcross(text, text.indexOf('intro') + 6)).toBeUndefined();
+    expect(fenceAcross(text, text.indexOf('after'))).toBeUndefined();
+  });
+
+  it("keeps the block's own closing line in the message when it comes right after the cut", () => {
+    const text = 'intro\n~~~\ncode\n~~~\nafter';
+    const at = text.indexOf('~~~\nafter');
+    expect(fenceAcross(text, at)).toEqual({ close: '~~~\n', reopen: '', skip: 4 });
+  });
+});
