@@ -93,7 +93,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
         for (const m of batch) await safely(() => m.sink.fail(humanMessage(err)), this.deps.log);
       },
     });
-    this.limiter = new RateLimiter(this.opts.turnsPerMinute);
+    this.limiter = new RateLimiter(deps.store, this.opts.turnsPerMinute);
     this.meetings = deps.meetings;
   }
 
@@ -145,7 +145,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       await m.sink.notice('Hi! Ask me anything, or say `help` to see what I can do.');
       return;
     }
-    if (!this.limiter.allow(`${m.target.platform}:${m.author.id}`)) {
+    if (!(await this.limiter.allow(`${m.target.platform}:${m.author.id}`))) {
       await m.sink.fail('You are sending messages faster than I can answer. Please wait a minute and try again.');
       return;
     }

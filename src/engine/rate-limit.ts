@@ -1,23 +1,20 @@
+import type { Store } from '../store/index.js';
+
 /**
- * Turns per minute per person, in a sliding window. Per process: behind a load balancer each
- * instance counts its own share, which still stops one person from flooding a conversation.
+ * Turns per minute per person, counted in the store: on Redis every instance shares the count,
+ * so a person gets the same allowance however the load balancer spreads their messages. A
+ * sliding window (estimated from two fixed ones) keeps a burst at a minute's edge from doubling it.
+ * Refused messages count too: someone who keeps flooding stays limited until they pause.
  */
 export class RateLimiter {
-  private readonly hits = new Map<string, number[]>();
-
-  constructor(private readonly perMinute: number) {}
+  constructor(
+    private readonly store: Store,
+    private readonly perMinute: number,
+  ) {}
 
   /** True when this person may start another turn now (and counts it). */
-  allow(who: string, now = Date.now()): boolean {
+  async allow(who: string, now = Date.now()): Promise<boolean> {
     if (this.perMinute <= 0) return true;
-    const recent = (this.hits.get(who) ?? []).filter((t) => now - t < 60_000);
-    if (recent.length >= this.perMinute) {
-      this.hits.set(who, recent);
-      return false;
-    }
-    recent.push(now);
-    this.hits.set(who, recent);
-    if (this.hits.size > 10_000) for (const [k, v] of this.hits) if (v.every((t) => now - t >= 60_000)) this.hits.delete(k);
-    return true;
+    return (await this.store.hit(`turns:${who}`, 60_000, now)) <= this.perMinute;
   }
 }

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { Keyv } from 'keyv';
 import { KeyvFile } from 'keyv-file';
 import { KeyedMutex } from './mutex.js';
-import { LockTimeoutError, type HeldLock, type LockOptions, type Store } from './store.js';
+import { LockTimeoutError, slidingWindow, type HeldLock, type LockOptions, type Store } from './store.js';
 
 /**
  * One-instance store: Keyv over an embedded JSON file (keyv-file, survives restarts) or memory.
@@ -70,6 +70,16 @@ export class LocalStore implements Store {
       if ((await this.get(`claim:${key}`)) !== undefined) return false;
       await this.set(`claim:${key}`, 1, ttlMs);
       return true;
+    });
+  }
+
+  hit(key: string, windowMs: number, now = Date.now()): Promise<number> {
+    const w = slidingWindow(windowMs, now);
+    const current = `hits:${key}:${w.index}`;
+    return this.mutex.run(current, async () => {
+      const count = ((await this.get<number>(current)) ?? 0) + 1;
+      await this.set(current, count, 2 * windowMs);
+      return w.estimate(count, (await this.get<number>(`hits:${key}:${w.index - 1}`)) ?? 0);
     });
   }
 

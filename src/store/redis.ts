@@ -3,7 +3,7 @@ import { createClient } from '@redis/client';
 import KeyvRedis from '@keyv/redis';
 import { Keyv } from 'keyv';
 import { KeyedMutex } from './mutex.js';
-import { LockTimeoutError, StoreUnavailableError, type HeldLock, type LockOptions, type Store } from './store.js';
+import { LockTimeoutError, StoreUnavailableError, slidingWindow, type HeldLock, type LockOptions, type Store } from './store.js';
 
 const RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
 const RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
@@ -90,6 +90,21 @@ export class RedisStore implements Store {
   async claim(key: string, ttlMs: number): Promise<boolean> {
     const res = await this.guard(this.client.set(this.k('claim', key), '1', { condition: 'NX', expiration: { type: 'PX', value: Math.max(1, Math.round(ttlMs)) } }));
     return res === 'OK';
+  }
+
+  async hit(key: string, windowMs: number, now = Date.now()): Promise<number> {
+    const w = slidingWindow(windowMs, now);
+    const current = this.k('hits', `${key}:${w.index}`);
+    // one round trip: create the window's counter with its expiry, count, read the previous window
+    const [, count, previous] = await this.guard(
+      this.client
+        .multi()
+        .set(current, '0', { condition: 'NX', expiration: { type: 'PX', value: 2 * windowMs } })
+        .incr(current)
+        .get(this.k('hits', `${key}:${w.index - 1}`))
+        .exec(),
+    );
+    return w.estimate(Number(count), Number(previous ?? 0));
   }
 
   async lock(name: string, opts: LockOptions = {}): Promise<HeldLock> {

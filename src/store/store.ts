@@ -1,7 +1,7 @@
 /**
  * What Threadline keeps: records (conversations, meetings), event ids seen (dedupe), locks that
- * keep one run per Assistant thread, small sets (in-flight runs, active meetings) and lists
- * (the meeting capture queue). Redis when several instances share work; an embedded file store
+ * keep one run per Assistant thread, small sets (in-flight runs, active meetings), lists
+ * (the turn and meeting capture queues) and hit counters (the per-person rate limit). Redis when several instances share work; an embedded file store
  * for one instance; memory in unit tests.
  */
 export interface Store {
@@ -12,6 +12,12 @@ export interface Store {
   delete(key: string): Promise<void>;
   /** Atomic set-if-absent with a TTL: true when this caller was first (dedupe). */
   claim(key: string, ttlMs: number): Promise<boolean>;
+  /**
+   * Counts one hit on `key` and returns the hits in the last `windowMs`, this one included: a
+   * sliding window estimated from two fixed ones (the previous window weighted by how much of it
+   * still overlaps). Shared by every instance on Redis.
+   */
+  hit(key: string, windowMs: number, now?: number): Promise<number>;
   /** Waits for the lock on `name` (renewed while held); throws LockTimeoutError past `waitMs`. */
   lock(name: string, opts?: LockOptions): Promise<HeldLock>;
   setAdd(name: string, member: string): Promise<void>;
@@ -62,4 +68,11 @@ export async function withLock<T>(store: Store, name: string, fn: (lock: HeldLoc
   } finally {
     await held.release();
   }
+}
+
+/** The window a time falls in, how far into it, and the sliding-window estimate from two counts. */
+export function slidingWindow(windowMs: number, now: number): { index: number; estimate: (current: number, previous: number) => number } {
+  const index = Math.floor(now / windowMs);
+  const overlap = 1 - (now - index * windowMs) / windowMs;
+  return { index, estimate: (current, previous) => current + Math.floor(previous * overlap) };
 }

@@ -69,6 +69,20 @@ describe.each([
     expect(await s.listRange('q', 0, -1)).toEqual(['3', '4']);
     expect(await s.listLength('q')).toBe(2);
   });
+
+  it('counts hits in a sliding window: this window in full, the previous one by how much still overlaps', async () => {
+    const s = await make();
+    const minute = 60_000;
+    const start = 1_000 * minute; // the start of a window
+    expect(await s.hit('ada', minute, start + 1_000)).toBe(1);
+    expect(await s.hit('ada', minute, start + 2_000)).toBe(2);
+    expect(await s.hit('ada', minute, start + 50_000)).toBe(3);
+    expect(await s.hit('grace', minute, start + 50_000)).toBe(1);
+    // a quarter into the next window, three quarters of the previous three hits still count
+    expect(await s.hit('ada', minute, start + minute + 15_000)).toBe(1 + 2);
+    // two windows on, nothing from the first is left
+    expect(await s.hit('ada', minute, start + 2 * minute + 59_000)).toBe(1);
+  });
 });
 
 describe('file store', () => {
@@ -98,6 +112,22 @@ describe('redis store', () => {
     await raw.close();
     expect(keys.sort()).toEqual([`${prefix}:rec`, `${prefix}claim:e`].sort());
     expect(ttl).toBeGreaterThan(5_000);
+  });
+
+  it('shares hit counts between instances, in counters that expire', async () => {
+    const prefix = uniquePrefix('hits');
+    const [a, b] = [await redis(prefix), await redis(prefix)];
+    const now = Date.now();
+    const counts = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).hit('ada', 60_000, now)));
+    expect(counts.sort((x, y) => x - y)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    const raw = createClient({ url: REDIS_URL });
+    await raw.connect();
+    const keys = await raw.keys(`${prefix}hits:*`);
+    const ttl = await raw.pTTL(keys[0]!);
+    await raw.close();
+    expect(keys).toEqual([`${prefix}hits:ada:${Math.floor(now / 60_000)}`]);
+    expect(ttl).toBeGreaterThan(60_000);
+    expect(ttl).toBeLessThanOrEqual(120_000);
   });
 
   it('renews a held lock past its TTL, and two instances never hold it at once', async () => {
