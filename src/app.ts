@@ -39,7 +39,7 @@ export interface Threadline {
 export interface StartOptions {
   log: Logger;
   /** Test knobs: faster Socket Mode reconnects, no Web API retries, Discord timeouts. */
-  testing?: { socketPingTimeoutMs?: number; webApiRetries?: number; editIntervalMs?: number; discordRestRetries?: number };
+  testing?: { socketPingTimeoutMs?: number; webApiRetries?: number; editIntervalMs?: number; discordRestRetries?: number; discordTypingEveryMs?: number };
   registry?: ToolRegistry;
   imageFetcher?: ImageFetcher;
   /** A store to use instead of the configured one (benchmarks compare memory, file and Redis). */
@@ -94,7 +94,7 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
     let slack: SlackAdapter | undefined;
     let discord: DiscordAdapter | undefined;
     if (config.discord) {
-      discord = await startDiscord({ config: config.discord, engine, store, log, metrics, restRetries: opts.testing?.discordRestRetries, editIntervalMs: opts.testing?.editIntervalMs });
+      discord = await startDiscord({ config: config.discord, engine, store, log, metrics, restRetries: opts.testing?.discordRestRetries, editIntervalMs: opts.testing?.editIntervalMs, typingEveryMs: opts.testing?.discordTypingEveryMs });
       cleanup.unshift(() => discord!.stop());
       readiness.add('discord', () => discord!.isConnected());
       engine.addPlatform('discord', discord);

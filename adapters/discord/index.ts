@@ -30,6 +30,8 @@ export interface DiscordDeps {
   metrics?: Metrics;
   restRetries?: number;
   editIntervalMs?: number;
+  /** How often the typing indicator is renewed (default 8 s; tests shorten it). */
+  typingEveryMs?: number;
 }
 
 export interface DiscordAdapter extends PlatformPort {
@@ -68,6 +70,7 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
       return new DiscordSink(client, t, log, {
         interaction: t.interaction ? interactions.get(t.interaction) : undefined,
         editIntervalMs: deps.editIntervalMs,
+        typingEveryMs: deps.typingEveryMs,
         onReply: (type) => deps.metrics?.repliesSent.inc({ platform: 'discord', type }),
       });
     },

@@ -7,6 +7,7 @@ import type { DiscordTarget } from './inbound.js';
 
 export const DISCORD_LIMIT = 2_000;
 const LONG_OUTPUT = 1_500;
+/** Discord shows typing for about 10 s per call. */
 const TYPING_EVERY_MS = 8_000;
 /** Errors after which this channel cannot be posted to: missing permissions, unknown channel, archived or locked thread. */
 const GONE = new Set([50013, 50001, 10003, 50083, 160005, 10008]);
@@ -31,7 +32,7 @@ export class DiscordSink implements ReplySink {
     private readonly client: Client,
     private readonly target: DiscordTarget,
     private readonly log: Logger,
-    private readonly opts: { interaction?: ChatInputCommandInteraction; editIntervalMs?: number; onReply?: (type: string) => void } = {},
+    private readonly opts: { interaction?: ChatInputCommandInteraction; editIntervalMs?: number; typingEveryMs?: number; onReply?: (type: string) => void } = {},
   ) {
     this.edits = new EditThrottle(opts.editIntervalMs ?? 1_000, (text) => this.show(text));
   }
@@ -48,7 +49,7 @@ export class DiscordSink implements ReplySink {
         await (await this.channel())?.sendTyping();
       });
     await tick();
-    this.typing = setInterval(() => void tick(), TYPING_EVERY_MS);
+    this.typing = setInterval(() => void tick(), this.opts.typingEveryMs ?? TYPING_EVERY_MS);
     this.typing.unref();
   }
 

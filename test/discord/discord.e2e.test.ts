@@ -99,6 +99,28 @@ describe('conversations', () => {
     expect(discord.visible(msg.id)).toEqual(['You said: Test User: again please']);
   });
 
+  it('renews the typing indicator while a long run works, and stops it with the reply', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    ds.model = () => ({ text: 'worth the wait', until: gate });
+    const msg = dm('take your time', '1460000000000000088');
+    const typing = (c: { route: string }) => c.route === `/channels/${msg.channel_id}/typing`;
+    discord.dispatch('MESSAGE_CREATE', msg);
+    await discord.rest.waitForCount(typing, 3); // the first call and two renewals (every 50 ms here, 8 s in production)
+    release();
+    await discord.rest.waitFor((c) => c.method === 'POST' && c.route === `/channels/${msg.channel_id}/messages`);
+    await app.discord!.idle();
+    expect(discord.visible(msg.channel_id)).toEqual(['worth the wait']);
+    const sent = discord.rest.filter(typing).length;
+    // another turn that lasts several renewal periods: the finished one renews no more
+    ds.model = () => ({ text: 'later', delayMs: 200 });
+    const other = dm('and now', '1460000000000000089');
+    discord.dispatch('MESSAGE_CREATE', other);
+    await discord.rest.waitFor((c) => c.method === 'POST' && c.route === `/channels/${other.channel_id}/messages`);
+    expect(discord.rest.filter((c) => c.route === `/channels/${other.channel_id}/typing`).length).toBeGreaterThanOrEqual(3);
+    expect(discord.rest.filter(typing).length).toBe(sent);
+  });
+
   it('ignores other bots and its own messages', async () => {
     const before = ds.messageCreates().length;
     discord.dispatch('MESSAGE_CREATE', { ...recorded.gatewayThreadWelcome.data, id: discord.nextId() }); // the bot's own welcome
