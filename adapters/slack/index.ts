@@ -145,9 +145,18 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
     const route = (context.threadlineRoute as SlackRoute | undefined) ?? (await routeOf(event, team));
     if ('ignore' in route) return;
     const claimed = context.threadlineClaimed === true;
-    if (route.target.threadTs && route.kind === 'dm') route.target.assistantThread = !!(await deps.store.get(`slack-ai-thread:${event.channel}:${route.target.threadTs}`));
+    const ai = route.target.threadTs && route.kind === 'dm' ? await deps.store.get<AiThread | 1>(aiThreadKey(event.channel, route.target.threadTs)) : undefined;
+    route.target.assistantThread = ai ? true : undefined;
     const author = await people.get(event.user!, team);
-    const inbound: Inbound = { ...route, claimed, author, at: Math.round(Number(event.ts) * 1000), metadata: { slack_team: team, slack_channel: event.channel, slack_ts: event.ts, slack_user: event.user! }, sink: port.sinkFor(route.target) };
+    const inbound: Inbound = {
+      ...route,
+      claimed,
+      author,
+      at: Math.round(Number(event.ts) * 1000),
+      metadata: { slack_team: team, slack_channel: event.channel, slack_ts: event.ts, slack_user: event.user! },
+      context: viewing(ai, author.name),
+      sink: port.sinkFor(route.target),
+    };
     await engine.receive(inbound);
   };
 
@@ -155,9 +164,14 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
   app.event('message', async ({ event, body, context }) => onMessage(event as unknown as SlackMessageEvent, String((body as { team_id?: string }).team_id ?? ''), context));
 
   // Slack's AI app surface: a new assistant thread gets a greeting and suggested prompts.
+  // Slack's AI app surface: the container tells which channel the person looks at (and when that changes).
+  const rememberAiThread = (t: AiThreadEvent['assistant_thread']) => deps.store.set<AiThread>(aiThreadKey(t.channel_id, t.thread_ts), { context: t.context ?? {} }, 30 * 86_400_000);
+  app.event('assistant_thread_context_changed', async ({ event }) => {
+    await rememberAiThread((event as unknown as AiThreadEvent).assistant_thread);
+  });
   app.event('assistant_thread_started', async ({ event, client }) => {
-    const t = (event as unknown as { assistant_thread: { channel_id: string; thread_ts: string } }).assistant_thread;
-    await deps.store.set(`slack-ai-thread:${t.channel_id}:${t.thread_ts}`, 1, 30 * 86_400_000);
+    const t = (event as unknown as AiThreadEvent).assistant_thread;
+    await rememberAiThread(t);
     try {
       await client.apiCall('assistant.threads.setSuggestedPrompts', {
         channel_id: t.channel_id,
@@ -172,9 +186,6 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
     } catch (err) {
       log.warn({ err: { message: (err as Error).message } }, 'could not greet a new assistant thread');
     }
-  });
-  app.event('assistant_thread_context_changed', async () => {
-    // The context (which channel the user is looking at) is not used yet.
   });
 
   app.command('/assistant', async ({ command, ack, client }) => {
@@ -251,4 +262,23 @@ function slackLogger(log: Logger): SlackLogger {
     getLevel: () => level,
     setName: () => undefined,
   };
+}
+
+/** An AI app thread as remembered: the context the container last reported. */
+interface AiThread {
+  context: { channel_id?: string; team_id?: string };
+}
+interface AiThreadEvent {
+  assistant_thread: { channel_id: string; thread_ts: string; context?: AiThread['context'] };
+}
+
+function aiThreadKey(channel: string, threadTs: string): string {
+  return `slack-ai-thread:${channel}:${threadTs}`;
+}
+
+/** The channel beside an AI app thread, for the model ("this channel" means that one); threads remembered before contexts were kept are `1`. */
+function viewing(ai: AiThread | 1 | undefined, name: string): string | undefined {
+  const channel = typeof ai === 'object' ? ai.context.channel_id : undefined;
+  if (!channel || !/^[CGD][A-Z0-9]{2,20}$/.test(channel)) return undefined;
+  return `${name} is writing from Slack's assistant panel while looking at the channel <#${channel}>. When they say "this channel", they mean that one; write <#${channel}> to name it.`;
 }

@@ -260,6 +260,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       const outcome = await executeRun({
         ...this.runBase(rec, sink, signal, m.author.id),
         metadata: { conversation: rec.key.slice(0, 128) },
+        additionalInstructions: m.context,
         onRunId: async (id) => {
           runId = id;
           await this.conversations.startRun(rec, id, m.target);

@@ -46,6 +46,8 @@ export interface Inbound {
   at: number;
   /** Platform ids, kept in the Assistant message's metadata. */
   metadata?: Record<string, string>;
+  /** What the person has in view as they write (Slack's AI app: the channel beside the thread), told to the model for this turn. */
+  context?: string;
   sink: ReplySink;
 }
 

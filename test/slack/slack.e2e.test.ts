@@ -218,6 +218,27 @@ describe("Slack's AI app surface", () => {
     expect(statuses[0].args.status).toBe('is thinking…');
     expect(statuses.at(-1)!.args.status).toBe(''); // cleared when the answer is in
     expect(slack.calls('reactions.add').some((c) => c.args.channel === 'D0AIAPP001')).toBe(false);
+    expect(ds.runCreates().at(-1)!.body.additional_instructions).toBeUndefined(); // the container reported no channel
+  });
+
+  it('tells the model which channel the person is looking at, and follows them when it changes', async () => {
+    const thread = '1767400002.000100';
+    const aiEvent = (type: string, id: string, channel: string) => ({
+      token: 'x', team_id: 'T00FAKE00AA', api_app_id: 'A00FAKEAPP01', type: 'event_callback', event_id: id, event_time: 1,
+      event: { type, assistant_thread: { user_id: 'U00FAKEUSER1', context: { channel_id: channel, team_id: 'T00FAKE00AA', enterprise_id: null }, channel_id: 'D0AIAPP001', thread_ts: thread }, event_ts: '1767400002.000200' },
+    });
+    const ask = (id: string, ts: string, text: string) => ({ ...dmSlack.dmMessage, event_id: id, event: { ...dmSlack.dmMessage.event, channel: 'D0AIAPP001', ts, thread_ts: thread, text } });
+    await postSlack(app.url, aiEvent('assistant_thread_started', 'EvAI3', 'C00FAKECHAN1'));
+    await app.slack!.idle(); // events are handled after their ack: let this one land before the question
+    await postSlack(app.url, ask('EvAI4', '1767400003.000100', 'what is this channel about?'));
+    await app.slack!.idle();
+    expect(ds.runCreates().at(-1)!.body.additional_instructions).toContain('looking at the channel <#C00FAKECHAN1>');
+    await postSlack(app.url, aiEvent('assistant_thread_context_changed', 'EvAI5', 'C00FAKECHAN2'));
+    await app.slack!.idle();
+    await postSlack(app.url, ask('EvAI6', '1767400004.000100', 'and this one?'));
+    await app.slack!.idle();
+    expect(ds.runCreates().at(-1)!.body.additional_instructions).toContain('<#C00FAKECHAN2>');
+    expect(ds.messageCreates().at(-1)!.body.content).toBe('and this one?');
   });
 });
 
