@@ -96,7 +96,8 @@ export class Meetings implements MeetingDesk {
     const time = new Date(m.at).toISOString().slice(11, 16);
     const line = `[${time}] ${m.author.name}: ${m.text.replace(/\s*\n\s*/g, ' / ')}`;
     // Only the queue and a "last seen" stamp are written here; the record belongs to the flusher.
-    await this.deps.store.listPush(this.queue(meeting), [line]);
+    // kept with the time it was sent: messages handled side by side can reach the queue out of order
+    await this.deps.store.listPush(this.queue(meeting), [`${m.at}\t${line}`]);
     await this.deps.store.set(this.seen(m.channelKey), Date.now(), this.opts.maxDurationMs * 2);
     this.dirty.add(m.channelKey);
   }
@@ -187,7 +188,7 @@ export class Meetings implements MeetingDesk {
     for (;;) {
       const lines = await this.deps.store.listRange(this.queue(meeting), 0, MAX_BATCH - 1);
       if (lines.length === 0) return meeting;
-      const content = lines.join('\n');
+      const content = inTimeOrder(lines).join('\n');
       const upto: number = meeting.flushed + lines.length;
       await this.deps.api.messages.create(meeting.threadId, { content, metadata: { meeting_lines_upto: String(upto) } });
       meeting = { ...meeting, flushed: upto, chunkChars: meeting.chunkChars + content.length };
@@ -322,4 +323,18 @@ function clock(ms: number): string {
 function channelTarget(t: ReplyTarget): ReplyTarget {
   const { threadTs: _t, messageTs: _m, replyTo: _r, interaction: _i, ...rest } = t as ReplyTarget & Record<string, unknown>;
   return rest as ReplyTarget;
+}
+
+/** Queued lines (`<sent at ms>\t<line>`) in the order they were sent; a stable sort, so equal times keep their arrival order. */
+export function inTimeOrder(queued: string[]): string[] {
+  let at = 0;
+  const entries = queued.map((q, i) => {
+    const tab = q.indexOf('\t');
+    const t = tab > 0 ? Number(q.slice(0, tab)) : NaN;
+    // a line queued without its time (by an older version) keeps its place after the one before it
+    if (Number.isFinite(t)) at = t;
+    return { at, i, line: Number.isFinite(t) ? q.slice(tab + 1) : q };
+  });
+  entries.sort((a, b) => a.at - b.at || a.i - b.i);
+  return entries.map((e) => e.line);
 }
