@@ -1,17 +1,17 @@
 import { EventEmitter } from 'node:events';
-import { TERMINAL_RUN_STATUSES, type AssistantClient } from '../assistant/index.js';
+import type { AssistantClient } from '../assistant/index.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { HeldLock, Store } from '../store/index.js';
 import type { ReadyAssistant } from './bootstrap.js';
 import { helpText, parseCommand, type Command } from './commands.js';
 import { Conversations, type ConversationRecord } from './conversations.js';
-import { TurnError, humanMessage } from './errors.js';
-import { attachImages, type ImageFetcher } from './images.js';
+import { humanMessage } from './errors.js';
+import type { ImageFetcher } from './images.js';
+import { Answers, SHUTDOWN, STOPPED } from './answers.js';
 import { RateLimiter } from './rate-limit.js';
 import { TurnQueue } from './turn-queue.js';
-import { safeHost, safely, silentSink, watchText } from './sink-helpers.js';
-import { executeRun } from './run.js';
+import { safely, silentSink } from './sink-helpers.js';
 import type { ToolRegistry } from './tools/registry.js';
 import type { Inbound, PlatformPort, ReplySink } from './types.js';
 
@@ -51,7 +51,6 @@ export interface EngineDeps {
 }
 
 
-const [STOPPED, SHUTDOWN, TIMED_OUT] = ['stopped', 'shutdown', 'timed out'];
 
 /**
  * The platform-neutral heart: every inbound message goes through `receive`. Duplicates are
@@ -63,7 +62,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
   readonly conversations: Conversations;
   meetings?: MeetingDesk;
   private readonly queue: TurnQueue;
-  private readonly active = new Map<string, AbortController>();
+  private readonly answers: Answers;
   private readonly limiter: RateLimiter;
   private readonly opts: Required<Omit<EngineOptions, 'idleResetMs'>> & { idleResetMs?: number };
   private accepting = true;
@@ -92,6 +91,13 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       onLockFailure: async (batch, err) => {
         for (const m of batch) await safely(() => m.sink.fail(humanMessage(err)), this.deps.log);
       },
+    });
+    this.answers = new Answers({
+      ...deps,
+      conversations: this.conversations,
+      runTimeoutMs: this.opts.runTimeoutMs,
+      onRunStarted: (key, runId) => this.emit('run-started', { key, runId }),
+      onTurnEnded: (key, status, runId) => this.emit('turn-ended', { key, status, runId }),
     });
     this.limiter = new RateLimiter(deps.store, this.opts.turnsPerMinute);
     this.meetings = deps.meetings;
@@ -177,7 +183,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
           }),
         );
       case 'reset': {
-        const local = this.active.get(m.key);
+        const local = this.answers.active.get(m.key);
         local?.abort(STOPPED);
         const rec = await this.conversations.reset(m.key);
         if (!local && rec?.activeRunId) await this.deps.api.runs.cancel(rec.threadId, rec.activeRunId).catch(() => undefined);
@@ -193,7 +199,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
 
   /** Stops the answer in progress in a conversation (here or on another instance). */
   async stop(key: string): Promise<boolean> {
-    const local = this.active.get(key);
+    const local = this.answers.active.get(key);
     const rec = await this.conversations.get(key);
     // Running here: the aborted turn cancels its own run. Running on another instance: cancel it
     // through the API, and that instance's stream ends with the cancellation.
@@ -211,7 +217,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       rec = await this.conversations.current(key);
       if (rec?.activeRunId || rec?.turn) {
         const carried = new Set(rec.turn?.events ?? []);
-        await this.settle(rec, lock);
+        await this.answers.settle(rec, lock);
         // messages the interrupted turn had already added to the thread were answered by it
         batch = batch.filter((m) => !carried.has(m.eventId));
       }
@@ -239,134 +245,12 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       // The record says which messages this turn carries before the queue lets go of them.
       await this.conversations.save(rec);
       await dropQueued();
-      await this.answer(rec, last, lock);
+      await this.answers.answer(rec, last, lock);
     } catch (err) {
       this.deps.log.warn({ err, conversation: key }, 'turn failed before the run');
       const sink = batch[batch.length - 1]?.sink;
       if (sink) await safely(() => sink.fail(humanMessage(err)), this.deps.log);
     }
-  }
-
-  private async answer(rec: ConversationRecord, m: Inbound, lock: HeldLock): Promise<void> {
-    const ac = new AbortController();
-    this.active.set(rec.key, ac);
-    const timeout = AbortSignal.timeout(this.opts.runTimeoutMs);
-    const signal = AbortSignal.any([ac.signal, lock.lost, timeout]);
-    const started = performance.now();
-    let runId: string | undefined;
-    let partial = '';
-    const sink = watchText(m.sink, (t) => (partial = t));
-    try {
-      const outcome = await executeRun({
-        ...this.runBase(rec, sink, signal, m.author.id),
-        metadata: { conversation: rec.key.slice(0, 128) },
-        additionalInstructions: m.context,
-        onRunId: async (id) => {
-          runId = id;
-          await this.conversations.startRun(rec, id, m.target);
-          this.emit('run-started', { key: rec.key, runId: id });
-        },
-      });
-      await this.deliver(outcome.text, sink);
-      this.observe(rec.key, 'completed', started, outcome);
-      await this.conversations.endRun(rec);
-    } catch (err) {
-      const reason = ac.signal.aborted ? ac.signal.reason : timeout.aborted ? TIMED_OUT : lock.lost.aborted ? 'lock lost' : undefined;
-      if (reason === SHUTDOWN) {
-        // leave the record as it is: the next start finishes this run and delivers the reply
-        this.deps.log.info({ conversation: rec.key, runId }, 'turn left for recovery at shutdown');
-        return;
-      }
-      if (runId && reason) await this.cancelOrAbandon(rec, runId);
-      else if (reason) {
-        // Stopped before the run's id came back: DashScope may have made the run all the same.
-        // Keep the turn and mark it abandoned, so the next turn finds that run, cancels it or waits it out.
-        rec.abandoned = true;
-        await this.conversations.save(rec).catch(() => undefined);
-      }
-      this.observe(rec.key, reason === STOPPED ? 'stopped' : reason === TIMED_OUT ? 'timeout' : err instanceof TurnError ? err.code : 'error', started, { runId }, err);
-      if (reason === STOPPED) await safely(() => sink.finish({ text: partial ? `${partial}\n\n_(stopped)_` : '_(stopped)_', images: [] }), this.deps.log);
-      else if (reason === TIMED_OUT) await safely(() => sink.fail('That took too long, so I stopped it. Please try again.'), this.deps.log);
-      else await safely(() => sink.fail(humanMessage(err)), this.deps.log);
-      if (!rec.abandoned && (rec.activeRunId || rec.turn)) await this.conversations.endRun(rec).catch(() => undefined);
-    } finally {
-      if (this.active.get(rec.key) === ac) this.active.delete(rec.key);
-    }
-  }
-
-  /** Cancels a run we gave up on; when cancel is not supported, remembers it so the next turn waits it out. */
-  private async cancelOrAbandon(rec: ConversationRecord, runId: string): Promise<void> {
-    try {
-      await this.deps.api.runs.cancel(rec.threadId, runId);
-    } catch {
-      // Refused: either it is already ending (someone cancelled it first) or cancel is not supported.
-      const run = await this.deps.api.runs.retrieve(rec.threadId, runId).catch(() => undefined);
-      if (run && (run.status === 'cancelling' || TERMINAL_RUN_STATUSES.has(run.status))) return;
-      rec.abandoned = true;
-      await this.conversations.save(rec).catch(() => undefined);
-    }
-  }
-
-  private runBase(rec: ConversationRecord, sink: ReplySink, signal: AbortSignal, userId?: string) {
-    return {
-      api: this.deps.api,
-      threadId: rec.threadId,
-      assistantId: this.deps.assistant.id,
-      tools: [...this.deps.assistant.runTools, ...this.deps.registry.definitions()],
-      registry: this.deps.registry,
-      sink,
-      signal,
-      conversationKey: rec.key,
-      userId,
-      onToolCall: (name: string, ok: boolean) => this.deps.metrics?.toolCalls.inc({ tool: name, outcome: ok ? 'ok' : 'error' }),
-    };
-  }
-
-  private async deliver(text: string, sink: ReplySink): Promise<void> {
-    const reply = await attachImages(text, this.deps.images, (url, err) => this.deps.log.warn({ host: safeHost(url), reason: err.message }, 'image not attached'));
-    await sink.finish(reply.text || reply.images.length ? reply : { text: '_(The assistant returned an empty answer.)_', images: [] });
-  }
-
-  /**
-   * A run is still marked active from before (a crash, a shutdown, a cancel that was not
-   * supported): finish it and deliver its reply to the stored target, or say it was interrupted.
-   */
-  private async settle(rec: ConversationRecord, lock: HeldLock): Promise<void> {
-    const port = this.deps.platforms[rec.target.platform];
-    const sink = rec.abandoned ? undefined : port?.sinkFor(rec.target);
-    const signal = AbortSignal.any([lock.lost, AbortSignal.timeout(this.opts.runTimeoutMs)]);
-    const started = performance.now();
-    let runId = rec.activeRunId;
-    if (!runId && rec.turn) {
-      // The process died between adding the messages and saving the run id: find the run on the thread.
-      const latest = (await this.deps.api.runs.list(rec.threadId, { order: 'desc', limit: 1 }).catch(() => undefined))?.data[0];
-      if (latest && (latest.created_at ?? 0) >= rec.turn.startedAt - 5_000) runId = latest.id;
-    }
-    if (!sink) {
-      // Nobody waits for this run's answer: stop it, or where cancel is not supported, wait it out.
-      if (runId) {
-        await this.deps.api.runs.cancel(rec.threadId, runId).catch(() => undefined);
-        await this.deps.api.runs.wait(rec.threadId, runId, { signal: AbortSignal.timeout(60_000) }).catch(() => undefined);
-      }
-    } else {
-      try {
-        // No run was created before the crash: the messages are on the thread, so answer them now.
-        const outcome = await executeRun({
-          ...this.runBase(rec, sink, signal),
-          ...(runId ? { resumeRunId: runId } : { metadata: { conversation: rec.key.slice(0, 128) } }),
-          onRunId: async (id) => {
-            if (!runId) await this.conversations.startRun(rec, id, rec.target);
-          },
-        });
-        await this.deliver(outcome.text, sink);
-        this.observe(rec.key, 'recovered', started, outcome);
-      } catch (err) {
-        this.observe(rec.key, 'interrupted', started, { runId }, err);
-        await safely(() => sink.fail('I was interrupted while answering your last message. Please ask again.'), this.deps.log);
-      }
-    }
-    rec.abandoned = undefined;
-    await this.conversations.endRun(rec);
   }
 
   /** After a restart: finish or report every run that was in flight when the last process stopped. */
@@ -379,17 +263,6 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       n++;
     }
     return n;
-  }
-
-  private observe(key: string, status: string, started: number, o: { runId?: string; requestId?: string; firstTextMs?: number; toolCalls?: number }, err?: unknown): void {
-    const ms = Math.round(performance.now() - started);
-    this.emit('turn-ended', { key, status, runId: o.runId });
-    this.deps.metrics?.runs.inc({ status });
-    this.deps.metrics?.runDuration.observe(ms / 1000);
-    if (o.firstTextMs !== undefined) this.deps.metrics?.firstText.observe(o.firstTextMs / 1000);
-    const line = { conversation: key, runId: o.runId, requestId: o.requestId, status, ms, firstTextMs: o.firstTextMs && Math.round(o.firstTextMs), toolCalls: o.toolCalls, err };
-    if (err && status !== 'stopped') this.deps.log.warn(line, 'turn');
-    else this.deps.log.info(line, 'turn');
   }
 
   /** Resolves when no turn is running or queued (tests and shutdown). */
@@ -412,7 +285,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
     const finished = await Promise.race([this.idle().then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), deadlineMs)))]);
     clearTimeout(timer);
     if (!finished) {
-      for (const ac of this.active.values()) ac.abort(SHUTDOWN);
+      for (const ac of this.answers.active.values()) ac.abort(SHUTDOWN);
       await Promise.race([this.idle(), new Promise((r) => setTimeout(r, 2_000))]);
     }
     return { finished };
