@@ -1,5 +1,5 @@
 import { AssistantApiError, errorFromBody } from './errors.js';
-import { NetError, exchange, type Received } from '../net/exchange.js';
+import { NetError, encodeForm, exchange, type Received } from '../net/exchange.js';
 
 export interface TransportOptions {
   baseUrl: string;
@@ -89,10 +89,9 @@ export class Transport {
     if (this.opts.workspace) headers['X-DashScope-WorkSpace'] = this.opts.workspace;
     let body: string | Uint8Array | undefined;
     if (req.form) {
-      // fetch's Response knows how to write multipart; uploads are rare enough to buffer
-      const encoded = new Response(req.form);
-      headers['Content-Type'] = encoded.headers.get('content-type')!;
-      body = new Uint8Array(await encoded.arrayBuffer());
+      const form = await encodeForm(req.form);
+      headers['Content-Type'] = form.type!;
+      body = form.bytes;
     } else if (req.body !== undefined) {
       headers['Content-Type'] = 'application/json; charset=utf-8';
       body = JSON.stringify(req.body);

@@ -96,6 +96,12 @@ class NodeHeaders implements HeaderView {
   }
 }
 
+/** A multipart form or a blob as bytes with its content type: fetch's Response knows how to write them, and uploads are rare enough to buffer. */
+export async function encodeForm(body: FormData | Blob): Promise<{ bytes: Uint8Array; type?: string }> {
+  const encoded = new Response(body);
+  return { bytes: new Uint8Array(await encoded.arrayBuffer()), type: encoded.headers.get('content-type') ?? undefined };
+}
+
 /** Sends one request; resolves when the response headers arrive, rejects with a NetError. */
 export function exchange(x: ExchangeOptions): Promise<Received> {
   return new Promise((resolve, reject) => {

@@ -1,4 +1,4 @@
-import { NetError, exchange } from './exchange.js';
+import { NetError, encodeForm, exchange } from './exchange.js';
 
 /**
  * The part of fetch that Slack's WebClient and Bolt's `respond` use (a POST with a buffered
@@ -48,11 +48,7 @@ async function encodeBody(body: RequestInit['body']): Promise<{ bytes?: string |
   if (body instanceof URLSearchParams) return { bytes: body.toString(), type: 'application/x-www-form-urlencoded;charset=UTF-8' };
   if (body instanceof Uint8Array) return { bytes: body };
   if (body instanceof ArrayBuffer) return { bytes: new Uint8Array(body) };
-  if (body instanceof FormData || body instanceof Blob) {
-    // fetch's Response knows how to write multipart; file uploads are rare enough to buffer
-    const encoded = new Response(body);
-    return { bytes: new Uint8Array(await encoded.arrayBuffer()), type: encoded.headers.get('content-type') ?? undefined };
-  }
+  if (body instanceof FormData || body instanceof Blob) return encodeForm(body);
   return UNSUPPORTED;
 }
 
