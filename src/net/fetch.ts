@@ -6,7 +6,7 @@ import { NetError, encodeForm, exchange } from './exchange.js';
  * makes four to six Web API calls, and through fetch each one builds web streams, a Request, a
  * dispatcher and AbortSignal chains that the garbage collector then has to find.
  *
- * Anything outside that part (a streamed request body, a redirect to follow) is handed to the
+ * Anything outside that part (a streamed request body, the rest of a redirect) is handed to the
  * real fetch, so callers never see a difference except in memory.
  */
 export async function nodeFetch(input: string | URL | Request, init: RequestInit = {}): Promise<Response> {
@@ -23,10 +23,13 @@ export async function nodeFetch(input: string | URL | Request, init: RequestInit
   } catch (err) {
     throw fetchError(err, init.signal);
   }
-  if (received.status >= 300 && received.status < 400 && received.headers.get('location')) {
+  const location = received.status >= 300 && received.status < 400 ? received.headers.get('location') : null;
+  if (location && init.redirect !== 'manual') {
     received.message.resume();
     if (init.redirect === 'error') throw new TypeError('fetch failed', { cause: new Error('unexpected redirect') });
-    if (init.redirect !== 'manual') return fetch(input, init);
+    // follow it with the real fetch, from the new address: this request has been sent once already
+    const keep = received.status === 307 || received.status === 308;
+    return fetch(new URL(location, url), { ...init, method: keep ? init.method : 'GET', body: keep ? init.body : undefined });
   }
   let bytes: Buffer;
   try {

@@ -73,16 +73,20 @@ describe('nodeFetch', () => {
     await expect(nodeFetch('http://127.0.0.1:9/refused')).rejects.toThrow(TypeError);
   });
 
-  it('refuses a redirect when asked to, and follows one through fetch otherwise', async () => {
+  it('refuses a redirect when asked to, hands one back when manual, and otherwise follows it without sending the request twice', async () => {
     answer = (req, res) => {
-      if (req.url === '/moved') {
-        res.writeHead(302, { location: '/here' });
-        res.end();
-      } else json(res, 200, { at: req.url });
+      if (req.url === '/moved' || req.url === '/kept') {
+        res.writeHead(req.url === '/moved' ? 302 : 307, { location: '/here', 'content-type': 'text/plain' });
+        res.end('see /here');
+      } else json(res, 200, { at: req.url, method: req.method });
     };
     await expect(nodeFetch(`${base}/moved`, { method: 'POST', body: 'a', redirect: 'error' })).rejects.toThrow(TypeError);
-    const res = await nodeFetch(`${base}/moved`);
-    expect(await res.json()).toEqual({ at: '/here' });
+    const manual = await nodeFetch(`${base}/moved`, { redirect: 'manual' });
+    expect([manual.status, manual.headers.get('location'), await manual.text()]).toEqual([302, '/here', 'see /here']);
+    seen = [];
+    expect(await (await nodeFetch(`${base}/moved`, { method: 'POST', body: 'a' })).json()).toEqual({ at: '/here', method: 'GET' });
+    expect(await (await nodeFetch(`${base}/kept`, { method: 'POST', body: 'b' })).json()).toEqual({ at: '/here', method: 'POST' });
+    expect(seen.map((x) => `${x.method} ${x.url} ${x.body}`)).toEqual(['POST /moved a', 'GET /here ', 'POST /kept b', 'POST /here b']);
   });
 
   it("carries Slack's WebClient: a 429 with Retry-After is waited out and the call succeeds", async () => {
