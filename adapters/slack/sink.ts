@@ -1,5 +1,5 @@
 import type { WebClient } from '@slack/web-api';
-import { openFenceAtEnd, splitMessage } from '../../src/engine/format/split.js';
+import { fenceAcross, splitMessage } from '../../src/engine/format/split.js';
 import { EditThrottle } from '../../src/engine/format/throttle.js';
 import type { CodeStep, FinalReply, MinutesReply, ReplySink, TurnStatus } from '../../src/engine/types.js';
 import type { Logger } from '../../src/log.js';
@@ -29,21 +29,6 @@ export function messageEnd(text: string, base: number): { end: number; full: boo
 
 /** Kept free in each streamed message for a code fence closed at its end and reopened at the next one's start. */
 const FENCE_ROOM = 48;
-
-/**
- * How a code block left open where a streamed message ends continues in the next: `close` is
- * appended to the full message (the block's own closing line when it comes next, else a fence
- * of ours) and `reopen` starts the next one. Nothing when no block is open there.
- */
-export function fenceAcross(text: string, at: number): { close: string; reopen: string; skip: number } | undefined {
-  const open = openFenceAtEnd(text.slice(0, at));
-  if (!open) return undefined;
-  const marker = /^(`{3,}|~{3,})/.exec(open)![1];
-  const own = /^\n?[ \t]*(`{3,}|~{3,})[ \t]*\n/.exec(text.slice(at));
-  if (own && own[1].startsWith(marker[0]) && own[1].length >= marker.length) return { close: own[0], reopen: '', skip: own[0].length };
-  const lang = open.slice(marker.length).trim().split(/\s+/)[0]!.slice(0, 24);
-  return { close: `\n${marker}`, reopen: `${marker}${lang}\n`, skip: 0 };
-}
 
 /** Workspaces where chat.startStream is unknown (older plans, Enterprise Grid settings): post and update there. */
 const noStreaming = new Set<string>();

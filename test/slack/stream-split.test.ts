@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { SLACK_MESSAGE_LIMIT, fenceAcross, messageEnd } from '../../adapters/slack/sink.js';
+import { SLACK_MESSAGE_LIMIT, messageEnd } from '../../adapters/slack/sink.js';
+import { fenceAcross } from '../../src/engine/format/split.js';
 
 describe('where a streamed Slack message ends', () => {
   it('takes all of a text that fits, else breaks at a paragraph, else a line, else a space', () => {
