@@ -22,7 +22,6 @@ export interface MeetingDesk {
   get(channelKey: string): Promise<object | undefined>;
   /** Captures the message when a meeting runs in its channel (`known`: what `get` just gave); a no-op otherwise. */
   capture(m: Inbound, known?: object): Promise<void>;
-  isActive(channelKey: string): Promise<boolean>;
 }
 
 export interface EngineOptions {
@@ -160,7 +159,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
 
   /** Whether channel messages not addressed to the bot matter in this channel (a meeting takes notes there). */
   async wantsAmbient(channelKey: string): Promise<boolean> {
-    return !!this.meetings && (await this.meetings.isActive(channelKey));
+    return !!(await this.meetings?.get(channelKey));
   }
 
   /**
