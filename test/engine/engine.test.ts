@@ -21,9 +21,15 @@ afterAll(() => fake.stop());
 beforeEach(async () => {
   fake.faults = [];
   fake.model = ({ newUserMessages }) => ({ text: [`You said: `, newUserMessages.join(' | ')] });
-  store = await RedisStore.connect({ url: REDIS_URL, prefix: uniquePrefix('engine') });
-  stores.push(store);
+  store = await openRedis(uniquePrefix('engine'));
 });
+/** A Redis store under `prefix`, closed after the test. */
+async function openRedis(prefix: string): Promise<Store> {
+  const s = await RedisStore.connect({ url: REDIS_URL, prefix });
+  stores.push(s);
+  return s;
+}
+
 afterEach(async () => {
   await Promise.all(stores.splice(0).map((s) => s.close()));
 });
@@ -211,9 +217,7 @@ describe('one active run per Assistant thread', () => {
     // the first run takes 600 ms at the fake: four lock TTLs of 150 ms
     fake.model = ({ newUserMessages }) => (n++ === 0 ? { text: [newUserMessages.join(',')], delayMs: 300 } : { text: `later: ${newUserMessages.join(',')}` });
     const prefix = uniquePrefix('two');
-    const s1 = await RedisStore.connect({ url: REDIS_URL, prefix });
-    const s2 = await RedisStore.connect({ url: REDIS_URL, prefix });
-    stores.push(s1, s2);
+    const [s1, s2] = [await openRedis(prefix), await openRedis(prefix)];
     const platform = new RecordingPlatform();
     const a = await makeEngine(fake, s1, { platform, options: { lockTtlMs: 150 } });
     const b = await makeEngine(fake, s2, { platform, options: { lockTtlMs: 150 } });
@@ -317,8 +321,7 @@ describe('recovery', () => {
     const gate = new Promise<void>((r) => (release = r));
     fake.model = () => ({ text: 'the late answer', until: gate });
     const prefix = uniquePrefix('recover');
-    const s1 = await RedisStore.connect({ url: REDIS_URL, prefix });
-    stores.push(s1);
+    const s1 = await openRedis(prefix);
     const first = await makeEngine(fake, s1);
     const started = once(first.engine, 'run-started');
     await first.engine.receive(inbound(first.platform, { channel: 'CX1' }));
@@ -329,8 +332,7 @@ describe('recovery', () => {
     const rec = await first.engine.conversations.get('slack:T1:CX1:1.0');
     expect(rec?.activeRunId).toBeTruthy();
 
-    const s2 = await RedisStore.connect({ url: REDIS_URL, prefix });
-    stores.push(s2);
+    const s2 = await openRedis(prefix);
     const second = await makeEngine(fake, s2);
     expect(await second.engine.recover()).toBe(1);
     release();
@@ -343,8 +345,7 @@ describe('recovery', () => {
   it('reports an interrupted run that failed meanwhile', async () => {
     fake.model = () => ({ hang: true });
     const prefix = uniquePrefix('interrupted');
-    const s1 = await RedisStore.connect({ url: REDIS_URL, prefix });
-    stores.push(s1);
+    const s1 = await openRedis(prefix);
     const first = await makeEngine(fake, s1);
     const started = once(first.engine, 'run-started');
     await first.engine.receive(inbound(first.platform, { channel: 'CX2' }));
