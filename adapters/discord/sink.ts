@@ -1,5 +1,5 @@
 import { AttachmentBuilder, DiscordAPIError, type ChatInputCommandInteraction, type Client, type Message, type SendableChannels } from 'discord.js';
-import { splitMessage } from '../../src/engine/format/split.js';
+import { MAX_MESSAGES_PER_REPLY, OVERFLOW_FILENAME, capMessages, splitMessage } from '../../src/engine/format/split.js';
 import { EditThrottle } from '../../src/engine/format/throttle.js';
 import type { CodeStep, FinalReply, MinutesReply, ReplySink, TurnStatus } from '../../src/engine/types.js';
 import type { Logger } from '../../src/log.js';
@@ -63,7 +63,9 @@ export class DiscordSink implements ReplySink {
 
   /** Shows the text in as many messages as it needs, editing those already posted. */
   private async show(text: string, final = false, files: AttachmentBuilder[] = []): Promise<void> {
-    const chunks = text ? splitMessage(text, DISCORD_LIMIT) : [];
+    // One reply is at most MAX_MESSAGES_PER_REPLY messages; the whole text goes as a file beyond that.
+    const { shown: chunks, overflow } = capMessages(text ? splitMessage(text, DISCORD_LIMIT) : [], MAX_MESSAGES_PER_REPLY);
+    if (final && overflow) files = [...files, new AttachmentBuilder(Buffer.from(text), { name: OVERFLOW_FILENAME })];
     for (let i = 0; i < chunks.length; i++) {
       const attach = final && i === chunks.length - 1 ? files : [];
       const have = this.posted[i];
@@ -143,7 +145,8 @@ export class DiscordSink implements ReplySink {
 
   /** Messages outside the streamed reply (notices, code, failures, minutes). */
   private async postExtra(text: string, files: AttachmentBuilder[] = []): Promise<void> {
-    const chunks = splitMessage(text, DISCORD_LIMIT);
+    const { shown: chunks, overflow } = capMessages(splitMessage(text, DISCORD_LIMIT), MAX_MESSAGES_PER_REPLY);
+    if (overflow) files = [...files, new AttachmentBuilder(Buffer.from(text), { name: OVERFLOW_FILENAME })];
     for (let i = 0; i < chunks.length; i++) {
       await this.guard('send', async () => {
         const posted = await this.send(chunks[i], i === chunks.length - 1 ? files : [], this.posted.length === 0 && i === 0);

@@ -1,5 +1,5 @@
 import type { WebClient } from '@slack/web-api';
-import { fenceAcross, splitMessage } from '../../src/engine/format/split.js';
+import { MAX_MESSAGES_PER_REPLY, OVERFLOW_FILENAME, capMessages, fenceAcross, splitMessage } from '../../src/engine/format/split.js';
 import { EditThrottle } from '../../src/engine/format/throttle.js';
 import type { CodeStep, FinalReply, MinutesReply, ReplySink, TurnStatus } from '../../src/engine/types.js';
 import type { Logger } from '../../src/log.js';
@@ -58,6 +58,8 @@ export class SlackSink implements ReplySink {
   private readonly edits: EditThrottle;
   private reacted = false;
   private statusSet = false;
+  /** The stream reached MAX_MESSAGES_PER_REPLY messages: the rest of the reply goes as a file. */
+  private capped = false;
 
   constructor(
     private readonly client: WebClient,
@@ -117,6 +119,13 @@ export class SlackSink implements ReplySink {
 
   private async appendStream(text: string): Promise<void> {
     let s = this.stream!;
+    if (this.capped) return;
+    if (s.full && this.streamTs.length >= MAX_MESSAGES_PER_REPLY) {
+      // one reply never floods the thread: the whole text is attached when it finishes
+      this.capped = true;
+      await this.call('chat.appendStream', { channel: this.target.channel, ts: s.ts, markdown_text: `\n\n_(This answer is long: the whole answer is attached as ${OVERFLOW_FILENAME}.)_` });
+      return;
+    }
     if (s.full || Date.now() - s.startedAt > STREAM_MAX_AGE_MS) {
       // this message is full (or the stream is getting old): stop it and go on in a new one,
       // closing a code block cut in two here and reopening it there, so each message renders on its own
@@ -138,7 +147,11 @@ export class SlackSink implements ReplySink {
     const { end, full } = messageEnd(text, s.base);
     const piece = text.slice(from, end);
     if (!piece) {
-      if (full) s.full = true;
+      if (!full) return;
+      // This message already holds text past its last clean break (an early delta fitted whole):
+      // it is full, so go on in the next one now, or the rest of the reply would never be sent.
+      s.full = true;
+      if (text.length > from) return this.appendStream(text);
       return;
     }
     if (await this.call('chat.appendStream', { channel: this.target.channel, ts: s.ts, markdown_text: piece })) {
@@ -154,7 +167,8 @@ export class SlackSink implements ReplySink {
 
   /** Shows `text` in as many messages as it needs: edits the ones already posted, posts the rest. */
   private async showByUpdates(markdown: string, final = false): Promise<void> {
-    const chunks = splitMessage(toMrkdwn(markdown), SLACK_MESSAGE_LIMIT);
+    const { shown: chunks, overflow } = capMessages(splitMessage(toMrkdwn(markdown), SLACK_MESSAGE_LIMIT), MAX_MESSAGES_PER_REPLY);
+    if (final && overflow) this.capped = true;
     for (let i = 0; i < chunks.length; i++) {
       const have = this.posted[i];
       if (have && have.text === chunks[i]) continue;
@@ -182,7 +196,7 @@ export class SlackSink implements ReplySink {
       const streamed = this.latest.slice(0, this.stream.base + this.stream.sent);
       if (text.startsWith(streamed)) {
         this.latest = text;
-        for (let progress = -1; this.mode === 'stream' && this.stream.base + this.stream.sent < text.length; ) {
+        for (let progress = -1; this.mode === 'stream' && !this.capped && this.stream.base + this.stream.sent < text.length; ) {
           const at = this.stream.base + this.stream.sent;
           if (at === progress) break; // Slack refused the append: stop rather than loop
           progress = at;
@@ -198,6 +212,7 @@ export class SlackSink implements ReplySink {
     } else if (text) {
       await this.showByUpdates(text, true);
     }
+    if (this.capped) await this.upload(new TextEncoder().encode(text), OVERFLOW_FILENAME, 'The whole answer', 'The whole answer');
     for (const img of reply.images) await this.upload(img.bytes, img.filename, img.alt, img.alt);
     this.opts.onReply?.('final');
     await this.clearProgress();
@@ -214,7 +229,9 @@ export class SlackSink implements ReplySink {
   }
 
   async notice(text: string): Promise<void> {
-    for (const chunk of splitMessage(toMrkdwn(text), SLACK_MESSAGE_LIMIT)) await this.post(chunk);
+    const { shown, overflow } = capMessages(splitMessage(toMrkdwn(text), SLACK_MESSAGE_LIMIT), MAX_MESSAGES_PER_REPLY);
+    for (const chunk of shown) await this.post(chunk);
+    if (overflow) await this.upload(new TextEncoder().encode(text), OVERFLOW_FILENAME, 'The whole text', 'The whole text');
   }
 
   async fail(text: string): Promise<void> {
@@ -226,7 +243,7 @@ export class SlackSink implements ReplySink {
   }
 
   async minutes(m: MinutesReply): Promise<void> {
-    for (const chunk of splitMessage(toMrkdwn(m.text), SLACK_MESSAGE_LIMIT)) await this.post(chunk);
+    for (const chunk of capMessages(splitMessage(toMrkdwn(m.text), SLACK_MESSAGE_LIMIT), MAX_MESSAGES_PER_REPLY).shown) await this.post(chunk);
     await this.upload(m.file.bytes, m.file.filename, m.title, m.title);
   }
 

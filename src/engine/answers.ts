@@ -38,7 +38,7 @@ export class Answers {
     const started = performance.now();
     let runId: string | undefined;
     let partial = '';
-    const sink = watchText(m.sink, (t) => (partial = t));
+    const sink = this.marked(rec, watchText(m.sink, (t) => (partial = t)));
     try {
       const outcome = await executeRun({
         ...this.runBase(rec, sink, signal, m.author.id),
@@ -56,7 +56,9 @@ export class Answers {
     } catch (err) {
       const reason = ac.signal.aborted ? ac.signal.reason : timeout.aborted ? TIMED_OUT : lock.lost.aborted ? 'lock lost' : undefined;
       if (reason === SHUTDOWN) {
-        // leave the record as it is: the next start finishes this run and delivers the reply
+        // leave the turn for the next start, which finishes this run and delivers the reply: it did not crash us
+        rec.delivering = undefined;
+        await this.deps.conversations.save(rec).catch((e: unknown) => this.deps.log.warn({ err: e, conversation: rec.key }, 'could not mark the reply safe to deliver'));
         this.deps.log.info({ conversation: rec.key, runId }, 'turn left for recovery at shutdown');
         return;
       }
@@ -90,6 +92,29 @@ export class Answers {
     }
   }
 
+  /**
+   * The same sink, with the record marked `delivering` before the reply's first text or its final
+   * answer reaches the platform (see ConversationRecord.delivering).
+   */
+  private marked(rec: ConversationRecord, out: ReplySink): ReplySink {
+    let marking: Promise<void> | undefined;
+    const mark = () =>
+      (marking ??= (async () => {
+        rec.delivering = Date.now();
+        await this.deps.conversations.save(rec);
+      })());
+    return {
+      ...out,
+      status: (st) => out.status(st),
+      code: (step) => out.code(step),
+      notice: (t) => out.notice(t),
+      fail: (t) => out.fail(t),
+      minutes: (mm) => out.minutes(mm),
+      text: async (t) => (await mark(), out.text(t)),
+      finish: async (r) => (await mark(), out.finish(r)),
+    };
+  }
+
   private runBase(rec: ConversationRecord, sink: ReplySink, signal: AbortSignal, userId?: string) {
     return {
       api: this.deps.api,
@@ -116,7 +141,16 @@ export class Answers {
    */
   async settle(rec: ConversationRecord, lock: HeldLock): Promise<void> {
     const port = this.deps.platforms[rec.target.platform];
-    const sink = rec.abandoned ? undefined : port?.sinkFor(rec.target);
+    const poisoned = !!rec.delivering && !rec.abandoned;
+    const sink = rec.abandoned || poisoned ? undefined : port?.sinkFor(rec.target);
+    if (poisoned) {
+      // The last process died while posting this reply, perhaps because of it: never post it again.
+      this.deps.log.error({ conversation: rec.key, runId: rec.activeRunId, since: rec.delivering }, 'reply dropped: the process stopped while posting it');
+      this.deps.metrics?.runs.inc({ status: 'dropped' });
+      const told = port?.sinkFor(rec.target);
+      // status first: a sink only clears progress (the 👀 the dead process left) that it knows about
+      if (told) await safely(async () => (await told.status({ kind: 'thinking' }), await told.fail('I could not post my last answer here, so I dropped it rather than try again. Please ask again.')), this.deps.log);
+    }
     const signal = AbortSignal.any([lock.lost, AbortSignal.timeout(this.deps.runTimeoutMs)]);
     const started = performance.now();
     let runId = rec.activeRunId;
@@ -135,13 +169,13 @@ export class Answers {
       try {
         // No run was created before the crash: the messages are on the thread, so answer them now.
         const outcome = await executeRun({
-          ...this.runBase(rec, sink, signal),
+          ...this.runBase(rec, this.marked(rec, sink), signal),
           ...(runId ? { resumeRunId: runId } : { metadata: { conversation: rec.key.slice(0, 128) } }),
           onRunId: async (id) => {
             if (!runId) await this.deps.conversations.startRun(rec, id, rec.target);
           },
         });
-        await this.deliver(outcome.text, sink);
+        await this.deliver(outcome.text, this.marked(rec, sink));
         this.observe(rec.key, 'recovered', started, outcome);
       } catch (err) {
         this.observe(rec.key, 'interrupted', started, { runId }, err);

@@ -20,6 +20,13 @@ export interface ConversationRecord {
    * (adopting its run, or starting one) and does not add them twice.
    */
   turn?: { events: string[]; startedAt: number };
+  /**
+   * The reply was being posted (its first text, or the final answer). A process that dies with
+   * this set may have died *of* the reply (issue 19: a reply that crashed the splitter crashed every
+   * restart that delivered it again), so recovery drops it with an apology instead of posting it
+   * again. A graceful shutdown clears it: that reply is safe to deliver.
+   */
+  delivering?: number;
 }
 
 const IN_FLIGHT = 'inflight-runs';
@@ -72,6 +79,7 @@ export class Conversations {
   async endRun(rec: ConversationRecord): Promise<void> {
     rec.activeRunId = undefined;
     rec.turn = undefined;
+    rec.delivering = undefined;
     rec.lastActivity = Date.now();
     await this.save(rec);
   }

@@ -36,6 +36,8 @@ export interface ModelTurn {
   fail?: { code: string; message: string };
   /** Never finish (stays in_progress until cancelled). */
   hang?: boolean;
+  /** After the first text delta, wait for this promise (a process can be killed mid-reply). */
+  holdAfterFirstDelta?: Promise<unknown>;
 }
 
 export type Model = (input: ModelInput) => ModelTurn | Promise<ModelTurn>;
@@ -478,6 +480,7 @@ export class FakeDashScope {
       emit('thread.message.delta', { id: msg.id, object: 'thread.message.delta', delta: { role: 'assistant', content: [{ index: 0, type: 'text', text: { value: chunk, annotations: [] } }] } });
       deltas++;
       await maybeCut();
+      if (deltas === 1 && turn.holdAfterFirstDelta) await Promise.race([turn.holdAfterFirstDelta, new Promise<void>((r) => (run.wake = r))]);
     }
     await wait(turn.delayMs);
     msg.content = [{ type: 'text', text: { value: full, annotations: [] } }];

@@ -161,6 +161,14 @@ export class FakeDiscord {
     };
   }
 
+  /** The body Discord answers to content over 2,000 characters or more than 10 files (shape as documented for 50035). */
+  private invalidBody(body: any, files: DiscordCall['files']): unknown {
+    const errors: Record<string, unknown> = {};
+    if (typeof body?.content === 'string' && body.content.length > 2000) errors.content = { _errors: [{ code: 'BASE_TYPE_MAX_LENGTH', message: 'Must be 2000 or fewer in length.' }] };
+    if (files.length > 10 || (Array.isArray(body?.attachments) && body.attachments.length > 10)) errors.attachments = { _errors: [{ code: 'BASE_TYPE_MAX_LENGTH', message: 'Must be 10 or fewer in length.' }] };
+    return Object.keys(errors).length ? { code: 50035, errors, message: 'Invalid Form Body' } : undefined;
+  }
+
   private async handle(req: IncomingMessage): Promise<{ status: number; body?: unknown }> {
     const url = new URL(req.url ?? '/', 'http://x');
     const route = decodeURIComponent(url.pathname.replace(/^\/api\/v\d+/, ''));
@@ -194,6 +202,9 @@ export class FakeDiscord {
       const code = this.refuse.get(p[1])!;
       return done(code === 10003 ? 404 : code === 50013 ? 403 : 400, { message: `refused (${code})`, code });
     }
+    // Discord's own limits: 2,000 characters of content and 10 attachments per message (error 50035)
+    const invalid = (m === 'POST' || m === 'PATCH') && /\/messages/.test(route) ? this.invalidBody(body, files) : undefined;
+    if (invalid) return done(400, invalid);
     if ((p = /^\/channels\/(\d+)\/messages$/.exec(route)) && m === 'POST') return done(200, this.message(p[1], body, files));
     if ((p = /^\/channels\/(\d+)\/messages\/(\d+)$/.exec(route))) {
       if (m === 'PATCH') return done(200, { ...this.message(p[1], body, files, p[2]), edited_timestamp: new Date().toISOString() });

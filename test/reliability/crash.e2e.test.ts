@@ -53,6 +53,30 @@ describe('kill -9', () => {
     expect(runs.at(-1)!.path).toBe(runs[0].path);
   }, 60_000);
 
+  it('while posting a reply: the restart does not post it again, it apologises once (a reply that crashed us would crash us again)', async () => {
+    await app?.stop();
+    app = await startChild(env);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    ds.model = () => ({ text: ['the first words of a poison reply', ' and the rest'], holdAfterFirstDelta: gate });
+    const base = fixture('slack.json').mention;
+    const ts = '1767391000.000001';
+    await postSlack(app.url, { ...base, event_id: 'EvPoison', event: { ...base.event, ts, event_ts: ts, text: '<@U00FAKEBOT01> say something' } });
+    await slack.log.waitFor((c) => c.method === 'chat.startStream' && c.args.thread_ts === ts, 15_000, 'first text');
+    await app.kill();
+    release();
+    app = await startChild(env);
+    const apology = await slack.log.waitFor((c) => c.method === 'chat.postMessage' && c.args.thread_ts === ts, 25_000, 'apology').catch((e) => {
+      throw new Error(`${(e as Error).message}\n${app?.output()}`);
+    });
+    expect(apology.args.text).toMatch(/could not post my last answer/);
+    // the dead process's 👀 is cleared by the one that apologised, and nothing else reached the thread
+    await slack.log.waitFor((c) => c.method === 'reactions.remove' && c.args.timestamp === ts, 5_000, 'eyes removed');
+    const inThread = slack.log.filter((c) => ['chat.postMessage', 'chat.startStream'].includes(c.method) && c.args.thread_ts === ts);
+    expect(inThread.map((c) => c.method)).toEqual(['chat.startStream', 'chat.postMessage']);
+    expect(app.output()).toMatch(/reply dropped/);
+  }, 60_000);
+
   it('during a meeting: no captured line is lost', async () => {
     await app?.stop();
     // the first process batches lines only once an hour, so at the kill they are all still queued
