@@ -13,7 +13,7 @@ import { signSlackBody } from '../adapters/slack/verify.js';
 import { startThreadline, type Threadline } from '../src/app.js';
 import { AssistantClient } from '../src/assistant/index.js';
 import { loadConfig } from '../src/config.js';
-import { finalMessageText } from '../src/engine/run.js';
+import { finalMessageText } from '../src/backends/assistant/run.js';
 import { silentLogger } from '../src/log.js';
 import { LocalStore, RedisStore, type Store } from '../src/store/index.js';
 import { FakeDashScope } from '../test/fakes/dashscope.js';
@@ -157,7 +157,7 @@ export async function benchStreaming(opts: { turns: number; redisUrl: string }):
     // Baseline: the official SDK's way: create the run, wait() polling every 500 ms, read the message, post it.
     const api = new AssistantClient({ baseUrl: r.ds.url, apiKey: r.ds.apiKey, userAgent: 'bench' });
     const web = new WebClient(r.slack.botToken, { slackApiUrl: r.slack.apiUrl });
-    const assistantId = r.app.engine.assistant.id;
+    const assistantId = (r.app.engine.backend as unknown as { assistantId: string }).assistantId;
     for (let i = 0; i < opts.turns; i++) {
       const before = r.ds.log.calls.length;
       const thread = await api.threads.create();

@@ -5,9 +5,8 @@ import { startSlack, type SlackAdapter } from '../adapters/slack/index.js';
 import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
-import { AssistantClient } from './assistant/index.js';
+import { BackendSlot, ModelError, createBackend } from './backends/index.js';
 import type { Config } from './config.js';
-import { ensureAssistant } from './engine/bootstrap.js';
 import { Engine } from './engine/engine.js';
 import { ImageFetcher } from './engine/images.js';
 import { Meetings } from './engine/meetings/index.js';
@@ -56,6 +55,7 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
   const readiness = new Readiness();
   const http = createServerApp({ readiness, metrics });
   let accepting = true;
+  let stopped = false;
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: http.app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
   });
@@ -65,25 +65,37 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
     const store = opts.store ?? await createStore({ redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, dataDir: config.dataDir, onError: (err) => log.warn({ err: { message: err.message } }, 'redis error') });
     cleanup.unshift(() => store.close());
     readiness.add('store', () => store.ping());
-    const api = new AssistantClient({
-      baseUrl: config.dashscope.baseUrl,
-      apiKey: config.dashscope.apiKey,
-      workspace: config.dashscope.workspace,
-      userAgent: `threadline/${VERSION}`,
-      onResponse: (r) => {
-        metrics.dashscopeRequests.inc({ method: r.method, status: String(r.status) });
-        if (r.code) metrics.dashscopeErrors.inc({ code: r.code });
-      },
-    });
-    const assistant = await ensureAssistant(api, store, config.assistant);
-    log.info({ assistant: assistant.id, action: assistant.action, tools: assistant.toolTypes }, 'assistant ready');
+    const backend = new BackendSlot();
+    readiness.add('assistant', () => backend.ready);
+    const connect = async () =>
+      backend.set(
+        await createBackend(config, {
+          store,
+          log,
+          userAgent: `threadline/${VERSION}`,
+          onResponse: (r) => {
+            metrics.dashscopeRequests.inc({ method: r.method, status: String(r.status) });
+            if (r.code) metrics.dashscopeErrors.inc({ code: r.code });
+          },
+        }),
+      );
+    let bootstrapping: Promise<void> | undefined;
+    try {
+      await connect();
+    } catch (err) {
+      // A refusal (bad key, unknown assistant) is a configuration problem: stop with it. DashScope
+      // unreachable or failing is not: serve /healthz, answer /readyz 503 naming `assistant`, keep
+      // trying, and take events once it answers (Slack gets 503 and retries meanwhile).
+      if (!(err instanceof ModelError) || !err.retryable) throw err;
+      log.warn({ err }, 'DashScope is not answering at startup; retrying in the background');
+      bootstrapping = retryBootstrap(connect, log, () => stopped);
+    }
     const registry = opts.registry ?? new ToolRegistry().register(getCurrentTime);
     const loaded = await loadToolsFrom(config.toolsDir, registry);
     if (loaded.length) log.info({ tools: loaded }, 'local tools loaded');
     const engine = new Engine({
-      api,
+      backend,
       store,
-      assistant,
       registry,
       images: opts.imageFetcher ?? new ImageFetcher({ hosts: config.imageHosts }),
       platforms: {},
@@ -109,22 +121,27 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
         socketPingTimeoutMs: opts.testing?.socketPingTimeoutMs,
         webApiRetries: opts.testing?.webApiRetries,
         editIntervalMs: opts.testing?.editIntervalMs,
-        accepting: () => accepting,
+        accepting: () => accepting && backend.ready,
       });
       cleanup.unshift(() => slack!.stop());
       readiness.add('slack', () => slack!.isConnected());
       engine.addPlatform('slack', slack);
       if (slack.receiver) http.mount(slack.receiver.routes);
     }
-    const meetings = new Meetings({ api, store, engine, assistantId: assistant.id, log, metrics, options: config.meeting });
+    const meetings = new Meetings({ backend, store, engine, log, metrics, options: config.meeting });
     engine.meetings = meetings;
-    const resumedMeetings = await meetings.start();
-    if (resumedMeetings) log.info({ meetings: resumedMeetings }, 'meetings resumed');
-    const recovered = await engine.recover();
-    if (recovered) log.info({ recovered }, 'finishing runs left by the previous process');
+    const resume = async () => {
+      const resumedMeetings = await meetings.start();
+      if (resumedMeetings) log.info({ meetings: resumedMeetings }, 'meetings resumed');
+      const recovered = await engine.recover();
+      if (recovered) log.info({ recovered }, 'finishing runs left by the previous process');
+    };
+    if (bootstrapping) void bootstrapping.then(resume).catch((err: unknown) => log.error({ err }, 'could not resume after DashScope came back'));
+    else await resume();
     readiness.markStarted();
     log.info({ port, platforms: [slack && 'slack', discord && 'discord'].filter(Boolean) }, 'threadline started');
     let stopping: Promise<{ finished: boolean }> | undefined;
+    const markStopped = () => (stopped = true);
     return {
       url: `http://127.0.0.1:${port}`,
       port,
@@ -137,6 +154,7 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
       meetings,
       stop: (deadlineMs = config.shutdownTimeoutMs) =>
         (stopping ??= (async () => {
+          markStopped();
           readiness.markStopping();
           accepting = false;
           const result = await engine.drain(deadlineMs);
@@ -148,5 +166,20 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
   } catch (err) {
     for (const fn of cleanup) await fn().catch(() => undefined);
     throw err;
+  }
+}
+
+/** Bootstrap again and again, backing off from 1 s to a minute, until it works or Threadline stops. */
+async function retryBootstrap(connect: () => Promise<void>, log: Logger, stopped: () => boolean): Promise<void> {
+  for (let attempt = 1, wait = 1_000; !stopped(); attempt++, wait = Math.min(60_000, wait * 2)) {
+    await new Promise((r) => setTimeout(r, wait * (0.5 + Math.random() / 2)).unref());
+    if (stopped()) return;
+    try {
+      await connect();
+      log.info({ attempt }, 'DashScope answers: taking events');
+      return;
+    } catch (err) {
+      log.warn({ err, attempt }, 'DashScope is still not answering');
+    }
   }
 }

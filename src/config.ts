@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import { parseDuration } from './duration.js';
-import type { AssistantSettings } from './engine/bootstrap.js';
+import type { AssistantSettings } from './backends/assistant/bootstrap.js';
 
 export interface Config {
   port: number;
@@ -11,7 +11,19 @@ export interface Config {
   redisUrl?: string;
   /** Prefix of every Redis key (default `threadline:`), so several deployments can share one Redis. */
   redisPrefix: string;
-  dashscope: { apiKey: string; baseUrl: string; workspace?: string };
+  dashscope: {
+    apiKey: string;
+    baseUrl: string;
+    workspace?: string;
+    /** Which model backend answers: DashScope's Assistant API (default) or the OpenAI-compatible Responses API. */
+    api: 'assistant' | 'responses';
+    /** Base URL of the OpenAI-compatible API (Responses backend). */
+    compatibleUrl: string;
+    /** The image synthesis model behind text_to_image on the Responses backend. */
+    imageModel: string;
+    /** Characters of stored history replayed to the Responses API when it forgot a conversation. */
+    historyChars: number;
+  };
   assistant: AssistantSettings;
   slack?: {
     botToken: string;
@@ -147,6 +159,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     else pluginTokens[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim();
   }
 
+  const baseUrl = url('DASHSCOPE_BASE_URL', 'https://dashscope-intl.aliyuncs.com/api/v1').replace(/\/+$/, '');
+
   const redisUrl = get('REDIS_URL');
   if (redisUrl) url('REDIS_URL', redisUrl, ['redis:', 'rediss:']);
 
@@ -159,8 +173,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     redisPrefix: get('REDIS_PREFIX') ?? 'threadline:',
     dashscope: {
       apiKey,
-      baseUrl: url('DASHSCOPE_BASE_URL', 'https://dashscope-intl.aliyuncs.com/api/v1').replace(/\/+$/, ''),
+      baseUrl,
       workspace: get('DASHSCOPE_WORKSPACE'),
+      api: oneOf(get('DASHSCOPE_API') ?? 'assistant', ['assistant', 'responses'], 'DASHSCOPE_API', problems) as 'assistant' | 'responses',
+      compatibleUrl: url('DASHSCOPE_COMPATIBLE_URL', `${originOf(baseUrl)}/compatible-mode/v1`).replace(/\/+$/, ''),
+      imageModel: get('IMAGE_MODEL') ?? 'wan2.5-t2i-preview',
+      historyChars: int('RESPONSES_HISTORY_CHARS', 60_000, 2_000, 2_000_000),
     },
     assistant: {
       id: get('ASSISTANT_ID'),
@@ -192,6 +210,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 function oneOf(value: string, allowed: string[], name: string, problems: ConfigError['problems']): string {
   if (!allowed.includes(value)) problems.push({ variable: name, problem: `must be one of ${allowed.join(', ')}` });
   return value;
+}
+
+function originOf(u: string): string {
+  try {
+    return new URL(u).origin;
+  } catch {
+    return 'https://dashscope-intl.aliyuncs.com';
+  }
 }
 
 function withTrailingSlash(u: string): string {

@@ -1,18 +1,12 @@
+import { ModelError } from '../backends/errors.js';
+
 /**
- * The one error type of the Assistant API client. `retryable` says whether repeating the same
- * request may succeed (rate limits, server errors, network faults); callers decide whether a
- * repeat is safe for their request.
+ * The one error type of the Assistant API client, a ModelError (the backends' common error).
+ * `retryable` says whether repeating the same request may succeed (rate limits, server errors,
+ * network faults); callers decide whether a repeat is safe for their request.
  */
-export class AssistantApiError extends Error {
+export class AssistantApiError extends ModelError {
   override readonly name = 'AssistantApiError';
-  /** HTTP status; 0 for a network error or timeout, the `status:` line for a stream error. */
-  readonly status: number;
-  /** DashScope's error code (`InvalidApiKey`, `Throttling.RateQuota`, …) or one of ours: `NetworkError`, `Timeout`, `Aborted`, `StreamCut`, `Unknown`. */
-  readonly code: string;
-  readonly requestId: string | undefined;
-  readonly retryable: boolean;
-  /** Seconds from a Retry-After header, when the server sent one. */
-  readonly retryAfter: number | undefined;
   /** True when the server cannot have acted on the request (refused it, or it never arrived). */
   readonly refusedBeforeActing: boolean;
 
@@ -23,24 +17,11 @@ export class AssistantApiError extends Error {
     requestId?: string;
     retryAfter?: number;
     refusedBeforeActing?: boolean;
+    tool?: string;
     cause?: unknown;
   }) {
-    super(init.message, init.cause === undefined ? undefined : { cause: init.cause });
-    this.status = init.status;
-    this.code = init.code;
-    this.requestId = init.requestId;
-    this.retryAfter = init.retryAfter;
-    this.retryable =
-      init.status === 429 ||
-      init.status >= 500 ||
-      (init.status === 0 && init.code !== 'Aborted') ||
-      init.code === 'StreamCut';
+    super(init);
     this.refusedBeforeActing = init.refusedBeforeActing ?? init.status === 429;
-  }
-
-  /** A log-friendly view without the stack. */
-  toJSON(): Record<string, unknown> {
-    return { name: this.name, status: this.status, code: this.code, message: this.message, requestId: this.requestId, retryable: this.retryable };
   }
 }
 

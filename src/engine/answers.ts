@@ -1,17 +1,17 @@
-import { TERMINAL_RUN_STATUSES } from '../assistant/index.js';
+import type { TurnEvent, TurnRequest } from '../backends/backend.js';
 import type { HeldLock } from '../store/index.js';
 import type { Conversations, ConversationRecord } from './conversations.js';
 import type { EngineDeps } from './engine.js';
-import { TurnError, humanMessage } from './errors.js';
+import { TurnError, humanMessage, refusedToolLine } from './errors.js';
 import { attachImages } from './images.js';
-import { executeRun } from './run.js';
 import { safeHost, safely, watchText } from './sink-helpers.js';
+import { executeTurn, type TurnOutcome } from './turn.js';
 import type { Inbound, ReplySink } from './types.js';
 
 /** Why a turn's signal fired. */
 export const [STOPPED, SHUTDOWN, TIMED_OUT] = ['stopped', 'shutdown', 'timed out'];
 
-export interface AnswersDeps extends Pick<EngineDeps, 'api' | 'assistant' | 'registry' | 'images' | 'platforms' | 'log' | 'metrics'> {
+export interface AnswersDeps extends Pick<EngineDeps, 'backend' | 'registry' | 'images' | 'platforms' | 'log' | 'metrics'> {
   conversations: Conversations;
   runTimeoutMs: number;
   onRunStarted(key: string, runId: string): void;
@@ -19,9 +19,10 @@ export interface AnswersDeps extends Pick<EngineDeps, 'api' | 'assistant' | 'reg
 }
 
 /**
- * Answering one conversation's turn: the run streamed into the reply, with stop, timeout and a
- * lost lock handled; a run left from before (a crash, a shutdown, a cancel that was not
- * supported) finished and delivered, or reported; one log line and the metrics for each turn.
+ * Answering one conversation's turn: the backend's turn streamed into the reply, with stop,
+ * timeout and a lost lock handled; a turn left from before (a crash, a shutdown, a stop the
+ * backend could not carry out) finished and delivered, or reported; one log line and the
+ * metrics for each turn.
  */
 export class Answers {
   /** Turns answering in this process, by conversation: `stop` aborts them. */
@@ -40,56 +41,73 @@ export class Answers {
     let partial = '';
     const sink = this.marked(rec, watchText(m.sink, (t) => (partial = t)));
     try {
-      const outcome = await executeRun({
-        ...this.runBase(rec, sink, signal, m.author.id),
-        metadata: { conversation: rec.key.slice(0, 128) },
+      const outcome = await this.execute(rec, (req) => this.deps.backend.turn(rec.state, req), sink, signal, m.author.id, {
         additionalInstructions: m.context,
-        onRunId: async (id) => {
+        onStarted: async (id) => {
           runId = id;
           await this.deps.conversations.startRun(rec, id, m.target);
           this.deps.onRunStarted(rec.key, id);
         },
       });
-      await this.deliver(outcome.text, sink);
+      await this.deliver(outcome, sink);
       this.observe(rec.key, 'completed', started, outcome);
       await this.deps.conversations.endRun(rec);
     } catch (err) {
       const reason = ac.signal.aborted ? ac.signal.reason : timeout.aborted ? TIMED_OUT : lock.lost.aborted ? 'lock lost' : undefined;
       if (reason === SHUTDOWN) {
-        // leave the turn for the next start, which finishes this run and delivers the reply: it did not crash us
+        // leave the turn for the next start, which finishes it and delivers the reply: it did not crash us
         rec.delivering = undefined;
         await this.deps.conversations.save(rec).catch((e: unknown) => this.deps.log.warn({ err: e, conversation: rec.key }, 'could not mark the reply safe to deliver'));
         this.deps.log.info({ conversation: rec.key, runId }, 'turn left for recovery at shutdown');
         return;
       }
-      if (runId && reason) await this.cancelOrAbandon(rec, runId);
+      if (runId && reason) await this.stopOrAbandon(rec, runId);
       else if (reason) {
-        // Stopped before the run's id came back: DashScope may have made the run all the same.
-        // Keep the turn and mark it abandoned, so the next turn finds that run, cancels it or waits it out.
+        // Stopped before the turn's id came back: the backend may have started it all the same.
+        // Keep the turn and mark it abandoned, so the next turn finds it and waits it out.
         rec.abandoned = true;
-        await this.deps.conversations.save(rec).catch(() => undefined);
+        await this.deps.conversations.save(rec).catch((e: unknown) => this.deps.log.warn({ err: e, conversation: rec.key }, 'could not mark the stopped turn abandoned'));
       }
-      this.observe(rec.key, reason === STOPPED ? 'stopped' : reason === TIMED_OUT ? 'timeout' : err instanceof TurnError ? err.code : 'error', started, { runId }, err);
+      this.observe(rec.key, reason === STOPPED ? 'stopped' : reason === TIMED_OUT ? 'timeout' : err instanceof TurnError ? err.code : 'error', started, { turnId: runId }, err);
       if (reason === STOPPED) await safely(() => sink.finish({ text: partial ? `${partial}\n\n_(stopped)_` : '_(stopped)_', images: [] }), this.deps.log);
       else if (reason === TIMED_OUT) await safely(() => sink.fail('That took too long, so I stopped it. Please try again.'), this.deps.log);
       else await safely(() => sink.fail(humanMessage(err)), this.deps.log);
-      if (!rec.abandoned && (rec.activeRunId || rec.turn)) await this.deps.conversations.endRun(rec).catch(() => undefined);
+      if (!rec.abandoned && (rec.activeRunId || rec.turn)) await this.deps.conversations.endRun(rec).catch((e: unknown) => this.deps.log.warn({ err: e, conversation: rec.key }, 'could not end the turn in the store'));
     } finally {
       if (this.active.get(rec.key) === ac) this.active.delete(rec.key);
     }
   }
 
-  /** Cancels a run we gave up on; when cancel is not supported, remembers it so the next turn waits it out. */
-  private async cancelOrAbandon(rec: ConversationRecord, runId: string): Promise<void> {
-    try {
-      await this.deps.api.runs.cancel(rec.threadId, runId);
-    } catch {
-      // Refused: either it is already ending (someone cancelled it first) or cancel is not supported.
-      const run = await this.deps.api.runs.retrieve(rec.threadId, runId).catch(() => undefined);
-      if (run && (run.status === 'cancelling' || TERMINAL_RUN_STATUSES.has(run.status))) return;
-      rec.abandoned = true;
-      await this.deps.conversations.save(rec).catch(() => undefined);
-    }
+  /** Stops a turn we gave up on; when the backend cannot stop it, remembers it so the next turn waits it out. */
+  private async stopOrAbandon(rec: ConversationRecord, runId: string): Promise<void> {
+    const outcome = await this.deps.backend.stop(rec.state, runId).catch(() => 'abandoned' as const);
+    if (outcome !== 'abandoned') return;
+    rec.abandoned = true;
+    await this.deps.conversations.save(rec).catch((e: unknown) => this.deps.log.warn({ err: e, conversation: rec.key }, 'could not mark the stopped turn abandoned'));
+  }
+
+  private execute(
+    rec: ConversationRecord,
+    start: (req: TurnRequest) => AsyncIterable<TurnEvent>,
+    sink: ReplySink,
+    signal: AbortSignal,
+    userId: string | undefined,
+    extra: { additionalInstructions?: string; onStarted: (id: string) => Promise<void> },
+  ): Promise<TurnOutcome> {
+    return executeTurn(
+      start,
+      {
+        sink,
+        registry: this.deps.registry,
+        log: this.deps.log,
+        signal,
+        conversationKey: rec.key,
+        userId,
+        onStarted: extra.onStarted,
+        onToolCall: (name, ok) => this.deps.metrics?.toolCalls.inc({ tool: name, outcome: ok ? 'ok' : 'error' }),
+      },
+      { functions: this.deps.registry.definitions(), additionalInstructions: extra.additionalInstructions, metadata: { conversation: rec.key.slice(0, 128) } },
+    );
   }
 
   /**
@@ -104,7 +122,6 @@ export class Answers {
         await this.deps.conversations.save(rec);
       })());
     return {
-      ...out,
       status: (st) => out.status(st),
       code: (step) => out.code(step),
       notice: (t) => out.notice(t),
@@ -115,34 +132,20 @@ export class Answers {
     };
   }
 
-  private runBase(rec: ConversationRecord, sink: ReplySink, signal: AbortSignal, userId?: string) {
-    return {
-      api: this.deps.api,
-      threadId: rec.threadId,
-      assistantId: this.deps.assistant.id,
-      tools: [...this.deps.assistant.runTools, ...this.deps.registry.definitions()],
-      registry: this.deps.registry,
-      sink,
-      signal,
-      conversationKey: rec.key,
-      userId,
-      onToolCall: (name: string, ok: boolean) => this.deps.metrics?.toolCalls.inc({ tool: name, outcome: ok ? 'ok' : 'error' }),
-    };
-  }
-
-  private async deliver(text: string, sink: ReplySink): Promise<void> {
-    const reply = await attachImages(text, this.deps.images, (url, err) => this.deps.log.warn({ host: safeHost(url), reason: err.message }, 'image not attached'));
+  private async deliver(outcome: TurnOutcome, sink: ReplySink): Promise<void> {
+    const reply = await attachImages(outcome.text, this.deps.images, (url, err) => this.deps.log.warn({ host: safeHost(url), reason: err.message }, 'image not attached'), outcome.images);
     await sink.finish(reply.text || reply.images.length ? reply : { text: '_(The assistant returned an empty answer.)_', images: [] });
   }
 
   /**
-   * A run is still marked active from before (a crash, a shutdown, a cancel that was not
-   * supported): finish it and deliver its reply to the stored target, or say it was interrupted.
+   * A turn is still marked in flight from before (a crash, a shutdown, a stop the backend could not
+   * carry out): finish it and deliver its reply to the stored target, or say it was interrupted.
    */
   async settle(rec: ConversationRecord, lock: HeldLock): Promise<void> {
     const port = this.deps.platforms[rec.target.platform];
     const poisoned = !!rec.delivering && !rec.abandoned;
     const sink = rec.abandoned || poisoned ? undefined : port?.sinkFor(rec.target);
+    const inFlight = { turnId: rec.activeRunId, startedAt: rec.turn?.startedAt ?? rec.lastActivity };
     if (poisoned) {
       // The last process died while posting this reply, perhaps because of it: never post it again.
       this.deps.log.error({ conversation: rec.key, runId: rec.activeRunId, since: rec.delivering }, 'reply dropped: the process stopped while posting it');
@@ -153,32 +156,21 @@ export class Answers {
     }
     const signal = AbortSignal.any([lock.lost, AbortSignal.timeout(this.deps.runTimeoutMs)]);
     const started = performance.now();
-    let runId = rec.activeRunId;
-    if (!runId && rec.turn) {
-      // The process died between adding the messages and saving the run id: find the run on the thread.
-      const latest = (await this.deps.api.runs.list(rec.threadId, { order: 'desc', limit: 1 }).catch(() => undefined))?.data[0];
-      if (latest && (latest.created_at ?? 0) >= rec.turn.startedAt - 5_000) runId = latest.id;
-    }
     if (!sink) {
-      // Nobody waits for this run's answer: stop it, or where cancel is not supported, wait it out.
-      if (runId) {
-        await this.deps.api.runs.cancel(rec.threadId, runId).catch(() => undefined);
-        await this.deps.api.runs.wait(rec.threadId, runId, { signal: AbortSignal.timeout(60_000) }).catch(() => undefined);
-      }
+      // Nobody waits for this turn's answer: stop it, or where it cannot be stopped, wait it out.
+      if (rec.activeRunId || rec.turn) await this.deps.backend.waitOut(rec.state, inFlight).catch((e: unknown) => this.deps.log.warn({ err: e, conversation: rec.key }, 'could not wait out the turn left in flight'));
     } else {
       try {
-        // No run was created before the crash: the messages are on the thread, so answer them now.
-        const outcome = await executeRun({
-          ...this.runBase(rec, this.marked(rec, sink), signal),
-          ...(runId ? { resumeRunId: runId } : { metadata: { conversation: rec.key.slice(0, 128) } }),
-          onRunId: async (id) => {
-            if (!runId) await this.deps.conversations.startRun(rec, id, rec.target);
+        const marked = this.marked(rec, sink);
+        const outcome = await this.execute(rec, (req) => this.deps.backend.resume(rec.state, inFlight, req), marked, signal, undefined, {
+          onStarted: async (id) => {
+            if (!rec.activeRunId) await this.deps.conversations.startRun(rec, id, rec.target);
           },
         });
-        await this.deliver(outcome.text, this.marked(rec, sink));
+        await this.deliver(outcome, marked);
         this.observe(rec.key, 'recovered', started, outcome);
       } catch (err) {
-        this.observe(rec.key, 'interrupted', started, { runId }, err);
+        this.observe(rec.key, 'interrupted', started, { turnId: rec.activeRunId }, err);
         await safely(() => sink.fail('I was interrupted while answering your last message. Please ask again.'), this.deps.log);
       }
     }
@@ -186,13 +178,27 @@ export class Answers {
     await this.deps.conversations.endRun(rec);
   }
 
-  private observe(key: string, status: string, started: number, o: { runId?: string; requestId?: string; firstTextMs?: number; toolCalls?: number }, err?: unknown): void {
+  private observe(key: string, status: string, started: number, o: Partial<TurnOutcome>, err?: unknown): void {
     const ms = Math.round(performance.now() - started);
-    this.deps.onTurnEnded(key, status, o.runId);
+    this.deps.onTurnEnded(key, status, o.turnId);
     this.deps.metrics?.runs.inc({ status });
     this.deps.metrics?.runDuration.observe(ms / 1000);
     if (o.firstTextMs !== undefined) this.deps.metrics?.firstText.observe(o.firstTextMs / 1000);
-    const line = { conversation: key, runId: o.runId, requestId: o.requestId, status, ms, firstTextMs: o.firstTextMs && Math.round(o.firstTextMs), toolCalls: o.toolCalls, err };
+    const line = {
+      conversation: key,
+      backend: this.deps.backend.name,
+      runId: o.turnId,
+      requestId: o.requestId,
+      status,
+      ms,
+      firstTextMs: o.firstTextMs && Math.round(o.firstTextMs),
+      toolCalls: o.toolCalls,
+      inputTokens: o.inputTokens,
+      outputTokens: o.outputTokens,
+      err,
+    };
+    const refused = refusedToolLine(err);
+    if (refused) this.deps.log.error({ conversation: key, ...refused }, 'DashScope refused a tool');
     if (err && status !== 'stopped') this.deps.log.warn(line, 'turn');
     else this.deps.log.info(line, 'turn');
   }

@@ -1,12 +1,13 @@
+import type { ConversationState } from '../backends/backend.js';
 import type { Store } from '../store/index.js';
 import type { ReplyTarget } from './types.js';
 
 /** What Threadline remembers about one conversation. */
 export interface ConversationRecord {
   key: string;
-  /** The Assistant API thread this conversation talks in. */
-  threadId: string;
-  /** The run being answered right now, if any (a restarted process finishes or reports it). */
+  /** What the model backend keeps for this conversation (the Assistant thread id, or the Responses history). */
+  state: ConversationState;
+  /** The backend's id of the turn being answered right now, if any (a restarted process finishes or reports it). */
   activeRunId?: string;
   /** Where the reply of the active run goes. */
   target: ReplyTarget;
@@ -33,7 +34,7 @@ const IN_FLIGHT = 'inflight-runs';
 
 /**
  * Conversation records in the store, keyed by conversation key. An optional idle reset starts
- * a fresh Assistant thread when a conversation was quiet for longer than `idleResetMs`.
+ * a fresh backend conversation when a conversation was quiet for longer than `idleResetMs`.
  */
 export class Conversations {
   constructor(
@@ -46,7 +47,13 @@ export class Conversations {
   }
 
   async get(key: string): Promise<ConversationRecord | undefined> {
-    return this.store.get<ConversationRecord>(this.id(key));
+    const rec = await this.store.get<ConversationRecord & { threadId?: string }>(this.id(key));
+    if (!rec) return undefined;
+    // records written before the backend seam name their Assistant thread at the top level
+    if (!rec.state && typeof rec.threadId === 'string') rec.state = { backend: 'assistant', threadId: rec.threadId };
+    delete rec.threadId;
+    if (!rec.state || typeof rec.state.backend !== 'string' || !rec.key || !rec.target) return undefined;
+    return rec;
   }
 
   /** The record when it is still fresh (not idle past the reset), else undefined. */
@@ -61,7 +68,7 @@ export class Conversations {
     await this.store.set(this.id(rec.key), rec);
   }
 
-  /** Drops the mapping: the next message starts a new Assistant thread. */
+  /** Drops the mapping: the next message starts a new backend conversation. */
   async reset(key: string): Promise<ConversationRecord | undefined> {
     const rec = await this.get(key);
     await this.store.delete(this.id(key));

@@ -1,9 +1,8 @@
 import { EventEmitter } from 'node:events';
-import type { AssistantClient } from '../assistant/index.js';
+import type { ModelBackend, TurnMessage } from '../backends/backend.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { HeldLock, Store } from '../store/index.js';
-import type { ReadyAssistant } from './bootstrap.js';
 import { helpText, parseCommand, type Command } from './commands.js';
 import { Conversations, type ConversationRecord } from './conversations.js';
 import { humanMessage } from './errors.js';
@@ -37,9 +36,9 @@ export interface EngineOptions {
 }
 
 export interface EngineDeps {
-  api: AssistantClient;
+  /** The model backend every conversation talks to (Assistant API or Responses). */
+  backend: ModelBackend;
   store: Store;
-  assistant: ReadyAssistant;
   registry: ToolRegistry;
   images: ImageFetcher;
   platforms: Partial<Record<'slack' | 'discord', PlatformPort>>;
@@ -54,7 +53,7 @@ export interface EngineDeps {
 /**
  * The platform-neutral heart: every inbound message goes through `receive`. Duplicates are
  * dropped, commands answered, meeting lines captured, and everything else becomes a turn on the
- * conversation's Assistant thread — one run at a time per thread, with messages that arrive
+ * conversation's backend — one turn at a time per conversation, with messages that arrive
  * mid-run queued and answered together after it.
  */
 export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId: string }]; 'turn-ended': [{ key: string; status: string; runId?: string }] }> {
@@ -112,8 +111,8 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
     return this.deps.platforms[target.platform]?.sinkFor(target);
   }
 
-  get assistant(): ReadyAssistant {
-    return this.deps.assistant;
+  get backend(): ModelBackend {
+    return this.deps.backend;
   }
 
   /** Handles one inbound message. Never throws: failures become a short message in the chat and a log line. */
@@ -175,7 +174,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       case 'help':
         return m.sink.notice(
           helpText({
-            assistantTools: this.deps.assistant.toolTypes,
+            assistantTools: this.deps.backend.toolTypes,
             localTools: this.deps.registry.list().map((t) => t.name),
             commandPrefix: this.opts.commandPrefix,
             meetings: !!this.meetings,
@@ -185,7 +184,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
         const local = this.answers.active.get(m.key);
         local?.abort(STOPPED);
         const rec = await this.conversations.reset(m.key);
-        if (!local && rec?.activeRunId) await this.deps.api.runs.cancel(rec.threadId, rec.activeRunId).catch(() => undefined);
+        if (!local && rec?.activeRunId) await this.stopElsewhere(rec.key, rec.state, rec.activeRunId);
         return m.sink.notice(rec ? 'Starting fresh: I have forgotten this conversation.' : 'There was nothing to forget here; we are starting fresh.');
       }
       case 'stop':
@@ -203,9 +202,14 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
     // Running here: the aborted turn cancels its own run. Running on another instance: cancel it
     // through the API, and that instance's stream ends with the cancellation.
     if (local) local.abort(STOPPED);
-    else if (rec?.activeRunId) await this.deps.api.runs.cancel(rec.threadId, rec.activeRunId).catch(() => undefined);
+    else if (rec?.activeRunId) await this.stopElsewhere(key, rec.state, rec.activeRunId);
     const queued = await this.queue.length(key).catch(() => 0);
     return !!local || !!rec?.activeRunId || queued > 0;
+  }
+
+  /** Stops a turn another instance is running, through the backend; that instance's stream ends with it. */
+  private async stopElsewhere(key: string, state: ConversationRecord['state'], turnId: string): Promise<void> {
+    await this.deps.backend.stop(state, turnId).catch((err: unknown) => this.deps.log.warn({ err, conversation: key, runId: turnId }, 'could not stop the turn'));
   }
 
   /** One turn: settle a run left from before, add the batch's messages, run once, reply. */
@@ -222,22 +226,22 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       }
       if (batch.length === 0) return;
       const last = batch[batch.length - 1];
-      const messages = [];
+      const messages: TurnMessage[] = [];
       for (const m of batch) {
         let text = m.text;
         if (text.length > this.opts.maxInputChars) {
           text = `${text.slice(0, this.opts.maxInputChars)}\n[message cut: it was ${m.text.length} characters long]`;
           await m.sink.notice(`Your message was very long, so I read only its first ${this.opts.maxInputChars.toLocaleString('en-US')} characters.`);
         }
-        messages.push({ role: 'user' as const, content: m.group ? `${m.author.name}: ${text}` : text, metadata: { ...m.metadata, author_id: m.author.id.slice(0, 64) } });
+        messages.push({ text: m.group ? `${m.author.name}: ${text}` : text, authorId: m.author.id, authorName: m.author.name, at: m.at, metadata: m.metadata });
       }
       const turn = { events: batch.map((m) => m.eventId), startedAt: Date.now() };
       if (!rec) {
-        // A new conversation: its Assistant thread is created with the first messages in one request.
-        const thread = await this.deps.api.threads.create({ messages, metadata: { conversation: key.slice(0, 128) } });
-        rec = { key, threadId: thread.id, target: last.target, createdAt: Date.now(), lastActivity: Date.now(), turn };
+        // A new conversation: the backend may create it with the first messages in one request.
+        const state = await this.deps.backend.open(key, messages);
+        rec = { key, state, target: last.target, createdAt: Date.now(), lastActivity: Date.now(), turn };
       } else {
-        for (const msg of messages) await this.deps.api.messages.create(rec.threadId, msg);
+        rec.state = await this.deps.backend.add(rec.state, messages);
         rec.turn = turn;
         rec.target = last.target;
       }

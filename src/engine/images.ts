@@ -201,18 +201,26 @@ export class ImageFetcher {
  * Downloads every image in the text. Downloaded ones leave a short caption in the text; failed
  * ones stay as a link, so the reply is never lost.
  */
-export async function attachImages(text: string, fetcher: ImageFetcher, onRejected?: (url: string, err: Error) => void): Promise<{ text: string; images: ReplyImage[] }> {
+export async function attachImages(
+  text: string,
+  fetcher: ImageFetcher,
+  onRejected?: (url: string, err: Error) => void,
+  /** Images the backend made outside the text (Responses' text_to_image): attached too, once each. */
+  extra: Array<{ url: string; alt: string }> = [],
+): Promise<{ text: string; images: ReplyImage[] }> {
   const refs = findImageRefs(text, (h) => fetcher.isAllowedHost(h));
+  for (const e of extra) if (!refs.some((r) => r.url === e.url)) refs.push({ url: e.url, alt: e.alt, match: '', markdown: false });
   const images: ReplyImage[] = [];
   let out = text;
   const results = await Promise.all(refs.map((r) => fetcher.fetch(r.url, r.alt).then((img) => ({ r, img }), (err: Error) => ({ r, err }))));
   for (const res of results) {
     if ('img' in res) {
       images.push(res.img);
-      out = out.replace(res.r.match, res.r.markdown ? `_(image: ${res.r.alt})_` : '_(image attached)_');
+      if (res.r.match) out = out.replace(res.r.match, res.r.markdown ? `_(image: ${res.r.alt})_` : '_(image attached)_');
     } else {
       onRejected?.(res.r.url, res.err);
       if (res.r.markdown) out = out.replace(res.r.match, `[${res.r.alt}](${res.r.url})`);
+      else if (!res.r.match) out += `\n\n[${res.r.alt}](${res.r.url})`; // a made image that could not be attached stays a link
     }
   }
   return { text: out.trim(), images };

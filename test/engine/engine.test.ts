@@ -79,15 +79,15 @@ describe('a turn', () => {
     const { engine, platform } = await makeEngine(fake, store);
     await engine.receive(inbound(platform, { channel: 'CR1' }));
     await engine.idle();
-    const first = (await engine.conversations.get('slack:T1:CR1:1.0'))!.threadId;
+    const first = (await engine.conversations.get('slack:T1:CR1:1.0'))!.state.threadId as string;
     await engine.receive(inbound(platform, { channel: 'CR1' }));
     await engine.idle();
-    expect((await engine.conversations.get('slack:T1:CR1:1.0'))!.threadId).toBe(first);
+    expect((await engine.conversations.get('slack:T1:CR1:1.0'))!.state.threadId as string).toBe(first);
     await engine.receive(inbound(platform, { channel: 'CR1', text: 'reset' }));
     expect(textOf(platform.log.calls.at(-1))).toMatch(/Starting fresh/);
     await engine.receive(inbound(platform, { channel: 'CR1' }));
     await engine.idle();
-    const second = (await engine.conversations.get('slack:T1:CR1:1.0'))!.threadId;
+    const second = (await engine.conversations.get('slack:T1:CR1:1.0'))!.state.threadId as string;
     expect(second).not.toBe(first);
   });
 
@@ -100,7 +100,7 @@ describe('a turn', () => {
     await engine.conversations.save(rec);
     await engine.receive(inbound(platform, { channel: 'CI1' }));
     await engine.idle();
-    expect((await engine.conversations.get('slack:T1:CI1:1.0'))!.threadId).not.toBe(rec.threadId);
+    expect((await engine.conversations.get('slack:T1:CI1:1.0'))!.state.threadId as string).not.toBe((rec.state.threadId as string));
   });
 
   it('drops a repeated event id: one reply, not two', async () => {
@@ -338,7 +338,7 @@ describe('recovery', () => {
     release();
     await second.engine.idle();
     expect(second.platform.endings('CX1').map(textOf)).toEqual(['the late answer']);
-    expect((await second.engine.conversations.get('slack:T1:CX1:1.0'))?.threadId).toBe(rec!.threadId);
+    expect((await second.engine.conversations.get('slack:T1:CX1:1.0'))?.state.threadId as string).toBe(rec!.state.threadId);
     expect(await second.engine.conversations.inFlight()).not.toContain('slack:T1:CX1:1.0');
   });
 
@@ -352,7 +352,7 @@ describe('recovery', () => {
     await started;
     await first.engine.drain(0);
     const rec = (await first.engine.conversations.get('slack:T1:CX2:1.0'))!;
-    await first.api.runs.cancel(rec.threadId, rec.activeRunId!);
+    await first.api.runs.cancel((rec.state.threadId as string), rec.activeRunId!);
     const second = await makeEngine(fake, s1);
     await second.engine.recover();
     await second.engine.idle();
@@ -432,14 +432,14 @@ describe('embedded file store', () => {
     const a = await makeEngine(fake, s1);
     await a.engine.receive(inbound(a.platform, { channel: 'CP1' }));
     await a.engine.idle();
-    const threadId = (await a.engine.conversations.get('slack:T1:CP1:1.0'))!.threadId;
+    const threadId = (await a.engine.conversations.get('slack:T1:CP1:1.0'))!.state.threadId as string;
     await s1.close();
     const s2 = new LocalStore({ file });
     stores.push(s2);
     const b = await makeEngine(fake, s2);
     await b.engine.receive(inbound(b.platform, { channel: 'CP1' }));
     await b.engine.idle();
-    expect((await b.engine.conversations.get('slack:T1:CP1:1.0'))!.threadId).toBe(threadId);
+    expect((await b.engine.conversations.get('slack:T1:CP1:1.0'))!.state.threadId as string).toBe(threadId);
     expect(fake.messageCreates(threadId)).toHaveLength(2);
   });
 });

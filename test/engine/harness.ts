@@ -1,5 +1,5 @@
 import { AssistantClient } from '../../src/assistant/index.js';
-import { ensureAssistant, type AssistantSettings } from '../../src/engine/bootstrap.js';
+import { AssistantBackend, ensureAssistant, type AssistantSettings } from '../../src/backends/assistant/index.js';
 import { Engine, type EngineOptions } from '../../src/engine/engine.js';
 import { ImageFetcher } from '../../src/engine/images.js';
 import { getCurrentTime } from '../../src/engine/tools/builtin.js';
@@ -23,10 +23,10 @@ export async function makeEngine(fake: FakeDashScope, store: Store, opts: { opti
   const registry = opts.registry ?? new ToolRegistry().register(getCurrentTime);
   const platform = opts.platform ?? new RecordingPlatform();
   const metrics = new Metrics();
+  const backend = new AssistantBackend(api, assistant);
   const engine = new Engine({
-    api,
+    backend,
     store,
-    assistant,
     registry,
     images: new ImageFetcher({ hosts: opts.imageHosts ?? ['*.aliyuncs.com'], timeoutMs: 2_000 }),
     platforms: { slack: platform },
@@ -34,7 +34,7 @@ export async function makeEngine(fake: FakeDashScope, store: Store, opts: { opti
     metrics,
     options: opts.options,
   });
-  return { engine, api, assistant, platform, registry, metrics };
+  return { engine, api, assistant, backend, platform, registry, metrics };
 }
 
 let seq = 0;

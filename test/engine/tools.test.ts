@@ -17,7 +17,7 @@ describe('operator tools from a folder', () => {
     expect(await loadToolsFrom(dir, registry)).toEqual(['add', 'get_weather']);
     expect((await registry.call('get_weather', '{"city":"Hangzhou"}', { conversationKey: 'k' })).output).toBe('sunny in Hangzhou');
     expect((await registry.call('add', '{"a":2,"b":3}', { conversationKey: 'k' })).output).toBe('5');
-    expect(registry.definitions().map((d) => (d as { function: { name: string } }).function.name)).toEqual(['get_current_time', 'add', 'get_weather']);
+    expect(registry.definitions().map((d) => d.name)).toEqual(['get_current_time', 'add', 'get_weather']);
   });
 
   it('a missing folder loads nothing; a broken module fails with its file name', async () => {

@@ -66,7 +66,7 @@ describe('a meeting in a Discord channel', () => {
     expect(started.content).toMatch(/Taking notes for \*\*Design review\*\*, started by Ada/);
     const ids = [say(people.ada, 'We keep the blue theme'), say(people.grace, '!off brb'), say(people.grace, 'Grace will update the mockups by Monday')];
     for (const m of ids) discord.dispatch('MESSAGE_CREATE', m);
-    const thread = [...ds.threads.values()].find((t) => t.metadata?.meeting === `discord:${discord.guildId}:${CHANNEL}`)!;
+    const thread = [...ds.threads.values()].find((t) => t.metadata?.conversation === `meeting:discord:${discord.guildId}:${CHANNEL}`)!;
     const linesIn = () => ds.messageCreates(thread.id).flatMap((c) => String(c.body.content).split('\n')).map((l) => l.replace(/^\[\d\d:\d\d\] /, ''));
     // the batch flusher adds the captured lines to the meeting's Assistant thread
     await ds.log.waitFor(() => linesIn().length >= 2);
@@ -99,7 +99,7 @@ describe('a restart in the middle of a meeting', () => {
     const channelKey = `discord:${discord.guildId}:${CHANNEL}`;
     // A second process captures lines and dies before its flusher runs.
     const store = await RedisStore.connect({ url: REDIS_URL, prefix });
-    const doomed = new Meetings({ api: apiFor(ds), store, engine: app.engine, assistantId: app.engine.assistant.id, log: silentLogger });
+    const doomed = new Meetings({ backend: app.engine.backend, store, engine: app.engine, log: silentLogger });
     const at = Date.now();
     for (let i = 0; i < 25; i++) {
       await doomed.capture({ key: 'k', target: { platform: 'discord', channel: CHANNEL }, author: { id: 'u', name: i % 2 ? 'Grace' : 'Ada' }, text: `line ${i}`, kind: 'ambient', eventId: `e${i}`, group: true, channelKey, at, sink: undefined as never });
@@ -110,7 +110,7 @@ describe('a restart in the middle of a meeting', () => {
     await app.stop(1_000);
     app = await boot(env());
     await app.meetings.flushAll();
-    const thread = (await app.meetings.get(channelKey))!.threadId;
+    const thread = (await app.meetings.get(channelKey))!.state.threadId as string;
     const lines = ds.messageCreates(thread).flatMap((c) => String(c.body.content).split('\n')).map((l) => l.replace(/^\[\d\d:\d\d\] /, ''));
     expect(lines).toEqual(Array.from({ length: 25 }, (_, i) => `${i % 2 ? 'Grace' : 'Ada'}: line ${i}`));
     await interact(notes('stop'));

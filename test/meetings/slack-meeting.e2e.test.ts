@@ -52,7 +52,7 @@ describe('a meeting in a Slack channel', () => {
     expect(announce.args.text).toMatch(/Taking notes for \*Weekly sync\*, started by Ada/);
     expect(announce.args.text).toMatch(/!off/);
     expect(announce.args.text).toMatch(/notes stop/);
-    meetingThread = [...ds.threads.values()].find((t) => t.metadata?.meeting === `slack:T00FAKE00AA:${CHANNEL}`)!.id;
+    meetingThread = [...ds.threads.values()].find((t) => t.metadata?.conversation === `meeting:slack:T00FAKE00AA:${CHANNEL}`)!.id;
     expect(meetingThread).toMatch(/^thread_/);
   });
 
@@ -103,7 +103,7 @@ describe('a meeting in a Slack channel', () => {
     expect(ds.runCreates().length - runsBefore).toBe(1);
     const run = meetingRuns(ds, 'minutes')[0];
     expect(run.path).toBe(`/threads/${meetingThread}/runs`);
-    expect(run.body.tools).toEqual([]);
+    expect(run.body.tools).toBeUndefined(); // not `tools: []`: on a run that is not documented to mean "no tools" (issue 13)
     const posted = slack.calls('chat.postMessage').filter((c) => c.args.channel === CHANNEL && !c.args.thread_ts).map((c) => String(c.args.text));
     const minutes = posted.find((t) => t.startsWith('*Minutes: Weekly sync*'))!;
     expect(minutes).toMatch(/Ada: Let us ship on Friday/);

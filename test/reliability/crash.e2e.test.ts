@@ -103,7 +103,7 @@ describe('kill -9', () => {
     await slack.log.waitFor((c) => c.method === 'chat.postMessage' && /40 lines captured/.test(String(c.args.text)), 10_000, 'status');
     await app.kill();
     app = await startChild({ ...env, MEETING_BATCH: '50ms' });
-    const meetingThreads = () => [...ds.threads.values()].filter((t) => t.metadata?.meeting === 'slack:T00FAKE00AA:CCRASH');
+    const meetingThreads = () => [...ds.threads.values()].filter((t) => t.metadata?.conversation === 'meeting:slack:T00FAKE00AA:CCRASH');
     // what reached the meeting's Assistant threads (the requests' bodies: the fake logs a call before it applies it)
     const lines = () => meetingThreads().flatMap((t) => ds.messageCreates(t.id).flatMap((c) => String(c.body.content).split('\n')));
     await ds.log.waitFor(() => lines().length >= 40, 15_000, 'lines after the restart').catch((e) => {

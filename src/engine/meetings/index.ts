@@ -1,10 +1,9 @@
-import type { AssistantClient } from '../../assistant/index.js';
+import type { ConversationState, ModelBackend, TurnEvent } from '../../backends/backend.js';
 import type { Logger } from '../../log.js';
 import type { Metrics } from '../../metrics.js';
 import { withLock, type Store } from '../../store/index.js';
 import type { Engine, MeetingDesk } from '../engine.js';
 import { humanMessage } from '../errors.js';
-import { finalMessageText } from '../run.js';
 import type { Author, Inbound, ReplySink, ReplyTarget } from '../types.js';
 import { CHECKPOINT_INSTRUCTIONS, MINUTES_INSTRUCTIONS, earlierParts } from './prompts.js';
 
@@ -17,9 +16,9 @@ export interface Meeting {
   startedAt: number;
   /** Where minutes are posted (the channel). */
   target: ReplyTarget;
-  /** The Assistant thread holding the current chunk of the transcript. */
-  threadId: string;
-  /** Lines already added to an Assistant thread. */
+  /** The backend conversation holding the current chunk of the transcript. */
+  state: ConversationState;
+  /** Lines already added to the backend. */
   flushed: number;
   /** Characters added to the current thread since the last checkpoint. */
   chunkChars: number;
@@ -30,9 +29,9 @@ export interface Meeting {
 export interface MeetingOptions {
   idleStopMs: number;
   maxDurationMs: number;
-  /** Past this many characters in one Assistant thread, the chunk is summarised and a new thread begins. */
+  /** Past this many characters in one backend conversation, the chunk is summarised and a new thread begins. */
   checkpointChars: number;
-  /** How often captured lines are added to the Assistant thread (one Message.create per meeting per tick). */
+  /** How often captured lines are added to the backend conversation (one Message.create per meeting per tick). */
   batchMs: number;
 }
 
@@ -41,9 +40,9 @@ const MAX_BATCH = 200;
 const OFF = /^\s*!off\b/i;
 
 /**
- * Meeting notes: `notes start` makes a dedicated Assistant thread for the channel's meeting;
+ * Meeting notes: `notes start` makes a dedicated backend conversation for the channel's meeting;
  * every human message in the channel is then captured (speaker and time, in order) into a
- * persisted queue, and added to the thread in batches, without running the assistant. Long
+ * persisted queue, and added to it in batches, without running the assistant. Long
  * meetings are checkpointed; `notes summary` posts interim minutes and `notes stop` ends with one
  * minutes run, posted and attached as Markdown. Meetings stop by themselves after inactivity or a
  * maximum duration.
@@ -56,7 +55,7 @@ export class Meetings implements MeetingDesk {
   private readonly opts: MeetingOptions;
 
   constructor(
-    private readonly deps: { api: AssistantClient; store: Store; engine: Engine; assistantId: string; log: Logger; metrics?: Metrics; options?: Partial<MeetingOptions> },
+    private readonly deps: { backend: ModelBackend; store: Store; engine: Engine; log: Logger; metrics?: Metrics; options?: Partial<MeetingOptions> },
   ) {
     this.opts = { idleStopMs: 30 * 60_000, maxDurationMs: 4 * 3_600_000, checkpointChars: 24_000, batchMs: 1_000, ...deps.options };
   }
@@ -80,8 +79,13 @@ export class Meetings implements MeetingDesk {
     return `meeting-lines:${m.id}`;
   }
 
-  get(channelKey: string): Promise<Meeting | undefined> {
-    return this.deps.store.get<Meeting>(this.key(channelKey));
+  async get(channelKey: string): Promise<Meeting | undefined> {
+    const m = await this.deps.store.get<Meeting & { threadId?: string }>(this.key(channelKey));
+    if (!m) return undefined;
+    // meetings recorded before the backend seam name their backend conversation at the top level
+    if (!m.state && typeof m.threadId === 'string') m.state = { backend: 'assistant', threadId: m.threadId };
+    delete m.threadId;
+    return m;
   }
 
   async isActive(channelKey: string): Promise<boolean> {
@@ -106,7 +110,7 @@ export class Meetings implements MeetingDesk {
     return `meeting-seen:${channelKey}`;
   }
 
-  /** Lines captured so far: those in the Assistant thread plus those still queued. */
+  /** Lines captured so far: those in the backend conversation plus those still queued. */
   private async lineCount(meeting: Meeting): Promise<number> {
     return meeting.flushed + (await this.deps.store.listLength(this.queue(meeting)));
   }
@@ -136,7 +140,7 @@ export class Meetings implements MeetingDesk {
     if (existing) {
       return m.sink.notice(`I am already taking notes here since ${clock(existing.startedAt)} (started by ${existing.startedBy.name}). Say \`notes stop\` to end them.`);
     }
-    const thread = await this.deps.api.threads.create({ metadata: { meeting: m.channelKey.slice(0, 128) } });
+    const state = await this.deps.backend.open(`meeting:${m.channelKey}`, []);
     const now = Date.now();
     const meeting: Meeting = {
       id: `${m.channelKey}:${now}`,
@@ -145,7 +149,7 @@ export class Meetings implements MeetingDesk {
       startedBy: m.author,
       startedAt: now,
       target: channelTarget(m.target),
-      threadId: thread.id,
+      state,
       flushed: 0,
       chunkChars: 0,
       checkpoints: [],
@@ -174,7 +178,7 @@ export class Meetings implements MeetingDesk {
     return withLock(this.deps.store, `meeting-work:${channelKey}`, fn, { ttlMs: 30_000, waitMs: 10 * 60_000 });
   }
 
-  /** Adds queued lines to the meeting's Assistant thread: one Message.create per batch. */
+  /** Adds queued lines to the meeting's backend conversation: one Message.create per batch. */
   async flush(channelKey: string): Promise<void> {
     await this.work(channelKey, async () => {
       const meeting = await this.get(channelKey);
@@ -182,7 +186,7 @@ export class Meetings implements MeetingDesk {
     });
   }
 
-  /** Moves the queue into the Assistant thread, checkpointing full chunks. Call under the work lock. */
+  /** Moves the queue into the backend conversation, checkpointing full chunks. Call under the work lock. */
   private async drain(start: Meeting, persist: boolean): Promise<Meeting> {
     let meeting = start;
     for (;;) {
@@ -190,30 +194,36 @@ export class Meetings implements MeetingDesk {
       if (lines.length === 0) return meeting;
       const content = inTimeOrder(lines).join('\n');
       const upto: number = meeting.flushed + lines.length;
-      await this.deps.api.messages.create(meeting.threadId, { content, metadata: { meeting_lines_upto: String(upto) } });
-      meeting = { ...meeting, flushed: upto, chunkChars: meeting.chunkChars + content.length };
+      const state = await this.deps.backend.add(meeting.state, [{ text: content, authorId: 'meeting', authorName: 'meeting', at: Date.now(), metadata: { meeting_lines_upto: String(upto) } }]);
+      meeting = { ...meeting, state, flushed: upto, chunkChars: meeting.chunkChars + content.length };
       if (persist) await this.deps.store.set(this.key(meeting.channelKey), meeting);
       await this.deps.store.listDropFront(this.queue(meeting), lines.length);
       if (meeting.chunkChars >= this.opts.checkpointChars) meeting = await this.checkpoint(meeting, persist);
     }
   }
 
-  /** Summarises the current chunk and starts a fresh Assistant thread for the next one. */
+  /** Summarises the current chunk and starts a fresh backend conversation for the next one. */
   private async checkpoint(meeting: Meeting, persist: boolean): Promise<Meeting> {
-    const summary = await this.runOnce(meeting.threadId, CHECKPOINT_INSTRUCTIONS);
-    const thread = await this.deps.api.threads.create({ metadata: { meeting: meeting.channelKey.slice(0, 128), part: String(meeting.checkpoints.length + 2) } });
-    const next: Meeting = { ...meeting, threadId: thread.id, chunkChars: 0, checkpoints: [...meeting.checkpoints, summary] };
+    const summary = await this.runOnce(meeting.state, CHECKPOINT_INSTRUCTIONS);
+    const state = await this.deps.backend.open(`meeting:${meeting.channelKey}:part${meeting.checkpoints.length + 2}`, []);
+    const next: Meeting = { ...meeting, state, chunkChars: 0, checkpoints: [...meeting.checkpoints, summary] };
     if (persist) await this.deps.store.set(this.key(meeting.channelKey), next);
     this.deps.log.info({ meeting: meeting.id, part: next.checkpoints.length }, 'meeting checkpoint');
     return next;
   }
 
-  /** One run on the meeting thread with the given instructions and no tools; its text. */
-  private async runOnce(threadId: string, instructions: string, additional?: string): Promise<string> {
-    const run = await this.deps.api.runs.create(threadId, { assistant_id: this.deps.assistantId, instructions, tools: [], ...(additional ? { additional_instructions: additional } : {}) });
-    const done = await this.deps.api.runs.wait(threadId, run.id, { timeoutMs: 5 * 60_000 });
-    if (done.status !== 'completed') throw new Error(`minutes run ${done.status}: ${done.last_error?.code ?? ''}`);
-    return finalMessageText(this.deps.api, threadId, run.id);
+  /** One turn on the meeting's conversation with the given instructions and no local tools; its text. */
+  private async runOnce(state: ConversationState, instructions: string, additional?: string): Promise<string> {
+    const events: AsyncIterable<TurnEvent> = this.deps.backend.turn(state, {
+      signal: AbortSignal.timeout(5 * 60_000),
+      functions: 'none',
+      instructions,
+      additionalInstructions: additional,
+      // minutes need no tools: a function the assistant itself declares gets an error output
+      runTools: async (calls) => calls.map((c) => ({ id: c.id, output: JSON.stringify({ error: 'tools are not available while writing minutes' }) })),
+    });
+    for await (const ev of events) if (ev.type === 'done') return ev.text;
+    throw new Error('the minutes turn ended without an answer');
   }
 
   /**
@@ -234,7 +244,7 @@ export class Meetings implements MeetingDesk {
           await sink.notice(`📝 Notes for **${meeting.title}** ${opts.why ?? 'stopped'}. Writing the minutes…`);
         }
         meeting = await this.drain(meeting, !opts.final);
-        return this.runOnce(meeting.threadId, MINUTES_INSTRUCTIONS, earlierParts(meeting.checkpoints));
+        return this.runOnce(meeting.state, MINUTES_INSTRUCTIONS, earlierParts(meeting.checkpoints));
       });
       if (!meeting || text === undefined) return;
       const title = `${opts.final ? 'Minutes' : 'Interim minutes'}: ${meeting.title}`;
@@ -249,7 +259,7 @@ export class Meetings implements MeetingDesk {
     }
   }
 
-  /** After a restart: reconcile what reached the Assistant thread and go on flushing. */
+  /** After a restart: reconcile what reached the backend conversation and go on flushing. */
   private async resume(): Promise<number> {
     const keys = await this.deps.store.setMembers(ACTIVE);
     for (const channelKey of keys) {
@@ -259,8 +269,8 @@ export class Meetings implements MeetingDesk {
         continue;
       }
       // A batch may have reached the thread just before the process died: its metadata says how far.
-      const last = (await this.deps.api.messages.list(meeting.threadId, { order: 'desc', limit: 1 })).data[0];
-      const upto = Number(last?.metadata?.meeting_lines_upto ?? 0);
+      // (where the backend's state is kept in the record itself, there is nothing to reconcile)
+      const upto = Number((await this.deps.backend.lastMark?.(meeting.state, 'meeting_lines_upto')) ?? 0);
       if (upto > meeting.flushed) {
         await this.deps.store.listDropFront(this.queue(meeting), upto - meeting.flushed);
         await this.deps.store.set(this.key(channelKey), { ...meeting, flushed: upto });

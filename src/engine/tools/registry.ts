@@ -1,4 +1,4 @@
-import type { FunctionDefinition, Tool } from '../../assistant/index.js';
+import type { FunctionTool } from '../../backends/backend.js';
 
 /** Context a tool handler gets: who asked, and a signal that fires at the tool timeout. */
 export interface ToolContext {
@@ -35,13 +35,17 @@ export class ToolRegistry {
     return this;
   }
 
+  has(name: string): boolean {
+    return this.tools.has(name);
+  }
+
   list(): LocalTool[] {
     return [...this.tools.values()];
   }
 
-  /** Definitions sent with each run, next to the assistant's own tools. */
-  definitions(): Tool[] {
-    return this.list().map((t) => ({ type: 'function', function: { name: t.name, description: t.description, parameters: t.parameters } satisfies FunctionDefinition }));
+  /** Definitions offered to the model with each turn, next to the assistant's own tools. */
+  definitions(): FunctionTool[] {
+    return this.list().map((t) => ({ name: t.name, description: t.description, parameters: t.parameters }));
   }
 
   /** Runs one call and returns the output string submitted to the run. */

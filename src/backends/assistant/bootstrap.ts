@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { AssistantClient, Tool } from '../assistant/index.js';
-import type { Store } from '../store/index.js';
-import { withLock } from '../store/index.js';
+import type { AssistantClient, Tool } from '../../assistant/index.js';
+import type { Store } from '../../store/index.js';
+import { withLock } from '../../store/index.js';
 
 /** The assistant Threadline talks to (from ASSISTANT_* in the configuration). */
 export interface AssistantSettings {
@@ -20,8 +20,10 @@ export interface ReadyAssistant {
   id: string;
   /** Tool types of the assistant (without auth), for help texts. */
   toolTypes: string[];
-  /** The assistant's tools as sent on each run, with plug-in auth attached. */
+  /** The assistant's tools as sent on each run (whole, with plug-in auth attached). */
   runTools: Tool[];
+  /** Names of the assistant's own function tools. */
+  functions: string[];
   action: 'retrieved' | 'found' | 'updated' | 'created';
 }
 
@@ -58,11 +60,14 @@ export async function ensureAssistant(api: AssistantClient, store: Store, settin
 }
 
 function ready(id: string, tools: Tool[], settings: AssistantSettings, action: ReadyAssistant['action']): ReadyAssistant {
-  // Function tools are ours to send per run; keep the assistant's built-ins and plug-ins.
-  const own = tools.filter((t) => t.type !== 'function').map(({ type }) => ({ type }) as Tool);
-  const runTools = own.map((t) => {
-    const token = settings.pluginTokens[t.type];
-    return token ? ({ type: t.type, auth: { type: 'user_http', user_token: token } } as Tool) : t;
+  // A run's `tools` replaces the assistant's list (Runs reference): send the assistant's own tools
+  // whole, every field kept, its function tools too (their calls get an error output when no
+  // local handler exists), with plug-in auth attached; local functions are added per run.
+  const runTools = tools.map((t) => {
+    const token = t.type !== 'function' ? settings.pluginTokens[t.type] : undefined;
+    return token ? ({ ...t, auth: { type: 'user_http', user_token: token } } as Tool) : t;
   });
-  return { id, toolTypes: own.map((t) => t.type), runTools, action };
+  const toolTypes = tools.filter((t) => t.type !== 'function').map((t) => t.type);
+  const functions = tools.flatMap((t) => (t.type === 'function' && 'function' in t && t.function ? [(t.function as { name: string }).name] : []));
+  return { id, toolTypes, runTools, functions, action };
 }

@@ -1,0 +1,116 @@
+import { TERMINAL_RUN_STATUSES, type AssistantClient, type Tool } from '../../assistant/index.js';
+import type { ConversationState, InFlight, ModelBackend, StopOutcome, TurnMessage, TurnRequest, TurnEvent } from '../backend.js';
+import type { ReadyAssistant } from './bootstrap.js';
+import { assistantRun } from './run.js';
+
+export { ensureAssistant, type AssistantSettings, type ReadyAssistant } from './bootstrap.js';
+
+interface AssistantState extends ConversationState {
+  backend: 'assistant';
+  threadId: string;
+}
+
+function threadOf(state: ConversationState): string {
+  if (state.backend !== 'assistant' || typeof state.threadId !== 'string') throw new TypeError(`not an Assistant API conversation (${state.backend})`);
+  return state.threadId;
+}
+
+/**
+ * The Assistant API behind the backend seam: a thread per conversation, Message.create for each
+ * message, one streamed run per turn (tool calls submitted back to it), and the API's own ways
+ * to stop a run (cancel where the deployment has it, else wait it out) and to find a run a dead
+ * process had started (runs.list).
+ *
+ * @example const backend = new AssistantBackend(api, await ensureAssistant(api, store, settings))
+ */
+export class AssistantBackend implements ModelBackend {
+  readonly name = 'assistant';
+
+  constructor(
+    private readonly api: AssistantClient,
+    private readonly assistant: ReadyAssistant,
+  ) {}
+
+  get toolTypes(): string[] {
+    return this.assistant.toolTypes;
+  }
+
+  get assistantId(): string {
+    return this.assistant.id;
+  }
+
+  async open(conversationKey: string, messages: TurnMessage[]): Promise<ConversationState> {
+    const thread = await this.api.threads.create({ messages: messages.map(wire), metadata: { conversation: conversationKey.slice(0, 128) } });
+    return { backend: 'assistant', threadId: thread.id } satisfies AssistantState;
+  }
+
+  async add(state: ConversationState, messages: TurnMessage[]): Promise<ConversationState> {
+    if (state.backend !== 'assistant') {
+      // A conversation the Responses backend kept: its history cannot be replayed as assistant
+      // messages (Message.create takes the user role only), so it goes on in a new thread.
+      return this.open(String(state.conversationKey ?? 'migrated'), messages);
+    }
+    const threadId = threadOf(state);
+    for (const m of messages) await this.api.messages.create(threadId, wire(m));
+    return state;
+  }
+
+  /** The run's tools: the assistant's own, whole, with local functions added (a local one wins over the assistant's of the same name). */
+  private tools(req: TurnRequest): Tool[] | undefined {
+    // Meeting minutes: no `tools` at all, so the run uses the assistant's own. `tools: []` on a run is
+    // not documented to mean "no tools" (only on an assistant update), so it is never sent.
+    if (req.functions === 'none') return undefined;
+    const local = new Set(req.functions.map((f) => f.name));
+    const own = this.assistant.runTools.filter((t) => !(t.type === 'function' && 'function' in t && local.has((t.function as { name: string }).name)));
+    return [...own, ...req.functions.map((f) => ({ type: 'function', function: { name: f.name, description: f.description, parameters: f.parameters } }) as Tool)];
+  }
+
+  turn(state: ConversationState, req: TurnRequest): AsyncIterable<TurnEvent> {
+    return assistantRun({ api: this.api, threadId: threadOf(state), assistantId: this.assistant.id, tools: this.tools(req) }, req);
+  }
+
+  async stop(state: ConversationState, turnId: string): Promise<StopOutcome> {
+    const threadId = threadOf(state);
+    try {
+      await this.api.runs.cancel(threadId, turnId);
+      return 'stopping';
+    } catch {
+      // Refused: either it is already ending (someone cancelled it first) or cancel is not supported
+      // (the 2026 docs list no cancel endpoint): then the run must be waited out.
+      const run = await this.api.runs.retrieve(threadId, turnId).catch(() => undefined);
+      if (run && (run.status === 'cancelling' || TERMINAL_RUN_STATUSES.has(run.status))) return 'ended';
+      return 'abandoned';
+    }
+  }
+
+  /** The run of an interrupted turn: the one recorded, or the newest on the thread when the process died before saving its id. */
+  private async find(threadId: string, inFlight: InFlight): Promise<string | undefined> {
+    if (inFlight.turnId) return inFlight.turnId;
+    const latest = (await this.api.runs.list(threadId, { order: 'desc', limit: 1 }).catch(() => undefined))?.data[0];
+    return latest && (latest.created_at ?? 0) >= inFlight.startedAt - 5_000 ? latest.id : undefined;
+  }
+
+  async *resume(state: ConversationState, inFlight: InFlight, req: TurnRequest): AsyncIterable<TurnEvent> {
+    const threadId = threadOf(state);
+    const runId = await this.find(threadId, inFlight);
+    // No run was created before the crash: the messages are on the thread, so answer them now.
+    yield* assistantRun({ api: this.api, threadId, assistantId: this.assistant.id, tools: this.tools(req), resumeRunId: runId }, req);
+  }
+
+  async waitOut(state: ConversationState, inFlight: InFlight): Promise<void> {
+    const threadId = threadOf(state);
+    const runId = await this.find(threadId, inFlight);
+    if (!runId) return;
+    await this.api.runs.cancel(threadId, runId).catch(() => undefined);
+    await this.api.runs.wait(threadId, runId, { signal: AbortSignal.timeout(60_000) }).catch(() => undefined);
+  }
+
+  async lastMark(state: ConversationState, name: string): Promise<string | undefined> {
+    const last = (await this.api.messages.list(threadOf(state), { order: 'desc', limit: 1 })).data[0];
+    return last?.metadata?.[name];
+  }
+}
+
+function wire(m: TurnMessage) {
+  return { role: 'user' as const, content: m.text, metadata: { ...m.metadata, author_id: m.authorId.slice(0, 64) } };
+}
