@@ -38,7 +38,7 @@ export interface Threadline {
 export interface StartOptions {
   log: Logger;
   /** Test knobs: faster Socket Mode reconnects, no Web API retries, Discord timeouts. */
-  testing?: { socketPingTimeoutMs?: number; webApiRetries?: number; editIntervalMs?: number; discordRestRetries?: number; discordTypingEveryMs?: number };
+  testing?: { imagePollMs?: number; responsesRetries?: number; socketPingTimeoutMs?: number; webApiRetries?: number; editIntervalMs?: number; discordRestRetries?: number; discordTypingEveryMs?: number };
   registry?: ToolRegistry;
   imageFetcher?: ImageFetcher;
   /** A store to use instead of the configured one (benchmarks compare memory, file and Redis). */
@@ -73,6 +73,7 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
           store,
           log,
           userAgent: `threadline/${VERSION}`,
+          testing: { imagePollMs: opts.testing?.imagePollMs, responsesRetries: opts.testing?.responsesRetries },
           onResponse: (r) => {
             metrics.dashscopeRequests.inc({ method: r.method, status: String(r.status) });
             if (r.code) metrics.dashscopeErrors.inc({ code: r.code });

@@ -26,12 +26,14 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** Return the response itself (for SSE) instead of parsed JSON. */
   raw?: boolean;
+  /** Extra headers (image synthesis: `X-DashScope-Async: enable`). */
+  headers?: Record<string, string>;
 }
 
 const IDEMPOTENT = new Set(['GET', 'DELETE']);
 
 /**
- * HTTP for the Assistant API: auth and workspace headers, a timeout on every request, and
+ * HTTP for DashScope's native API (the Assistant API, image synthesis): auth and workspace headers, a timeout on every request, and
  * retries with exponential back-off and full jitter (Retry-After wins when present) for 429,
  * 5xx and network errors — only where a repeat cannot duplicate work: reads, and writes the
  * server refused before acting (429, or a connection that was never made).
@@ -87,6 +89,7 @@ export class Transport {
       'User-Agent': this.opts.userAgent,
     };
     if (this.opts.workspace) headers['X-DashScope-WorkSpace'] = this.opts.workspace;
+    Object.assign(headers, req.headers);
     let body: string | Uint8Array | undefined;
     if (req.form) {
       const form = await encodeForm(req.form);

@@ -1,9 +1,12 @@
+import OpenAI from 'openai';
+import { Transport } from '../assistant/http.js';
 import { AssistantClient } from '../assistant/index.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/index.js';
 import { AssistantBackend, ensureAssistant } from './assistant/index.js';
 import type { ModelBackend } from './backend.js';
+import { ImageSynthesis, ResponsesBackend, dashscopeFetch } from './responses/index.js';
 
 export type { ModelBackend } from './backend.js';
 export { BackendSlot } from './slot.js';
@@ -15,6 +18,8 @@ export interface BackendDeps {
   userAgent: string;
   /** Seen for every DashScope response (metrics). */
   onResponse?: (r: { method: string; status: number; code?: string }) => void;
+  /** Test knobs: poll image tasks faster, retry the Responses API less. */
+  testing?: { imagePollMs?: number; responsesRetries?: number };
 }
 
 /** The DashScope Assistant API client every backend can use (the Responses backend reads old threads with it when migrating). */
@@ -33,6 +38,25 @@ export async function createBackend(config: Config, deps: BackendDeps): Promise<
       const assistant = await ensureAssistant(api, deps.store, config.assistant);
       deps.log.info({ backend: 'assistant', assistant: assistant.id, action: assistant.action, tools: assistant.toolTypes }, 'assistant ready');
       return new AssistantBackend(api, assistant);
+    }
+    case 'responses': {
+      const { apiKey, workspace } = config.dashscope;
+      const client = new OpenAI({
+        apiKey,
+        baseURL: config.dashscope.compatibleUrl,
+        fetch: dashscopeFetch,
+        maxRetries: deps.testing?.responsesRetries ?? 2,
+        defaultHeaders: { 'User-Agent': deps.userAgent, ...(workspace ? { 'X-DashScope-WorkSpace': workspace } : {}) },
+      });
+      const native = new Transport({ baseUrl: config.dashscope.baseUrl, apiKey, workspace, userAgent: deps.userAgent, onResponse: deps.onResponse });
+      const images = new ImageSynthesis(native, { model: config.dashscope.imageModel, pollMs: deps.testing?.imagePollMs });
+      if (config.assistant.id) deps.log.warn('ASSISTANT_ID names an Assistant API assistant: the Responses backend uses ASSISTANT_MODEL, ASSISTANT_INSTRUCTIONS and ASSISTANT_TOOLS instead');
+      deps.log.info({ backend: 'responses', model: config.assistant.model, tools: config.assistant.tools, imageModel: images.model }, 'assistant ready');
+      return new ResponsesBackend(
+        client,
+        { model: config.assistant.model, instructions: config.assistant.instructions, tools: config.assistant.tools, historyChars: config.dashscope.historyChars },
+        { log: deps.log, images, assistantApi: assistantClient(config, deps) },
+      );
     }
     default:
       throw new TypeError(`unknown DASHSCOPE_API ${String(config.dashscope.api)}`);
