@@ -9,7 +9,7 @@ import { benchIngest } from './ingest.js';
 import { log, machine, round, table } from './lib.js';
 import { benchMeeting } from './meeting.js';
 import { benchScale } from './scale.js';
-import { benchOverhead, benchStreaming } from './turns.js';
+import { benchOverhead, benchOverheadResponses, benchStreaming } from './turns.js';
 
 const env = (k: string, d: number) => Number(process.env[k] ?? d);
 const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -32,10 +32,10 @@ async function main(): Promise<void> {
     console.log(`\nSlack ingest (autocannon in another process)\n${table(rows)}`);
   }
   if (only.includes('overhead')) {
-    const overhead = await benchOverhead({ turns: env('BENCH_TURNS', 200), redisUrl });
+    const overhead = [...(await benchOverhead({ turns: env('BENCH_TURNS', 200), redisUrl })), await benchOverheadResponses({ turns: env('BENCH_TURNS', 200), redisUrl })];
     const rows = overhead.map((r) => ({
       store: r.store,
-      'event→Message.create p50': r.receivedToCreateMs.p50,
+      'event→Message.create (responses.create) p50': r.receivedToCreateMs.p50,
       p99: r.receivedToCreateMs.p99,
       'completed→Slack post p50': r.completedToSlackPostMs.p50,
       'p99 ': r.completedToSlackPostMs.p99,

@@ -18,6 +18,7 @@ import { silentLogger } from '../src/log.js';
 import { LocalStore, RedisStore, type Store } from '../src/store/index.js';
 import { FakeDashScope } from '../test/fakes/dashscope.js';
 import { FakeDiscord } from '../test/fakes/discord.js';
+import { FakeResponses } from '../test/fakes/responses.js';
 import { FakeSlack } from '../test/fakes/slack.js';
 import { tempDir } from '../test/helpers.js';
 import { log, percentile, round } from './lib.js';
@@ -116,6 +117,50 @@ export async function benchOverhead(opts: { turns: number; redisUrl: string }): 
     results.push({ store: name, receivedToCreateMs: s(toCreate), completedToSlackPostMs: s(slackPost), completedToDiscordPostMs: s(discordPost) });
   }
   return results;
+}
+
+/** The same turn overhead on the Responses backend (DASHSCOPE_API=responses), Redis store. */
+export async function benchOverheadResponses(opts: { turns: number; redisUrl: string }): Promise<OverheadResult> {
+  log('turn overhead: redis, Responses backend');
+  const [rs, slack, discord] = await Promise.all([new FakeResponses().start(), new FakeSlack().start(), new FakeDiscord().start()]);
+  const config = loadConfig(
+    { PORT: '0', HOST: '127.0.0.1', DASHSCOPE_API: 'responses', DASHSCOPE_API_KEY: rs.apiKey, DASHSCOPE_BASE_URL: rs.baseUrl, SLACK_BOT_TOKEN: slack.botToken, SLACK_SIGNING_SECRET: SECRET, SLACK_API_URL: slack.apiUrl, DISCORD_TOKEN: discord.token, DISCORD_API_URL: discord.apiBase, TOOLS_DIR: '/nonexistent' },
+    null,
+  );
+  const app = await startThreadline(config, { log: silentLogger, store: await RedisStore.connect({ url: opts.redisUrl, prefix: `threadline-bench:${Date.now()}:` }) });
+  rs.model = () => ({ text: 'ok' });
+  const toCreate: number[] = [];
+  const slackPost: number[] = [];
+  const discordPost: number[] = [];
+  const lastCompleted = () => [...rs.completedHr.values()].at(-1)!;
+  try {
+    for (let i = 0; i < opts.turns + 5; i++) {
+      const { body, ts } = slackMention();
+      const mark = rs.log.calls.length;
+      const t0 = await postSlack(app.url, body);
+      const create = await rs.log.waitFor((c, all) => all.length > mark && c.path === '/compatible-mode/v1/responses');
+      const start = await slack.log.waitFor((c) => c.method === 'chat.startStream' && c.args.thread_ts === ts);
+      const stop = await slack.log.waitFor((c) => c.method === 'chat.stopStream' && c.args.ts === start.result.ts);
+      const slackDone = lastCompleted();
+      await app.slack!.idle();
+      const dm = discordDm(discord, `14900000000000${String(i).padStart(5, '0')}`);
+      const completions = rs.completedHr.size;
+      discord.dispatch('MESSAGE_CREATE', dm);
+      const post = await discord.rest.waitFor((c) => c.method === 'POST' && c.route === `/channels/${dm.channel_id}/messages`);
+      await app.discord!.idle();
+      // this DM's own response (the turn is over, so it has completed)
+      const discordDone = [...rs.completedHr.values()][completions]!;
+      if (i < 5) continue; // warm-up
+      toCreate.push(create.hr! - t0);
+      slackPost.push(stop.hr! - slackDone);
+      discordPost.push(post.hr! - discordDone);
+    }
+  } finally {
+    await app.stop(2_000);
+    await Promise.all([rs.stop(), slack.stop(), discord.stop()]);
+  }
+  const s = (v: number[]) => ({ p50: round(percentile(v, 50), 2), p99: round(percentile(v, 99), 2) });
+  return { store: 'redis (responses)', receivedToCreateMs: s(toCreate), completedToSlackPostMs: s(slackPost), completedToDiscordPostMs: s(discordPost) };
 }
 
 export interface StreamingResult {

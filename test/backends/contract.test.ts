@@ -104,6 +104,8 @@ describe.each([
     await engine.idle();
     const endings = platform.endings('K1').map(textOf);
     expect(endings).toEqual(['new: Ada Lovelace: first; seen: 1', 'new: Ada Lovelace: second; seen: 2']);
+    // progress shows before the first word (the typing indicator, the 👀)
+    expect(platform.log.filter((e) => e.target.channel === 'K1')[0]).toMatchObject({ type: 'status', status: { kind: 'thinking' } });
   });
 
   it('runs a local function the model calls and answers with its output', async () => {

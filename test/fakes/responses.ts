@@ -61,6 +61,8 @@ export class FakeResponses {
   private readonly tasks = new Map<string, { prompt: string; polls: number }>();
   /** Streams that were open when the client went away (a stop). */
   aborted = 0;
+  /** performance.now() when each response completed (benchmarks). */
+  readonly completedHr = new Map<string, number>();
 
   get compatibleUrl(): string {
     return `${this.url}/compatible-mode/v1`;
@@ -226,6 +228,7 @@ export class FakeResponses {
       index++;
     }
     store();
+    this.completedHr.set(id, performance.now());
     emit('response.completed', { response: response('completed') });
     end();
   }

@@ -137,6 +137,7 @@ export class ResponsesBackend implements ModelBackend {
     const tools = this.tools(req);
     let startedId: string | undefined;
     const texts: string[] = [];
+    yield { type: 'status' }; // thinking: the typing indicator or 👀 shows before the first word
     for (;;) {
       const response = yield* this.respond(s, req, tools, (id) => (startedId ? undefined : (startedId = id)), texts.length > 0);
       const output: Array<Record<string, any>> = Array.isArray(response.output) ? response.output : [];
