@@ -50,7 +50,7 @@ beforeAll(async () => {
       DASHSCOPE_API: 'responses',
       DASHSCOPE_API_KEY: rs.apiKey,
       DASHSCOPE_BASE_URL: rs.baseUrl,
-      ASSISTANT_TOOLS: 'text_to_image,code_interpreter',
+      ASSISTANT_TOOLS: 'text_to_image,code_interpreter,web_search',
       IMAGE_HOSTS: images.host,
       SLACK_BOT_TOKEN: slack.botToken,
       SLACK_SIGNING_SECRET: SIGNING_SECRET,
@@ -80,7 +80,7 @@ describe('a Slack thread on the Responses API', () => {
     expect(first.path).toBe('/compatible-mode/v1/responses');
     expect(first.body).toMatchObject({ model: 'qwen-plus', stream: true, store: true });
     expect(first.body.previous_response_id).toBeUndefined();
-    expect(first.body.tools).toEqual(expect.arrayContaining([{ type: 'code_interpreter' }, expect.objectContaining({ type: 'function', name: 'text_to_image' }), expect.objectContaining({ type: 'function', name: 'get_current_time' })]));
+    expect(first.body.tools).toEqual(expect.arrayContaining([{ type: 'code_interpreter' }, { type: 'web_search' }, expect.objectContaining({ type: 'function', name: 'text_to_image' }), expect.objectContaining({ type: 'function', name: 'get_current_time' })]));
 
     rs.model = ({ context, newUserMessages }) => ({ text: `seen ${context.filter((i) => i.role === 'user').length}: ${newUserMessages.join()}` });
     await postSlack(app.url, followUp(ev.event.ts, 'and again'));
