@@ -31,6 +31,8 @@ export interface Config {
     appToken?: string;
     apiUrl: string;
     allowBots: boolean;
+    /** The app declares `agent_view` (the manifest in the repository does): DMs are threaded, sessions and Stop are used. */
+    agentView: boolean;
     teamIds: string[];
     channelIds: string[];
   };
@@ -131,6 +133,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       appToken,
       apiUrl: withTrailingSlash(url('SLACK_API_URL', 'https://slack.com/api/')),
       allowBots: bool('SLACK_ALLOW_BOTS'),
+      agentView: !/^(0|false|no|off)$/i.test(get('SLACK_AGENT_VIEW') ?? 'true'),
       teamIds: list('SLACK_TEAM_IDS'),
       channelIds: list('SLACK_CHANNEL_IDS'),
     };

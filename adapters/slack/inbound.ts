@@ -13,6 +13,8 @@ export interface SlackMessageEvent {
   channel: string;
   channel_type?: string;
   team?: string;
+  /** Agent messaging experience: what the person had in view, folded into the message (shape as Slack sent it to the Chat SDK's recordings). */
+  app_context?: { entities?: Array<{ type: string; value: unknown; team_id?: string }> };
 }
 
 export interface SlackRoute {
@@ -37,6 +39,8 @@ export interface SlackTarget extends ReplyTarget {
   user?: string;
   /** An AI app thread: progress goes through assistant.threads.setStatus. */
   assistantThread?: boolean;
+  /** Title for the agent session, from the person's first message. */
+  title?: string;
 }
 
 /** Subtypes that are still a person writing. Everything else (edits, deletions, joins, bot_message…) is ignored. */
@@ -53,7 +57,15 @@ export type Ignored = { ignore: 'subtype' | 'self' | 'bot' | 'no-user' };
  */
 export async function routeSlackMessage(
   e: SlackMessageEvent,
-  ctx: { team: string; botUserId: string; botId?: string; allowBots: boolean; inConversation: (key: string) => Promise<boolean> },
+  ctx: {
+    team: string;
+    botUserId: string;
+    botId?: string;
+    allowBots: boolean;
+    /** The app uses the agent messaging experience: a top-level DM message is a thread root, answered in its thread. */
+    agentView?: boolean;
+    inConversation: (key: string) => Promise<boolean>;
+  },
 ): Promise<SlackRoute | Ignored> {
   if (e.subtype && !HUMAN_SUBTYPES.has(e.subtype)) return { ignore: 'subtype' };
   if (e.user === ctx.botUserId || (e.bot_id && e.bot_id === ctx.botId)) return { ignore: 'self' };
@@ -67,8 +79,11 @@ export async function routeSlackMessage(
   const channelKey = `slack:${team}:${e.channel}`;
   const isDm = e.channel_type === 'im' || (!e.channel_type && e.channel.startsWith('D'));
   if (isDm) {
-    const key = encodeConversationKey({ platform: 'slack', team, channel: e.channel, threadTs: e.thread_ts });
-    return { kind: 'dm', key, target: { platform: 'slack', team, channel: e.channel, threadTs: e.thread_ts, messageTs: e.ts, user: e.user }, text, eventId, group: false, channelKey };
+    // agent_view: each top-level message starts a thread, one conversation per thread; assistant_view
+    // and plain DMs: the DM's top level is one conversation, a thread inside it another
+    const threadTs = e.thread_ts ?? (ctx.agentView ? e.ts : undefined);
+    const key = encodeConversationKey({ platform: 'slack', team, channel: e.channel, threadTs });
+    return { kind: 'dm', key, target: { platform: 'slack', team, channel: e.channel, threadTs, messageTs: e.ts, user: e.user }, text, eventId, group: false, channelKey };
   }
   const mentioned = e.type === 'app_mention' || raw.includes(mentionTag);
   const threadTs = e.thread_ts ?? e.ts;

@@ -11,7 +11,9 @@ import type { Store } from '../../src/store/index.js';
 import { nodeFetch } from '../../src/net/fetch.js';
 import { routeSlackMessage, type SlackMessageEvent, type SlackRoute, type SlackTarget } from './inbound.js';
 import { HonoReceiver } from './receiver.js';
-import { SlackSink } from './sink.js';
+import { SlackSink, newCapabilities } from './sink.js';
+import { encodeConversationKey } from '../../src/engine/conversation-key.js';
+import { agentContextText, type AgentContext } from './agent.js';
 import { People } from './people.js';
 
 export interface SlackDeps {
@@ -99,15 +101,16 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
     ignoreSelf: true,
   });
   const people = new People(app.client, log);
+  const caps = newCapabilities(config.agentView);
   const port: PlatformPort = {
     sinkFor: (target: ReplyTarget) =>
-      new SlackSink(app.client, target as SlackTarget, log, { editIntervalMs: deps.editIntervalMs, onReply: (type) => deps.metrics?.repliesSent.inc({ platform: 'slack', type }) }),
+      new SlackSink(app.client, target as SlackTarget, log, { caps, editIntervalMs: deps.editIntervalMs, onReply: (type) => deps.metrics?.repliesSent.inc({ platform: 'slack', type }) }),
   };
   const allowed = (team: string, channel: string) =>
     (config.teamIds.length === 0 || config.teamIds.includes(team)) && (config.channelIds.length === 0 || config.channelIds.includes(channel) || channel.startsWith('D'));
 
   const routeOf = (event: SlackMessageEvent, team: string) =>
-    routeSlackMessage(event, { team, botUserId, botId, allowBots: config.allowBots, inConversation: async (key) => !!(await engine.conversations.get(key)) });
+    routeSlackMessage(event, { team, botUserId, botId, allowBots: config.allowBots, agentView: config.agentView, inConversation: async (key) => !!(await engine.conversations.get(key)) });
   const teamOf = (body: Record<string, unknown>, e: Partial<SlackMessageEvent>) => String(body.team_id ?? e.team ?? auth.team_id ?? '');
 
   /**
@@ -147,14 +150,17 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
     const claimed = context.threadlineClaimed === true;
     const ai = route.target.threadTs && route.kind === 'dm' ? await deps.store.get<AiThread | 1>(aiThreadKey(event.channel, route.target.threadTs)) : undefined;
     route.target.assistantThread = ai ? true : undefined;
+    route.target.title = route.text.replace(/\s+/g, ' ').trim().slice(0, 200) || undefined;
     const author = await people.get(event.user!, team);
+    // agent_view: what the person has in view, folded into the message or told by app_context_changed
+    const agentContext = route.kind === 'dm' && config.agentView ? (event.app_context ?? (await deps.store.get<AgentContext>(agentContextKey(team, event.channel)))) : undefined;
     const inbound: Inbound = {
       ...route,
       claimed,
       author,
       at: Math.round(Number(event.ts) * 1000),
       metadata: { slack_team: team, slack_channel: event.channel, slack_ts: event.ts, slack_user: event.user! },
-      context: viewing(ai, author.name),
+      context: viewing(ai, author.name) ?? agentContextText(agentContext, author.name),
       sink: port.sinkFor(route.target),
     };
     await engine.receive(inbound);
@@ -176,16 +182,48 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
       await client.apiCall('assistant.threads.setSuggestedPrompts', {
         channel_id: t.channel_id,
         thread_ts: t.thread_ts,
-        prompts: [
-          { title: 'Summarise a text', message: 'Summarise this for me: ' },
-          { title: 'Draw something', message: 'Draw a watercolour of a lighthouse at dawn' },
-          { title: 'What can you do?', message: 'help' },
-        ],
+        prompts: SUGGESTED_PROMPTS,
       });
       await client.chat.postMessage({ channel: t.channel_id, thread_ts: t.thread_ts, text: 'Hi! Ask me anything. I remember this thread, so you can follow up.' });
     } catch (err) {
       log.warn({ err: { message: (err as Error).message } }, 'could not greet a new assistant thread');
     }
+  });
+
+  // The agent messaging experience (agent_view). Payload shapes: docs.slack.dev and the Chat SDK's
+  // recordings (vercel/chat packages/adapter-slack/sample-messages.md); no recording of our own yet.
+  app.event('app_home_opened', async ({ event, body, client }) => {
+    const e = event as unknown as { tab?: string; channel?: string; user?: string };
+    const team = String((body as { team_id?: string }).team_id ?? auth.team_id ?? '');
+    if (e.tab !== 'messages' || !e.channel || !allowed(team, e.channel)) return;
+    // this replaces assistant_thread_started: suggested prompts at the top of the agent conversation, once a day per DM
+    if (!(await deps.store.claim(`slack-prompts:${team}:${e.channel}`, 86_400_000))) return;
+    await client.apiCall('assistant.threads.setSuggestedPrompts', { channel_id: e.channel, prompts: SUGGESTED_PROMPTS }).catch((err: unknown) => log.warn({ err: { message: (err as Error).message } }, 'could not set suggested prompts'));
+  });
+  app.event('app_context_changed', async ({ event, body }) => {
+    const e = event as unknown as { channel?: string; context?: AgentContext };
+    const team = String((body as { team_id?: string }).team_id ?? auth.team_id ?? '');
+    if (!e.channel || !e.context) return;
+    await deps.store.set(agentContextKey(team, e.channel), e.context, 30 * 86_400_000);
+  });
+  app.event('agent_session_stopped', async ({ event, body }) => {
+    // The person clicked Stop: Slack already stopped the listed streams; the turn stops at once,
+    // here or on the instance running it (the engine tells the others).
+    const e = event as unknown as { channel?: string; thread_ts?: string; streaming_message_ts?: string[]; user?: string };
+    const team = String((body as { team_id?: string }).team_id ?? auth.team_id ?? '');
+    if (!e.channel || !e.thread_ts || !allowed(team, e.channel)) return;
+    for (const ts of e.streaming_message_ts ?? []) caps.stoppedStreams.add(ts);
+    const key = encodeConversationKey({ platform: 'slack', team, channel: e.channel, threadTs: e.thread_ts });
+    const stopped = await track(engine.stop(key));
+    log.info({ conversation: key, user: e.user, stopped }, 'agent session stopped by the person');
+    if (!stopped) {
+      // nothing was running: the session must still leave `processing` (Slack does not change it)
+      await app.client.apiCall('agents.sessions.setStatus', { channel_id: e.channel, thread_ts: e.thread_ts, status: 'active' }).catch(() => undefined);
+    }
+  });
+  app.event('agent_session_title_changed', async ({ event }) => {
+    // The person renamed the session; Threadline keeps no title of its own, so there is nothing to update.
+    log.debug({ event: (event as { type?: string }).type }, 'agent session renamed');
   });
 
   app.command('/assistant', async ({ command, ack, client }) => {
@@ -270,6 +308,16 @@ interface AiThread {
 }
 interface AiThreadEvent {
   assistant_thread: { channel_id: string; thread_ts: string; context?: AiThread['context'] };
+}
+
+const SUGGESTED_PROMPTS = [
+  { title: 'Summarise a text', message: 'Summarise this for me: ' },
+  { title: 'Draw something', message: 'Draw a watercolour of a lighthouse at dawn' },
+  { title: 'What can you do?', message: 'help' },
+];
+
+function agentContextKey(team: string, channel: string): string {
+  return `slack-agent-context:${team}:${channel}`;
 }
 
 function aiThreadKey(channel: string, threadTs: string): string {

@@ -30,13 +30,32 @@ export function messageEnd(text: string, base: number): { end: number; full: boo
 /** Kept free in each streamed message for a code fence closed at its end and reopened at the next one's start. */
 const FENCE_ROOM = 48;
 
-/** Workspaces where chat.startStream is unknown (older plans, Enterprise Grid settings): post and update there. */
-const noStreaming = new Set<string>();
+/** What one Slack adapter learned about its workspaces; each adapter has its own (never module state). */
+export interface SlackCapabilities {
+  /** Workspaces where chat.startStream is unknown (older plans, Enterprise Grid settings): post and update there. */
+  noStreaming: Set<string>;
+  /** Workspaces (or apps) without agent sessions (not declared an agent, older apps): status and reactions there. */
+  noSessions: Set<string>;
+  /** Streaming messages Slack stopped (the person clicked Stop): nothing more is appended to them. */
+  stoppedStreams: Set<string>;
+  /** The app uses the agent messaging experience. */
+  agentView: boolean;
+}
+
+export function newCapabilities(agentView: boolean): SlackCapabilities {
+  return { noStreaming: new Set(), noSessions: new Set(), stoppedStreams: new Set(), agentView };
+}
+
+/** Errors that say this workspace or app has no agent sessions: fall back to status and reactions, quietly. */
+const NO_SESSIONS = new Set(['unknown_method', 'method_deprecated', 'not_authorized', 'not_allowed_token_type', 'missing_scope', 'not_an_agent', 'invalid_arguments', 'feature_not_enabled', 'team_not_enabled']);
+/** A streaming message that is no longer streaming (stopped by the person, or timed out at Slack). */
+const STREAM_GONE = new Set(['message_not_in_streaming_state', 'message_not_found', 'streaming_state_conflict']);
 
 export interface SlackSinkOptions {
   /** Minimum time between message edits (default 1 s). */
   editIntervalMs?: number;
   onReply?: (type: string) => void;
+  caps?: SlackCapabilities;
 }
 
 /**
@@ -55,9 +74,14 @@ export class SlackSink implements ReplySink {
   private posted: Array<{ ts: string; text: string }> = [];
   /** The whole text so far (what streamed), and the throttle that shows it. */
   private latest = '';
+  /** Where the posted (not streamed) messages begin in the text: past what a stream Slack stopped had shown. */
+  private updateBase = 0;
   private readonly edits: EditThrottle;
   private reacted = false;
   private statusSet = false;
+  /** The agent session of this thread is `processing` (set by us): it goes back to `active` at the end. */
+  private session = false;
+  private readonly caps: SlackCapabilities;
   /** The stream reached MAX_MESSAGES_PER_REPLY messages: the rest of the reply goes as a file. */
   private capped = false;
 
@@ -70,8 +94,9 @@ export class SlackSink implements ReplySink {
     this.edits = new EditThrottle(opts.editIntervalMs ?? 1_000, (text) =>
       this.flush(text).catch((err: unknown) => this.log.warn({ err, channel: this.target.channel }, 'slack stream update failed')),
     );
+    this.caps = opts.caps ?? newCapabilities(false);
     // Streaming needs a thread to stream into; a DM's top level is posted and edited.
-    this.mode = target.threadTs && !noStreaming.has(target.team) ? 'unknown' : 'update';
+    this.mode = target.threadTs && !this.caps.noStreaming.has(target.team) ? 'unknown' : 'update';
   }
 
   private get thread(): { channel: string; thread_ts?: string } {
@@ -80,6 +105,22 @@ export class SlackSink implements ReplySink {
 
   async status(s: TurnStatus): Promise<void> {
     const words = s.kind === 'thinking' ? 'is thinking…' : `is using ${s.name}…`;
+    // Agent sessions: `processing` shows Slack's own loading state with a Stop button (agent_session_stopped).
+    if (this.caps.agentView && this.target.threadTs && !this.caps.noSessions.has(this.target.team)) {
+      if (this.session) return;
+      const res = await this.rawCall('agents.sessions.setStatus', {
+        channel_id: this.target.channel,
+        thread_ts: this.target.threadTs,
+        status: 'processing',
+        ...(this.target.title ? { title: this.target.title.slice(0, 200) } : {}),
+        ...(this.target.user ? { initiator_user_id: this.target.user } : {}),
+      }, { quiet: NO_SESSIONS });
+      if (res.ok) {
+        this.session = true;
+        return;
+      }
+      if (res.error && NO_SESSIONS.has(res.error)) this.caps.noSessions.add(this.target.team);
+    }
     if (this.target.assistantThread && this.target.threadTs) {
       const ok = await this.call('assistant.threads.setStatus', { channel_id: this.target.channel, thread_ts: this.target.threadTs, status: words });
       if (ok) {
@@ -109,7 +150,7 @@ export class SlackSink implements ReplySink {
         this.opts.onReply?.('stream');
         return this.flush(text);
       }
-      if (res.error === 'unknown_method' || res.error === 'method_deprecated' || res.error === 'not_allowed_token_type') noStreaming.add(this.target.team);
+      if (res.error === 'unknown_method' || res.error === 'method_deprecated' || res.error === 'not_allowed_token_type') this.caps.noStreaming.add(this.target.team);
       this.log.info({ error: res.error, team: this.target.team }, 'chat.startStream unavailable: posting and editing instead');
       this.mode = 'update';
     }
@@ -117,9 +158,17 @@ export class SlackSink implements ReplySink {
     return this.showByUpdates(text);
   }
 
+  /** Slack stopped the stream (the person clicked Stop): what is left is posted as messages of its own. */
+  private streamGone(s: { base: number; sent: number }): void {
+    this.mode = 'update';
+    this.updateBase = s.base + s.sent;
+    this.posted = [];
+  }
+
   private async appendStream(text: string): Promise<void> {
     let s = this.stream!;
     if (this.capped) return;
+    if (this.caps.stoppedStreams.has(s.ts)) return this.streamGone(s);
     if (s.full && this.streamTs.length >= MAX_MESSAGES_PER_REPLY) {
       // one reply never floods the thread: the whole text is attached when it finishes
       this.capped = true;
@@ -154,9 +203,12 @@ export class SlackSink implements ReplySink {
       if (text.length > from) return this.appendStream(text);
       return;
     }
-    if (await this.call('chat.appendStream', { channel: this.target.channel, ts: s.ts, markdown_text: piece })) {
+    const res = await this.rawCall('chat.appendStream', { channel: this.target.channel, ts: s.ts, markdown_text: piece });
+    if (res.ok) {
       s.sent = end - s.base;
       s.full = full;
+    } else if (res.error && STREAM_GONE.has(res.error)) {
+      this.streamGone(s);
     }
   }
 
@@ -166,7 +218,9 @@ export class SlackSink implements ReplySink {
   }
 
   /** Shows `text` in as many messages as it needs: edits the ones already posted, posts the rest. */
-  private async showByUpdates(markdown: string, final = false): Promise<void> {
+  private async showByUpdates(whole: string, final = false): Promise<void> {
+    const markdown = this.updateBase ? whole.slice(this.updateBase).replace(/^\s+/, '') : whole;
+    if (!markdown.trim()) return;
     const { shown: chunks, overflow } = capMessages(splitMessage(toMrkdwn(markdown), SLACK_MESSAGE_LIMIT), MAX_MESSAGES_PER_REPLY);
     if (final && overflow) this.capped = true;
     for (let i = 0; i < chunks.length; i++) {
@@ -202,7 +256,8 @@ export class SlackSink implements ReplySink {
           progress = at;
           await this.appendStream(text);
         }
-        await this.call('chat.stopStream', { channel: this.target.channel, ts: this.stream.ts });
+        if (this.mode === 'stream') await this.call('chat.stopStream', { channel: this.target.channel, ts: this.stream.ts });
+        else await this.showByUpdates(text, true); // the stream is gone (Stop): the rest in a message of its own
       } else {
         // the final text differs from what streamed (an image URL became a caption): rewrite it
         await this.call('chat.stopStream', { channel: this.target.channel, ts: this.stream.ts });
@@ -236,7 +291,7 @@ export class SlackSink implements ReplySink {
 
   async fail(text: string): Promise<void> {
     await this.settle();
-    if (this.mode === 'stream' && this.stream) await this.call('chat.stopStream', { channel: this.target.channel, ts: this.stream.ts });
+    if (this.mode === 'stream' && this.stream && !this.caps.stoppedStreams.has(this.stream.ts)) await this.call('chat.stopStream', { channel: this.target.channel, ts: this.stream.ts });
     await this.post(`:warning: ${text}`);
     this.opts.onReply?.('error');
     await this.clearProgress();
@@ -248,6 +303,8 @@ export class SlackSink implements ReplySink {
   }
 
   private async clearProgress(): Promise<void> {
+    if (this.session && this.target.threadTs) await this.call('agents.sessions.setStatus', { channel_id: this.target.channel, thread_ts: this.target.threadTs, status: 'active' });
+    this.session = false;
     if (this.statusSet && this.target.threadTs) await this.call('assistant.threads.setStatus', { channel_id: this.target.channel, thread_ts: this.target.threadTs, status: '' });
     if (this.reacted && this.target.messageTs) await this.call('reactions.remove', { channel: this.target.channel, timestamp: this.target.messageTs, name: 'eyes' });
     this.reacted = false;
@@ -279,13 +336,14 @@ export class SlackSink implements ReplySink {
   }
 
   /** A Web API call that reports failure instead of throwing. */
-  private async rawCall(method: string, args: Record<string, unknown>): Promise<{ ok: boolean; ts?: unknown; error?: string }> {
+  private async rawCall(method: string, args: Record<string, unknown>, opts: { quiet?: Set<string> } = {}): Promise<{ ok: boolean; ts?: unknown; error?: string }> {
     try {
       const res = (await this.client.apiCall(method, args)) as { ok: boolean; ts?: unknown };
       return res;
     } catch (err) {
       const error = slackError(err);
-      if (!['already_reacted', 'no_reaction', 'unknown_method'].includes(error.code ?? '')) this.log.warn({ method, err: error, channel: this.target.channel }, 'slack call failed');
+      const expected = ['already_reacted', 'no_reaction', 'unknown_method', ...STREAM_GONE].includes(error.code ?? '') || opts.quiet?.has(error.code ?? '');
+      if (!expected) this.log.warn({ method, err: error, channel: this.target.channel }, 'slack call failed');
       return { ok: false, error: error.code };
     }
   }

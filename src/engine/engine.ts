@@ -14,6 +14,8 @@ import { safely, silentSink } from './sink-helpers.js';
 import type { ToolRegistry } from './tools/registry.js';
 import type { Inbound, PlatformPort, ReplySink } from './types.js';
 
+const STOP_CHANNEL = 'stop';
+
 /** Meeting notes plug into the engine through this (see src/engine/meetings/). */
 export interface MeetingDesk {
   command(m: Inbound, action: 'start' | 'stop' | 'summary' | 'status', title?: string): Promise<void>;
@@ -99,7 +101,14 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
     });
     this.limiter = new RateLimiter(deps.store, this.opts.turnsPerMinute);
     this.meetings = deps.meetings;
+    // A stop for a turn another instance runs reaches it here (the backend may have no way to stop it, e.g. Responses).
+    this.listening = deps.store.subscribe(STOP_CHANNEL, (key) => this.answers.active.get(key)?.abort(STOPPED)).catch((err: unknown) => {
+      deps.log.warn({ err }, 'cannot listen for stops from other instances; a stop reaches only turns running here');
+    });
   }
+
+  /** Resolves once this instance hears stops published by others (tests, startup). */
+  readonly listening: Promise<void>;
 
   /** Lets an adapter that starts after the engine receive recovered replies and meeting minutes. */
   addPlatform(name: 'slack' | 'discord', port: PlatformPort): void {
@@ -207,8 +216,12 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
     return !!local || !!rec?.activeRunId || queued > 0;
   }
 
-  /** Stops a turn another instance is running, through the backend; that instance's stream ends with it. */
+  /**
+   * Stops a turn another instance is running: that instance hears it on the store and aborts its
+   * turn (as a local stop would), and the backend is asked too (the Assistant API cancels the run).
+   */
   private async stopElsewhere(key: string, state: ConversationRecord['state'], turnId: string): Promise<void> {
+    await this.deps.store.publish(STOP_CHANNEL, key).catch((err: unknown) => this.deps.log.warn({ err, conversation: key }, 'could not tell the other instances to stop'));
     await this.deps.backend.stop(state, turnId).catch((err: unknown) => this.deps.log.warn({ err, conversation: key, runId: turnId }, 'could not stop the turn'));
   }
 

@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Keyv } from 'keyv';
@@ -131,7 +132,19 @@ export class LocalStore implements Store {
     return true;
   }
 
+  private readonly channels = new EventEmitter();
+
+  async publish(channel: string, message: string): Promise<void> {
+    // one process: the subscribers are here (asynchronously, as a message over Redis would arrive)
+    queueMicrotask(() => this.channels.emit(channel, message));
+  }
+
+  async subscribe(channel: string, handler: (message: string) => void): Promise<void> {
+    this.channels.on(channel, handler);
+  }
+
   async close(): Promise<void> {
+    this.channels.removeAllListeners();
     while (this.writes.size) await Promise.all([...this.writes]);
     await this.kv.disconnect();
   }

@@ -203,12 +203,34 @@ export class RedisStore implements Store {
     }
   }
 
+  /** A second connection for pub/sub (a subscribed Redis connection can do nothing else), made on the first subscribe. */
+  private subscriber?: Promise<Client>;
+
+  async publish(channel: string, message: string): Promise<void> {
+    await this.guard(this.client.publish(this.k('channel', channel), message));
+  }
+
+  async subscribe(channel: string, handler: (message: string) => void): Promise<void> {
+    this.subscriber ??= (async () => {
+      const sub = this.client.duplicate();
+      sub.on('error', () => undefined); // the main client reports Redis errors; this one reconnects by itself
+      await sub.connect();
+      return sub;
+    })();
+    const sub = await this.guard(this.subscriber);
+    await this.guard(sub.subscribe(this.k('channel', channel), (message: string) => handler(message)));
+  }
+
   async close(): Promise<void> {
-    try {
-      if (this.client.isReady) await this.client.close();
-      else this.client.destroy();
-    } catch {
-      this.client.destroy();
+    const sub = await this.subscriber?.catch(() => undefined);
+    for (const c of [sub, this.client]) {
+      if (!c) continue;
+      try {
+        if (c.isReady) await c.close();
+        else c.destroy();
+      } catch {
+        c.destroy();
+      }
     }
   }
 }

@@ -30,6 +30,10 @@ export interface Store {
   /** Drops the first `count` items. */
   listDropFront(name: string, count: number): Promise<void>;
   listLength(name: string): Promise<number>;
+  /** Tells every instance on this store (this one too) `message` on `channel`: best effort, nothing is kept. */
+  publish(channel: string, message: string): Promise<void>;
+  /** Calls `handler` for every message published on `channel` from now on; resolves once listening. */
+  subscribe(channel: string, handler: (message: string) => void): Promise<void>;
   /** True when the store answers right now. */
   ping(): Promise<boolean>;
   close(): Promise<void>;

@@ -27,6 +27,12 @@ export class FakeSlack {
   teamId = 'T00FAKE00AA';
   /** When false, chat.startStream answers unknown_method (older workspaces). */
   streaming = true;
+  /** When false, agents.sessions.* answer not_authorized (an app not declared an agent). */
+  agentSessions = true;
+  /** Agent sessions by `channel:thread_ts`: every status set, in order, and the title given at creation. */
+  readonly sessions = new Map<string, { statuses: string[]; title?: string }>();
+  /** Streaming messages by ts: `streaming` until chat.stopStream (or the person's Stop). */
+  readonly streams = new Map<string, 'streaming' | 'stopped'>();
   users: Record<string, { name: string; display_name?: string; is_admin?: boolean }> = {};
   url = '';
   private server?: Server;
@@ -91,6 +97,11 @@ export class FakeSlack {
     return this.sockets.size;
   }
 
+  /** The person clicks Stop on an agent session: Slack stops its streams (as the event's streaming_message_ts says). */
+  clickStop(streamTs: string[]): void {
+    for (const ts of streamTs) this.streams.set(ts, 'stopped');
+  }
+
   /** Calls to one method. */
   calls(method: string): SlackCall[] {
     return this.log.filter((c) => c.method === method);
@@ -151,11 +162,34 @@ export class FakeSlack {
         const ts = this.nextTs();
         return ok({ channel: args.channel, ts, message: { text: args.text, ts, thread_ts: args.thread_ts } });
       }
-      case 'chat.startStream':
+      case 'chat.startStream': {
         if (!this.streaming) return { status: 200, body: { ok: false, error: 'unknown_method' } };
-        return ok({ channel: args.channel, ts: this.nextTs() });
+        if (!args.thread_ts) return { status: 200, body: { ok: false, error: 'invalid_arguments' } };
+        const ts = this.nextTs();
+        this.streams.set(ts, 'streaming');
+        return ok({ channel: args.channel, ts });
+      }
       case 'chat.appendStream':
-      case 'chat.stopStream':
+      case 'chat.stopStream': {
+        // a stream that was stopped (by chat.stopStream or the person's Stop) takes nothing more
+        // (the real error code is not documented; this one is Slack's name for the state)
+        if (this.streams.get(args.ts) !== 'streaming') return { status: 200, body: { ok: false, error: 'message_not_in_streaming_state' } };
+        if (method === 'chat.stopStream') this.streams.set(args.ts, 'stopped');
+        return ok({ channel: args.channel, ts: args.ts });
+      }
+      case 'agents.sessions.setStatus':
+      case 'agents.sessions.rename': {
+        if (!this.agentSessions) return { status: 200, body: { ok: false, error: 'not_authorized' } };
+        if (!args.channel_id || !args.thread_ts) return { status: 200, body: { ok: false, error: 'invalid_arguments' } };
+        const id = `${args.channel_id}:${args.thread_ts}`;
+        const session: { statuses: string[]; title?: string } = this.sessions.get(id) ?? { statuses: [], title: args.title };
+        this.sessions.set(id, session);
+        if (method === 'agents.sessions.setStatus') {
+          if (!['active', 'processing', 'suspended', 'closed'].includes(args.status)) return { status: 200, body: { ok: false, error: 'invalid_status' } };
+          session.statuses.push(args.status);
+        } else session.title = args.title;
+        return ok();
+      }
       case 'chat.update':
       case 'chat.delete':
       case 'chat.postEphemeral':

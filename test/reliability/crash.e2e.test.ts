@@ -39,8 +39,9 @@ describe('kill -9', () => {
     });
     const reply = slack.calls('chat.postMessage').filter((c) => c.args.thread_ts === base.mention.event.ts).at(-1)!;
     expect(reply.args.text).toBe('the answer that survived a crash');
-    // the 👀 the dead process put on the question is taken off by the one that answered
-    await slack.log.waitFor((c) => c.method === 'reactions.remove' && c.args.timestamp === base.mention.event.ts, 5_000, 'eyes removed');
+    // the agent session the dead process left `processing` is set back to `active` by the one that answered
+    await slack.log.waitFor((c) => c.method === 'agents.sessions.setStatus' && c.args.thread_ts === base.mention.event.ts && c.args.status === 'active', 5_000, 'session active');
+    expect(slack.sessions.get(`${base.mention.event.channel}:${base.mention.event.ts}`)!.statuses.at(-1)).toBe('active');
     // the conversation still maps to the same Assistant thread
     ds.model = ({ newUserMessages }) => ({ text: `follow-up: ${newUserMessages.join()}` });
     const threadsBefore = ds.threads.size;
@@ -70,8 +71,8 @@ describe('kill -9', () => {
       throw new Error(`${(e as Error).message}\n${app?.output()}`);
     });
     expect(apology.args.text).toMatch(/could not post my last answer/);
-    // the dead process's 👀 is cleared by the one that apologised, and nothing else reached the thread
-    await slack.log.waitFor((c) => c.method === 'reactions.remove' && c.args.timestamp === ts, 5_000, 'eyes removed');
+    // the session the dead process left `processing` is set back by the one that apologised, and nothing else reached the thread
+    await slack.log.waitFor((c) => c.method === 'agents.sessions.setStatus' && c.args.thread_ts === ts && c.args.status === 'active', 5_000, 'session active');
     const inThread = slack.log.filter((c) => ['chat.postMessage', 'chat.startStream'].includes(c.method) && c.args.thread_ts === ts);
     expect(inThread.map((c) => c.method)).toEqual(['chat.startStream', 'chat.postMessage']);
     expect(app.output()).toMatch(/reply dropped/);

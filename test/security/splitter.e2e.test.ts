@@ -30,7 +30,8 @@ function slackDm(text: string) {
 
 beforeAll(async () => {
   [ds, slack, discord] = await Promise.all([new FakeDashScope().start(), new FakeSlack().start(), new FakeDiscord().start()]);
-  app = await boot({ ...fakeEnv({ ds, slack, discord }), DISCORD_GUILD_ID: discord.guildId });
+  // SLACK_AGENT_VIEW off: a DM's top level is posted and edited, the path that split with splitMessage and looped
+  app = await boot({ ...fakeEnv({ ds, slack, discord }), DISCORD_GUILD_ID: discord.guildId, SLACK_AGENT_VIEW: 'false' });
 });
 afterAll(async () => {
   await app?.stop(1_000);

@@ -24,6 +24,8 @@ beforeAll(async () => {
   app = await boot({
     ...fakeEnv({ ds, slack }),
     IMAGE_HOSTS: `*.aliyuncs.com,${images.host}`,
+    // this suite is an app still on assistant_view (test/slack/agent-view.e2e.test.ts is one on agent_view)
+    SLACK_AGENT_VIEW: 'false',
   });
 });
 afterAll(async () => {

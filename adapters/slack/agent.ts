@@ -1,0 +1,24 @@
+/**
+ * What a person has in view under Slack's agent messaging experience: `context` on
+ * app_context_changed and app_home_opened, `app_context` folded into a DM message. Entity types as
+ * documented and recorded by the Chat SDK; unknown ones are skipped.
+ */
+export interface AgentContext {
+  entities?: Array<{ type: string; value: unknown; team_id?: string }>;
+}
+
+const ID = /^[CGD][A-Z0-9]{2,20}$/;
+
+/** A sentence telling the model what the person is looking at, or undefined when nothing usable is in view. */
+export function agentContextText(context: AgentContext | undefined, name: string): string | undefined {
+  for (const e of context?.entities ?? []) {
+    if (e.type === 'slack#/types/channel_id' && typeof e.value === 'string' && ID.test(e.value)) {
+      return `${name} is writing while looking at the channel <#${e.value}>. When they say "this channel", they mean that one; write <#${e.value}> to name it.`;
+    }
+    if (e.type === 'slack#/types/message_context' && e.value && typeof e.value === 'object') {
+      const v = e.value as { channel_id?: unknown; message_ts?: unknown };
+      if (typeof v.channel_id === 'string' && ID.test(v.channel_id)) return `${name} is writing while looking at a message in the channel <#${v.channel_id}>.`;
+    }
+  }
+  return undefined;
+}
