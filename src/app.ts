@@ -38,7 +38,7 @@ export interface Threadline {
 export interface StartOptions {
   log: Logger;
   /** Test knobs: faster Socket Mode reconnects, no Web API retries, Discord timeouts. */
-  testing?: { imagePollMs?: number; responsesRetries?: number; socketPingTimeoutMs?: number; webApiRetries?: number; editIntervalMs?: number; discordRestRetries?: number; discordTypingEveryMs?: number };
+  testing?: { slackRateLimits?: Record<string, import('../adapters/slack/outbound.js').MethodLimit> | 'unlimited'; imagePollMs?: number; responsesRetries?: number; socketPingTimeoutMs?: number; webApiRetries?: number; editIntervalMs?: number; discordRestRetries?: number; discordTypingEveryMs?: number };
   registry?: ToolRegistry;
   imageFetcher?: ImageFetcher;
   /** A store to use instead of the configured one (benchmarks compare memory, file and Redis). */
@@ -122,6 +122,7 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
         socketPingTimeoutMs: opts.testing?.socketPingTimeoutMs,
         webApiRetries: opts.testing?.webApiRetries,
         editIntervalMs: opts.testing?.editIntervalMs,
+        rateLimits: opts.testing?.slackRateLimits,
         accepting: () => accepting && backend.ready,
       });
       cleanup.unshift(() => slack!.stop());

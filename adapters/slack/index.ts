@@ -11,6 +11,7 @@ import type { Store } from '../../src/store/index.js';
 import { nodeFetch } from '../../src/net/fetch.js';
 import { routeSlackMessage, type SlackMessageEvent, type SlackRoute, type SlackTarget } from './inbound.js';
 import { HonoReceiver } from './receiver.js';
+import { SlackOutbound, type MethodLimit } from './outbound.js';
 import { SlackSink, newCapabilities } from './sink.js';
 import { encodeConversationKey } from '../../src/engine/conversation-key.js';
 import { agentContextText, type AgentContext } from './agent.js';
@@ -28,10 +29,14 @@ export interface SlackDeps {
   webApiRetries?: number;
   editIntervalMs?: number;
   accepting?: () => boolean;
+  /** Per-method limits instead of Slack's published ones (tests: 'unlimited' for suites not about rate limits). */
+  rateLimits?: Record<string, MethodLimit> | 'unlimited';
 }
 
 export interface SlackAdapter extends PlatformPort {
   app: App;
+  /** The outbound scheduler (its stats: 429s and waits by method). */
+  outbound: SlackOutbound;
   /** Mounted on the server at POST /slack/events (HTTP mode only). */
   receiver?: HonoReceiver;
   botUserId: string;
@@ -53,11 +58,24 @@ export class SlackAuthError extends Error {
  */
 export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
   const { config, engine, log } = deps;
+  const outbound = new SlackOutbound(nodeFetch, {
+    apiUrl: config.apiUrl,
+    limits: deps.rateLimits,
+    onRateLimited: (method, retryAfter) => {
+      deps.metrics?.slackRateLimited.inc({ method });
+      log.info({ method, retryAfter }, 'slack rate limited this method; it waits, the others go on');
+    },
+  });
   const clientOptions = {
     slackApiUrl: config.apiUrl,
-    fetch: nodeFetch,
+    // every Web API call goes through the scheduler; the WebClient's own 429 handling would pause all calls
+    fetch: outbound.fetch,
+    rejectRateLimitedCalls: true,
+    // waiting for a slot happens in the scheduler, per method: the client's queue must not limit it
+    maxRequestConcurrency: 10_000,
     timeout: 15_000,
-    ...(deps.webApiRetries !== undefined ? { retryConfig: { retries: deps.webApiRetries } } : {}),
+    // network errors and 5xx: a few quick retries, not the default ten over half an hour
+    retryConfig: deps.webApiRetries !== undefined ? { retries: deps.webApiRetries } : { retries: 3, factor: 2, minTimeout: 500, maxTimeout: 5_000 },
   };
   const web = new WebClient(config.botToken, { ...clientOptions, logger: slackLogger(log), logLevel: LogLevel.ERROR });
   let auth: { user_id?: string; bot_id?: string; team_id?: string };
@@ -104,7 +122,12 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
   const caps = newCapabilities(config.agentView);
   const port: PlatformPort = {
     sinkFor: (target: ReplyTarget) =>
-      new SlackSink(app.client, target as SlackTarget, log, { caps, editIntervalMs: deps.editIntervalMs, onReply: (type) => deps.metrics?.repliesSent.inc({ platform: 'slack', type }) }),
+      new SlackSink(app.client, target as SlackTarget, log, {
+        caps,
+        editIntervalMs: deps.editIntervalMs,
+        reserve: (method, maxWaitMs, headroom) => outbound.reserve(config.botToken, method, maxWaitMs, { headroom }),
+        onReply: (type) => deps.metrics?.repliesSent.inc({ platform: 'slack', type }),
+      }),
   };
   const allowed = (team: string, channel: string) =>
     (config.teamIds.length === 0 || config.teamIds.includes(team)) && (config.channelIds.length === 0 || config.channelIds.includes(channel) || channel.startsWith('D'));
@@ -258,6 +281,7 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
   return {
     ...port,
     app,
+    outbound,
     receiver: receiver instanceof HonoReceiver ? receiver : undefined,
     botUserId,
     isConnected: () => connected,

@@ -6,17 +6,19 @@ import type { Logger } from '../../src/log.js';
 import { toMrkdwn } from './mrkdwn.js';
 import type { SlackTarget } from './inbound.js';
 
-/** Slack's text is best kept under 4,000 characters per message. */
+/** Slack's mrkdwn `text` is best kept under 4,000 characters per message. */
 export const SLACK_MESSAGE_LIMIT = 3_500;
+/** `markdown_text` (chat.startStream and appendStream) takes 12,000 characters per message. */
+export const STREAM_MESSAGE_LIMIT = 12_000;
 const STREAM_MAX_AGE_MS = 4 * 60_000;
 const LONG_OUTPUT = 2_500;
 
 /**
- * Where a message that starts at `base` should end: all of the text when it fits, else at a clean
- * break (paragraph, else line, else space) before Slack's length limit.
+ * Where a streamed message that starts at `base` should end: all of the text when it fits, else at
+ * a clean break (paragraph, else line, else space) before `markdown_text`'s 12,000 characters.
  */
 export function messageEnd(text: string, base: number): { end: number; full: boolean } {
-  const room = SLACK_MESSAGE_LIMIT - FENCE_ROOM;
+  const room = STREAM_MESSAGE_LIMIT - FENCE_ROOM;
   if (text.length - base <= room) return { end: text.length, full: false };
   const window = text.slice(base, base + room);
   // the last paragraph break in the second half of the window, else the last line break, else the last space
@@ -56,7 +58,14 @@ export interface SlackSinkOptions {
   editIntervalMs?: number;
   onReply?: (type: string) => void;
   caps?: SlackCapabilities;
+  /** Takes a rate-limit slot for a call about to be made if it would wait at most `maxWaitMs`, keeping `headroom` (a share of the budget) free (the outbound scheduler). */
+  reserve?: (method: string, maxWaitMs: number, headroom?: number) => boolean;
 }
+
+/** A reply whose chat.startStream would wait longer than this for its slot is posted and edited instead. */
+const STREAM_START_MAX_WAIT_MS = 2_000;
+/** Share of a method's budget that intermediate updates leave to final ones: under pressure a reply updates less often, in bigger pieces. */
+const FINAL_HEADROOM = 0.25;
 
 /**
  * Posts one turn's reply into a Slack thread (or a DM's top level): progress as a reaction (or
@@ -140,6 +149,10 @@ export class SlackSink implements ReplySink {
   }
 
   private async flush(text: string): Promise<void> {
+    if (this.mode === 'unknown' && this.opts.reserve && !this.opts.reserve('chat.startStream', STREAM_START_MAX_WAIT_MS)) {
+      // chat.startStream is Tier 2 (about 20 a minute per workspace): a busy workspace posts and edits instead
+      this.mode = 'update';
+    }
     if (this.mode === 'unknown') {
       const first = messageEnd(text, 0);
       const res = await this.rawCall('chat.startStream', { ...this.thread, markdown_text: text.slice(0, first.end), ...this.recipient() });
@@ -165,10 +178,12 @@ export class SlackSink implements ReplySink {
     this.posted = [];
   }
 
-  private async appendStream(text: string): Promise<void> {
+  private async appendStream(text: string, final = false): Promise<void> {
     let s = this.stream!;
     if (this.capped) return;
     if (this.caps.stoppedStreams.has(s.ts)) return this.streamGone(s);
+    // an intermediate append can wait for the next one when the method is busy: nothing is lost, the next carries more
+    if (!final && !s.full && this.opts.reserve && !this.opts.reserve('chat.appendStream', 0, FINAL_HEADROOM)) return;
     if (s.full && this.streamTs.length >= MAX_MESSAGES_PER_REPLY) {
       // one reply never floods the thread: the whole text is attached when it finishes
       this.capped = true;
@@ -227,6 +242,8 @@ export class SlackSink implements ReplySink {
       const have = this.posted[i];
       if (have && have.text === chunks[i]) continue;
       if (have) {
+        // an intermediate edit is skipped while chat.update (Tier 3) is busy; the final one always goes
+        if (!final && this.opts.reserve && !this.opts.reserve('chat.update', 0, FINAL_HEADROOM)) return;
         if (await this.call('chat.update', { channel: this.target.channel, ts: have.ts, text: chunks[i] })) have.text = chunks[i];
       } else {
         const res = await this.rawCall('chat.postMessage', { ...this.thread, text: chunks[i], unfurl_links: false, unfurl_media: false });
@@ -248,13 +265,14 @@ export class SlackSink implements ReplySink {
     const text = reply.text || (reply.images.length ? '' : '_(no answer)_');
     if (this.mode === 'stream' && this.stream) {
       const streamed = this.latest.slice(0, this.stream.base + this.stream.sent);
-      if (text.startsWith(streamed)) {
+      // the final text is trimmed: a stream that ended in blank space still matches it
+      if (text.startsWith(streamed.trimEnd())) {
         this.latest = text;
         for (let progress = -1; this.mode === 'stream' && !this.capped && this.stream.base + this.stream.sent < text.length; ) {
           const at = this.stream.base + this.stream.sent;
           if (at === progress) break; // Slack refused the append: stop rather than loop
           progress = at;
-          await this.appendStream(text);
+          await this.appendStream(text, true);
         }
         if (this.mode === 'stream') await this.call('chat.stopStream', { channel: this.target.channel, ts: this.stream.ts });
         else await this.showByUpdates(text, true); // the stream is gone (Stop): the rest in a message of its own

@@ -59,7 +59,7 @@ beforeAll(async () => {
       DISCORD_API_URL: discord.apiBase,
       DISCORD_GUILD_ID: discord.guildId,
     },
-    { testing: { imagePollMs: 5, responsesRetries: 1, webApiRetries: 0, editIntervalMs: 20, socketPingTimeoutMs: 300, discordRestRetries: 0, discordTypingEveryMs: 50 } },
+    { testing: { slackRateLimits: 'unlimited', imagePollMs: 5, responsesRetries: 1, webApiRetries: 0, editIntervalMs: 20, socketPingTimeoutMs: 300, discordRestRetries: 0, discordTypingEveryMs: 50 } },
   );
 });
 afterAll(async () => {

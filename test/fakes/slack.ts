@@ -31,6 +31,15 @@ export class FakeSlack {
   agentSessions = true;
   /** Agent sessions by `channel:thread_ts`: every status set, in order, and the title given at creation. */
   readonly sessions = new Map<string, { statuses: string[]; title?: string }>();
+  /**
+   * Per-method limits the fake enforces, as Slack does (off unless a test sets them): past the
+   * limit in the window, HTTP 429 with `Retry-After` (whole seconds) and `{ok:false, error:"ratelimited"}`.
+   */
+  limits: Record<string, { limit: number; windowMs: number; perChannel?: boolean }> = {};
+  /** Calls that arrived while their method was inside a penalty window the fake had announced. */
+  readonly penaltyViolations: SlackCall[] = [];
+  private readonly windows = new Map<string, number[]>();
+  private readonly penalties = new Map<string, number>();
   /** Streaming messages by ts: `streaming` until chat.stopStream (or the person's Stop). */
   readonly streams = new Map<string, 'streaming' | 'stopped'>();
   users: Record<string, { name: string; display_name?: string; is_admin?: boolean }> = {};
@@ -49,8 +58,8 @@ export class FakeSlack {
   async start(): Promise<this> {
     this.server = createServer((req, res) => {
       this.handle(req)
-        .then(({ status, body }) => {
-          res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
+        .then(({ status, body, headers }) => {
+          res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
           res.end(JSON.stringify(body));
         })
         .catch((err) => {
@@ -118,7 +127,25 @@ export class FakeSlack {
     return `${++this.tsCounter}.000100`;
   }
 
-  private async handle(req: IncomingMessage): Promise<{ status: number; body: unknown }> {
+  /** Slack's tiers: a sliding window per method (per channel for chat.postMessage), and the penalty a 429 announces. */
+  private rateLimit(method: string, args: Record<string, any>, call: SlackCall): { status: number; body: unknown; headers: Record<string, string> } | undefined {
+    const limit = this.limits[method];
+    if (!limit) return undefined;
+    const id = limit.perChannel ? `${method}:${args.channel}` : method;
+    const now = Date.now();
+    if ((this.penalties.get(id) ?? 0) > now) this.penaltyViolations.push(call);
+    const sent = (this.windows.get(id) ?? []).filter((t) => t > now - limit.windowMs);
+    this.windows.set(id, sent);
+    if (sent.length >= limit.limit) {
+      const retryAfter = Math.max(1, Math.ceil((sent[sent.length - limit.limit] + limit.windowMs - now) / 1000));
+      this.penalties.set(id, now + retryAfter * 1000);
+      return { status: 429, body: { ok: false, error: 'ratelimited' }, headers: { 'retry-after': String(retryAfter) } };
+    }
+    sent.push(now);
+    return undefined;
+  }
+
+  private async handle(req: IncomingMessage): Promise<{ status: number; body: unknown; headers?: Record<string, string> }> {
     const url = new URL(req.url ?? '/', 'http://x');
     const raw = await readBody(req);
     if (url.pathname.startsWith('/upload/')) {
@@ -138,7 +165,7 @@ export class FakeSlack {
     for (const k of ['files', 'blocks', 'prompts', 'attachments']) if (typeof args[k] === 'string') args[k] = JSON.parse(args[k]);
     const token = String(req.headers.authorization ?? '').replace(/^Bearer /, '') || args.token;
     const call: SlackCall = { method, args, token, at: Date.now(), hr: performance.now() };
-    const answer = this.answer(method, args, token);
+    const answer = this.rateLimit(method, args, call) ?? this.answer(method, args, token);
     call.result = answer.body;
     this.log.record(call);
     return answer;

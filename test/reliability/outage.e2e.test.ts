@@ -28,10 +28,11 @@ describe('a 10-second Redis outage', () => {
     await redis.stop();
     const started = Date.now();
     const sent: string[] = [];
-    // traffic for the whole outage: an event about every 250 ms for 10 s
+    // traffic for the whole outage: an event about every 250 ms for 10 s, in channels of their own
+    // (Slack takes about one chat.postMessage a second per channel, and Threadline keeps to it)
     while (Date.now() - started < 10_000) {
       const ts = `${1798000000 + sent.length}.000100`;
-      const res = await postSlack(app.url, { ...base, event_id: `EvO${sent.length}`, event: { ...base.event, ts, event_ts: ts } });
+      const res = await postSlack(app.url, { ...base, event_id: `EvO${sent.length}`, event: { ...base.event, ts, event_ts: ts, channel: `COUTAGE${sent.length}` } });
       expect(res.status).toBe(200);
       sent.push(ts);
       expect((await fetch(`${app.url}/readyz`)).status).toBe(503);

@@ -98,8 +98,8 @@ describe('a reply that used to crash the splitter', () => {
     expect(discord.visible(msg.channel_id).at(-1)).toMatch(/attached as answer\.md/);
   });
 
-  it('Slack thread: a streamed reply of 120,000 characters stops at ten messages and attaches the whole answer', async () => {
-    const huge = Array.from({ length: 60 }, (_, i) => `${i} ${'word '.repeat(399)}end`).join('\n\n');
+  it('Slack thread: a streamed reply of 160,000 characters stops at ten messages and attaches the whole answer', async () => {
+    const huge = Array.from({ length: 80 }, (_, i) => `${i} ${'word '.repeat(399)}end`).join('\n\n');
     ds.model = () => ({ text: huge.match(/[\s\S]{1,5000}/g)! });
     const base = fixture('slack.json').mention;
     const ts = '1767390000.000001';

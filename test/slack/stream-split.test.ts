@@ -1,19 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { SLACK_MESSAGE_LIMIT, messageEnd } from '../../adapters/slack/sink.js';
+import { STREAM_MESSAGE_LIMIT, messageEnd } from '../../adapters/slack/sink.js';
 import { fenceAcross } from '../../src/engine/format/split.js';
 
 describe('where a streamed Slack message ends', () => {
   it('takes all of a text that fits, else breaks at a paragraph, else a line, else a space', () => {
     expect(messageEnd('short', 0)).toEqual({ end: 5, full: false });
-    const para = `${'a'.repeat(2_000)}\n\n${'b '.repeat(1_500)}`;
-    expect(messageEnd(para, 0)).toEqual({ end: 2_002, full: true });
-    const lines = `${'a'.repeat(2_000)}\n${'b '.repeat(1_500)}`;
-    expect(messageEnd(lines, 0)).toEqual({ end: 2_001, full: true });
-    const words = 'word '.repeat(1_000);
+    const para = `${'a'.repeat(7_000)}\n\n${'b '.repeat(4_000)}`;
+    expect(messageEnd(para, 0)).toEqual({ end: 7_002, full: true });
+    const lines = `${'a'.repeat(7_000)}\n${'b '.repeat(4_000)}`;
+    expect(messageEnd(lines, 0)).toEqual({ end: 7_001, full: true });
+    const words = 'word '.repeat(3_000);
     const { end } = messageEnd(words, 0);
     expect(words[end - 1]).toBe(' ');
-    expect(end).toBeLessThan(SLACK_MESSAGE_LIMIT);
-    expect(messageEnd('x'.repeat(5_000), 100).end - 100).toBeLessThan(SLACK_MESSAGE_LIMIT);
+    expect(end).toBeLessThanOrEqual(STREAM_MESSAGE_LIMIT);
+    expect(messageEnd('x'.repeat(15_000), 100).end - 100).toBeLessThanOrEqual(STREAM_MESSAGE_LIMIT);
   });
 
   it('closes a code block open at the cut and reopens it with its language', () => {
