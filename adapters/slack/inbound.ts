@@ -41,6 +41,10 @@ export interface SlackTarget extends ReplyTarget {
   assistantThread?: boolean;
   /** Title for the agent session, from the person's first message. */
   title?: string;
+  /** A slash command's response_url: where to answer when the bot cannot post in the channel (not_in_channel). */
+  responseUrl?: string;
+  /** Everything of this reply goes to `responseUrl`, ephemerally (the bot is not in the channel). */
+  viaResponseUrl?: boolean;
 }
 
 /** Subtypes that are still a person writing. Everything else (edits, deletions, joins, bot_message…) is ignored. */

@@ -260,15 +260,27 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
     const text = command.text.trim();
     const base = { author, eventId: `slack-command:${command.trigger_id}`, at: Date.now(), channelKey: `slack:${team}:${command.channel_id}`, metadata: { slack_team: team, slack_channel: command.channel_id, slack_user: command.user_id } };
     if (!text || parseCommand(text)) {
-      const target: SlackTarget = { platform: 'slack', team, channel: command.channel_id, user: command.user_id };
+      const target: SlackTarget = { platform: 'slack', team, channel: command.channel_id, user: command.user_id, responseUrl: command.response_url };
       const key = `slack:${team}:${command.channel_id}`;
       await engine.receive({ ...base, key, target, text: text || 'help', kind: 'command', group: !command.channel_id.startsWith('D'), sink: port.sinkFor(target) });
       return;
     }
     // A question: post it in the channel and answer in its thread.
-    const posted = await client.chat.postMessage({ channel: command.channel_id, text: `*<@${command.user_id}> asked:* ${text}` });
-    const threadTs = String(posted.ts);
-    const target: SlackTarget = { platform: 'slack', team, channel: command.channel_id, threadTs, user: command.user_id };
+    let threadTs: string;
+    try {
+      const posted = await client.chat.postMessage({ channel: command.channel_id, text: `*<@${command.user_id}> asked:* ${text}` });
+      threadTs = String(posted.ts);
+    } catch (err) {
+      const code = (err as { data?: { error?: string } }).data?.error ?? '';
+      if (code !== 'not_in_channel' && code !== 'channel_not_found') throw err;
+      // The bot is not in this channel: answer the person alone, through the command's response_url.
+      log.info({ channel: command.channel_id, error: code }, 'slack: /assistant in a channel the bot is not in; answering through response_url');
+      const target: SlackTarget = { platform: 'slack', team, channel: command.channel_id, user: command.user_id, responseUrl: command.response_url, viaResponseUrl: true };
+      const key = `slack:${team}:${command.channel_id}:cmd${command.trigger_id.replace(/[^\w.]/g, '').slice(0, 40)}`;
+      await engine.receive({ ...base, key, target, text, kind: 'command', group: false, sink: port.sinkFor(target) });
+      return;
+    }
+    const target: SlackTarget = { platform: 'slack', team, channel: command.channel_id, threadTs, user: command.user_id, responseUrl: command.response_url };
     await engine.receive({ ...base, key: `slack:${team}:${command.channel_id}:${threadTs}`, target, text, kind: 'command', group: true, sink: port.sinkFor(target) });
   };
 

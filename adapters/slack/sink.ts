@@ -4,6 +4,7 @@ import { EditThrottle } from '../../src/engine/format/throttle.js';
 import type { CodeStep, FinalReply, MinutesReply, ReplySink, TurnStatus } from '../../src/engine/types.js';
 import type { Logger } from '../../src/log.js';
 import { toMrkdwn } from './mrkdwn.js';
+import { nodeFetch } from '../../src/net/fetch.js';
 import type { SlackTarget } from './inbound.js';
 
 /** Slack's mrkdwn `text` is best kept under 4,000 characters per message. */
@@ -50,6 +51,9 @@ export function newCapabilities(agentView: boolean): SlackCapabilities {
 
 /** Errors that say this workspace or app has no agent sessions: fall back to status and reactions, quietly. */
 const NO_SESSIONS = new Set(['unknown_method', 'method_deprecated', 'not_authorized', 'not_allowed_token_type', 'missing_scope', 'not_an_agent', 'invalid_arguments', 'feature_not_enabled', 'team_not_enabled']);
+/** The bot cannot post in this channel: it is not a member (or cannot see it). */
+const NOT_IN_CHANNEL = new Set(['not_in_channel', 'channel_not_found']);
+export const INVITE_HINT = 'I am not a member of this channel, so only you can see this. Invite me with `/invite @Threadline` to get answers in the channel, or ask me in a DM.';
 /** A streaming message that is no longer streaming (stopped by the person, or timed out at Slack). */
 const STREAM_GONE = new Set(['message_not_in_streaming_state', 'message_not_found', 'streaming_state_conflict']);
 
@@ -113,6 +117,7 @@ export class SlackSink implements ReplySink {
   }
 
   async status(s: TurnStatus): Promise<void> {
+    if (this.target.viaResponseUrl) return;
     const words = s.kind === 'thinking' ? 'is thinking…' : `is using ${s.name}…`;
     // Agent sessions: `processing` shows Slack's own loading state with a Stop button (agent_session_stopped).
     if (this.caps.agentView && this.target.threadTs && !this.caps.noSessions.has(this.target.team)) {
@@ -144,6 +149,7 @@ export class SlackSink implements ReplySink {
   }
 
   async text(soFar: string): Promise<void> {
+    if (this.target.viaResponseUrl) return; // one ephemeral answer at the end: a response_url takes five messages at most
     this.latest = soFar;
     this.edits.push(soFar);
   }
@@ -261,6 +267,12 @@ export class SlackSink implements ReplySink {
   }
 
   async finish(reply: FinalReply): Promise<void> {
+    if (this.target.viaResponseUrl) {
+      const links = reply.images.map((img) => `<${img.url}|${img.alt.replace(/[<>|]/g, '')}>`).join('\n');
+      await this.respond([reply.text, links].filter(Boolean).join('\n\n') || '_(no answer)_');
+      this.opts.onReply?.('final');
+      return;
+    }
     await this.settle();
     const text = reply.text || (reply.images.length ? '' : '_(no answer)_');
     if (this.mode === 'stream' && this.stream) {
@@ -302,12 +314,14 @@ export class SlackSink implements ReplySink {
   }
 
   async notice(text: string): Promise<void> {
+    if (this.target.viaResponseUrl) return this.respond(text);
     const { shown, overflow } = capMessages(splitMessage(toMrkdwn(text), SLACK_MESSAGE_LIMIT), MAX_MESSAGES_PER_REPLY);
     for (const chunk of shown) await this.post(chunk);
     if (overflow) await this.upload(new TextEncoder().encode(text), OVERFLOW_FILENAME, 'The whole text', 'The whole text');
   }
 
   async fail(text: string): Promise<void> {
+    if (this.target.viaResponseUrl) return this.respond(`:warning: ${text}`);
     await this.settle();
     if (this.mode === 'stream' && this.stream && !this.caps.stoppedStreams.has(this.stream.ts)) await this.call('chat.stopStream', { channel: this.target.channel, ts: this.stream.ts });
     await this.post(`:warning: ${text}`);
@@ -330,7 +344,28 @@ export class SlackSink implements ReplySink {
   }
 
   private async post(text: string): Promise<void> {
-    await this.call('chat.postMessage', { ...this.thread, text, unfurl_links: false });
+    if (this.target.viaResponseUrl) return this.respond(text);
+    const res = await this.rawCall('chat.postMessage', { ...this.thread, text, unfurl_links: false }, { quiet: NOT_IN_CHANNEL });
+    if (!res.ok && res.error && NOT_IN_CHANNEL.has(res.error)) {
+      if (this.target.responseUrl) await this.respond(text);
+      else this.log.warn({ channel: this.target.channel, error: res.error }, 'slack: cannot post in this channel (the bot is not a member); reply dropped');
+    }
+  }
+
+  private hinted = false;
+
+  /** Answers through the slash command's response_url, ephemerally, telling the person once how to invite the bot. */
+  private async respond(text: string): Promise<void> {
+    const url = this.target.responseUrl;
+    if (!url) return;
+    const body = { response_type: 'ephemeral', replace_original: false, text: toMrkdwn(text).slice(0, 3_900) + (this.hinted ? '' : `\n\n_${INVITE_HINT}_`) };
+    this.hinted = true;
+    try {
+      const res = await nodeFetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      if (!res.ok) this.log.warn({ status: res.status }, 'slack response_url refused the answer (used up or expired)');
+    } catch (err) {
+      this.log.warn({ err: { message: (err as Error).message } }, 'slack response_url could not be reached');
+    }
   }
 
   private async upload(bytes: Uint8Array, filename: string, alt: string, title: string): Promise<void> {

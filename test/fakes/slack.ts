@@ -40,6 +40,12 @@ export class FakeSlack {
   readonly penaltyViolations: SlackCall[] = [];
   private readonly windows = new Map<string, number[]>();
   private readonly penalties = new Map<string, number>();
+  /** Channels the bot is not a member of: posting there answers not_in_channel, as Slack does. */
+  readonly notMember = new Set<string>();
+  /** Where a slash command's response_url points (`${url}/respond/<id>`); what was posted there is logged as method `response_url`. */
+  responseUrl(id: string): string {
+    return `${this.url}/respond/${id}`;
+  }
   /** Streaming messages by ts: `streaming` until chat.stopStream (or the person's Stop). */
   readonly streams = new Map<string, 'streaming' | 'stopped'>();
   users: Record<string, { name: string; display_name?: string; is_admin?: boolean }> = {};
@@ -148,6 +154,13 @@ export class FakeSlack {
   private async handle(req: IncomingMessage): Promise<{ status: number; body: unknown; headers?: Record<string, string> }> {
     const url = new URL(req.url ?? '/', 'http://x');
     const raw = await readBody(req);
+    if (url.pathname.startsWith('/respond/')) {
+      // a slash command's response_url: JSON in, "ok" out (up to 5 uses within 30 minutes at Slack)
+      const id = url.pathname.split('/')[2];
+      const used = this.log.filter((c) => c.method === 'response_url' && c.args.id === id).length;
+      this.log.record({ method: 'response_url', args: { id, ...(JSON.parse(raw.toString() || '{}') as Record<string, unknown>) }, at: Date.now() });
+      return used >= 5 ? { status: 404, body: { ok: false, error: 'used_up' } } : { status: 200, body: { ok: true } };
+    }
     if (url.pathname.startsWith('/upload/')) {
       const form = await new Response(new Uint8Array(raw), { headers: { 'content-type': String(req.headers['content-type']) } }).formData();
       const file = form.get('body') ?? form.get('file');
@@ -186,11 +199,13 @@ export class FakeSlack {
       }
       case 'chat.postMessage': {
         if (!args.channel) return ok({ ok: false, error: 'channel_not_found' });
+        if (this.notMember.has(args.channel)) return ok({ ok: false, error: 'not_in_channel' });
         const ts = this.nextTs();
         return ok({ channel: args.channel, ts, message: { text: args.text, ts, thread_ts: args.thread_ts } });
       }
       case 'chat.startStream': {
         if (!this.streaming) return { status: 200, body: { ok: false, error: 'unknown_method' } };
+        if (this.notMember.has(args.channel)) return ok({ ok: false, error: 'not_in_channel' });
         if (!args.thread_ts) return { status: 200, body: { ok: false, error: 'invalid_arguments' } };
         const ts = this.nextTs();
         this.streams.set(ts, 'streaming');

@@ -132,6 +132,26 @@ describe('an app on agent_view', () => {
     expect(slack.sessions.get('C00FAKECHAN1:1768199999.000100')?.statuses).toEqual(['active']);
   });
 
+  it('/assistant in a channel the bot is not in: the answer comes through the response_url, with how to invite the bot; never silence', async () => {
+    const slash = fixture('slash-commands-slack.json').slashCommand;
+    slack.notMember.add('C0NOTMEMBER');
+    const command = (text: string, id: string) => ({ ...slash, command: '/assistant', text, team_id: TEAM, channel_id: 'C0NOTMEMBER', user_id: 'U00FAKEUSER1', trigger_id: `trig-${id}`, response_url: slack.responseUrl(id) });
+    expect((await postSlack(app.url, command('what is a monad?', 'q1'), { form: true })).status).toBe(200);
+    await app.slack!.idle();
+    const answered = slack.log.filter((c) => c.method === 'response_url' && c.args.id === 'q1');
+    expect(answered).toHaveLength(1);
+    expect(answered[0].args).toMatchObject({ response_type: 'ephemeral' });
+    expect(answered[0].args.text).toMatch(/^You said: what is a monad\?/);
+    expect(answered[0].args.text).toMatch(/\/invite @Threadline/);
+    expect(slack.calls('chat.postMessage').filter((c) => c.args.channel === 'C0NOTMEMBER' && c.result?.ok)).toHaveLength(0);
+
+    await postSlack(app.url, command('help', 'h1'), { form: true });
+    await app.slack!.idle();
+    const help = slack.log.filter((c) => c.method === 'response_url' && c.args.id === 'h1');
+    expect(help).toHaveLength(1);
+    expect(help[0].args.text).toMatch(/Commands/);
+  });
+
   it('a workspace without agent sessions falls back to the 👀 reaction, silently', async () => {
     slack.agentSessions = false;
     const ev = mention('no sessions here');
