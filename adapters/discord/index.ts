@@ -58,6 +58,9 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
   const client = new Client({
     intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.DirectMessages, GatewayIntentBits.MessageContent],
     partials: [Partials.Channel],
+    // Nothing Threadline sends pings anyone: every send, edit, interaction reply and follow-up
+    // inherits this (the model's `@everyone` shows as text); no reply pings its asker either.
+    allowedMentions: { parse: [], repliedUser: false },
     rest: { api: config.apiUrl, version: '10', ...(deps.restRetries !== undefined ? { retries: deps.restRetries } : {}), timeout: 15_000 },
     waitGuildTimeout: 5_000,
   });

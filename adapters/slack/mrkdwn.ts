@@ -12,17 +12,19 @@ export function toMrkdwn(markdown: string): string {
   // code blocks, then inline code
   t = t.replace(/^([ \t]*)(`{3,}|~{3,})[^\n]*\n([\s\S]*?)\n[ \t]*\2[ \t]*$/gm, (_m, _i, _f, code: string) => keep('```\n' + escape(code) + '\n```'));
   t = t.replace(/`([^`\n]+)`/g, (_m, code: string) => keep('`' + escape(code) + '`'));
-  // links and images before escaping, so their URLs stay intact
-  t = t.replace(/!\[([^\]]*)\]\((\S+?)(?:\s+"[^"]*")?\)/g, (_m, alt: string, url: string) => keep(`<${url}|${escape(alt || 'image')}>`));
-  t = t.replace(/\[([^\]]+)\]\((\S+?)(?:\s+"[^"]*")?\)/g, (_m, label: string, url: string) => keep(`<${url}|${escape(label)}>`));
-  t = t.replace(/<(https?:\/\/[^>\s]+)>/g, (_m, url: string) => keep(`<${url}>`));
+  // links and images before escaping, so their URLs stay intact; a URL may hold one level of
+  // parentheses (Wikipedia's `Foo_(bar)`), and only http(s) and mailto targets become links
+  t = t.replace(/!\[([^\]\n]*)\]\(((?:[^()\s]|\([^()\s]*\))+)(?:\s+"[^"\n]*")?\)/g, (_m, alt: string, url: string) => keep(link(url, alt || 'image')));
+  t = t.replace(/\[([^\]\n]+)\]\(((?:[^()\s]|\([^()\s]*\))+)(?:\s+"[^"\n]*")?\)/g, (_m, label: string, url: string) => keep(link(url, label)));
+  t = t.replace(/<(https?:\/\/[^>\s|]+)>/g, (_m, url: string) => keep(`<${safeUrl(url)}>`));
   t = escape(t);
   // headings become bold lines
   t = t.replace(/^#{1,6}\s+(.+?)\s*#*\s*$/gm, (_m, h: string) => keep(`*${h.replace(/\*\*/g, '')}*`));
   // bold first (to a placeholder), then italics, then strikethrough
   t = t.replace(/\*\*\*(?=\S)([\s\S]*?\S)\*\*\*/g, (_m, b: string) => keep(`*_${b}_*`));
   t = t.replace(/\*\*(?=\S)([\s\S]*?\S)\*\*/g, (_m, b: string) => keep(`*${b}*`));
-  t = t.replace(/__(?=\S)([\s\S]*?\S)__/g, (_m, b: string) => keep(`*${b}*`));
+  // `__init__` and other dunder names stay as written: underscores make bold only around more than one word
+  t = t.replace(/(?<!\w)__(?=\S)([^\n]*?\S)__(?!\w)/g, (m, b: string) => (/^\w+$/.test(b) ? m : keep(`*${b}*`)));
   t = t.replace(/(^|[^\w*])\*(?=\S)([^*\n]*?\S)\*(?!\w)/g, (_m, pre: string, i: string) => `${pre}_${i}_`);
   t = t.replace(/~~(?=\S)([\s\S]*?\S)~~/g, (_m, s: string) => `~${s}~`);
   // bullets; a horizontal rule becomes a line
@@ -32,7 +34,39 @@ export function toMrkdwn(markdown: string): string {
   t = t.replace(/^&gt;[ \t]?/gm, '> ');
   // restore placeholders (they may nest)
   for (let i = 0; i < 3 && t.includes('\u0000'); i++) t = t.replace(/\u0000(\d+)\u0000/g, (_m, n: string) => saved[Number(n)]);
-  return t;
+  return neutralizeMentions(t);
+}
+
+/** A Slack link: only http(s) and mailto targets (`[x](!channel)` would become `<!channel|x>`, a ping); anything else stays text. */
+function link(url: string, label: string): string {
+  if (!/^(https?:\/\/|mailto:)/i.test(url)) return `${escape(label)} (${escape(url)})`;
+  const host = /^https?:\/\/([^/?#]+)/i.exec(url)?.[1]?.toLowerCase();
+  // a label that looks like another address (`[https://bank](https://evil)`) shows the real host
+  const shown = host && /^(https?:\/\/|www\.)/i.test(label.trim()) && !label.toLowerCase().includes(host) ? `${label} (${host})` : label;
+  return `<${safeUrl(url)}|${escape(shown).replace(/\|/g, '¦')}>`;
+}
+
+/** `<`, `>` and `|` end a Slack link early: percent-encoded inside a URL. */
+function safeUrl(url: string): string {
+  return url.replace(/[<>|]/g, (c) => encodeURIComponent(c));
+}
+
+/**
+ * Nothing the bot posts can ping a channel or a person: `<!channel>`, `<!here>`, `<@U…>`, `<#C…>`
+ * and plain `@here` / `@channel` / `@everyone` get a zero-width space, so they show as written and
+ * ping no one. Applied to the whole text (streamed text is held back while it ends in `<` or `@…`,
+ * so a piece already sent never changes).
+ *
+ * @example neutralizeMentions('<!channel> hi') // '<\u200b!channel> hi'
+ */
+export function neutralizeMentions(text: string): string {
+  return text.replace(/<([!@#])/g, '<\u200b$1').replace(/@(here|channel|everyone)\b/gi, '@\u200b$1');
+}
+
+/** How much of a text still being written can be sent without cutting a mention in two (see neutralizeMentions). */
+export function sendableLength(text: string): number {
+  const m = /(<|@[a-z]{0,8})$/i.exec(text);
+  return m ? text.length - m[0].length : text.length;
 }
 
 function escape(s: string): string {

@@ -3,7 +3,7 @@ import { MAX_MESSAGES_PER_REPLY, OVERFLOW_FILENAME, capMessages, fenceAcross, sp
 import { EditThrottle } from '../../src/engine/format/throttle.js';
 import type { CodeStep, FinalReply, MinutesReply, ReplySink, TurnStatus } from '../../src/engine/types.js';
 import type { Logger } from '../../src/log.js';
-import { toMrkdwn } from './mrkdwn.js';
+import { neutralizeMentions, sendableLength, toMrkdwn } from './mrkdwn.js';
 import { nodeFetch } from '../../src/net/fetch.js';
 import type { SlackTarget } from './inbound.js';
 
@@ -150,8 +150,9 @@ export class SlackSink implements ReplySink {
 
   async text(soFar: string): Promise<void> {
     if (this.target.viaResponseUrl) return; // one ephemeral answer at the end: a response_url takes five messages at most
-    this.latest = soFar;
-    this.edits.push(soFar);
+    // what may be sent so far, with no mention left able to ping (a trailing `<` or `@…` waits for the next piece)
+    this.latest = neutralizeMentions(soFar.slice(0, sendableLength(soFar)));
+    this.edits.push(this.latest);
   }
 
   private async flush(text: string): Promise<void> {
@@ -274,7 +275,7 @@ export class SlackSink implements ReplySink {
       return;
     }
     await this.settle();
-    const text = reply.text || (reply.images.length ? '' : '_(no answer)_');
+    const text = neutralizeMentions(reply.text) || (reply.images.length ? '' : '_(no answer)_');
     if (this.mode === 'stream' && this.stream) {
       const streamed = this.latest.slice(0, this.stream.base + this.stream.sent);
       // the final text is trimmed: a stream that ended in blank space still matches it
@@ -303,11 +304,13 @@ export class SlackSink implements ReplySink {
     await this.clearProgress();
   }
 
-  async code(step: CodeStep): Promise<void> {
+  async code(raw: CodeStep): Promise<void> {
+    // the model's code and its output are text: escaped, so no `<!channel>` in them pings anyone
+    const step = { input: escapeMrkdwn(raw.input), output: escapeMrkdwn(raw.output) };
     const code = '```\n' + step.input.replace(/```/g, '`\u200b``') + '\n```';
-    if (step.output.length > LONG_OUTPUT) {
-      await this.post(`*Code run*\n${code}\n_Output attached (${step.output.length.toLocaleString('en-US')} characters)._`);
-      await this.upload(new TextEncoder().encode(step.output), 'output.txt', 'Code output', 'Code output');
+    if (raw.output.length > LONG_OUTPUT) {
+      await this.post(`*Code run*\n${code}\n_Output attached (${raw.output.length.toLocaleString('en-US')} characters)._`);
+      await this.upload(new TextEncoder().encode(raw.output), 'output.txt', 'Code output', 'Code output');
     } else {
       await this.post(`*Code run*\n${code}${step.output ? `\n*Output*\n\`\`\`\n${step.output.replace(/```/g, '`\u200b``')}\n\`\`\`` : ''}`);
     }
@@ -400,6 +403,10 @@ export class SlackSink implements ReplySink {
       return { ok: false, error: error.code };
     }
   }
+}
+
+function escapeMrkdwn(s: string): string {
+  return neutralizeMentions(s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;'));
 }
 
 /** The Slack error code of a Web API error (no token, no request body). */

@@ -4,7 +4,13 @@ import { cleanText } from '../../adapters/slack/inbound.js';
 
 describe('markdown to Slack mrkdwn', () => {
   it.each([
-    ['**bold** and __bold__', '*bold* and *bold*'],
+    ['**bold** and __two words__', '*bold* and *two words*'],
+    ['call __init__ and __name__ here', 'call __init__ and __name__ here'],
+    ['[Foo](https://en.wikipedia.org/wiki/Foo_(bar)) ok', '<https://en.wikipedia.org/wiki/Foo_(bar)|Foo> ok'],
+    ['[x](!channel) [y](javascript:alert(1)) [m](mailto:a@b.io)', 'x (!channel) y (javascript:alert(1)) <mailto:a@b.io|m>'],
+    ['[https://bank.example](https://evil.example/login)', '<https://evil.example/login|https://bank.example (evil.example)>'],
+    ['[a|b](https://x.io/p|q<r>)', '<https://x.io/p%7Cq%3Cr%3E|a¦b>'],
+    ['<!channel> and @here and @everyone', '&lt;!channel&gt; and @\u200bhere and @\u200beveryone'],
     ['*italic* and _italic_', '_italic_ and _italic_'],
     ['***both***', '*_both_*'],
     ['~~gone~~', '~gone~'],
