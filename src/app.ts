@@ -38,7 +38,7 @@ export interface Threadline {
 export interface StartOptions {
   log: Logger;
   /** Test knobs: faster Socket Mode reconnects, no Web API retries, Discord timeouts. */
-  testing?: { slackRateLimits?: Record<string, import('../adapters/slack/outbound.js').MethodLimit> | 'unlimited'; imagePollMs?: number; responsesRetries?: number; socketPingTimeoutMs?: number; webApiRetries?: number; editIntervalMs?: number; discordRestRetries?: number; discordTypingEveryMs?: number };
+  testing?: { slackStatusRefreshMs?: number; slackRateLimits?: Record<string, import('../adapters/slack/outbound.js').MethodLimit> | 'unlimited'; imagePollMs?: number; responsesRetries?: number; socketPingTimeoutMs?: number; webApiRetries?: number; editIntervalMs?: number; discordRestRetries?: number; discordTypingEveryMs?: number };
   registry?: ToolRegistry;
   imageFetcher?: ImageFetcher;
   /** A store to use instead of the configured one (benchmarks compare memory, file and Redis). */
@@ -123,6 +123,7 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
         webApiRetries: opts.testing?.webApiRetries,
         editIntervalMs: opts.testing?.editIntervalMs,
         rateLimits: opts.testing?.slackRateLimits,
+        statusRefreshMs: opts.testing?.slackStatusRefreshMs,
         accepting: () => accepting && backend.ready,
       });
       cleanup.unshift(() => slack!.stop());

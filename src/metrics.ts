@@ -11,6 +11,7 @@ export class Metrics {
   readonly runs = new Counter({ name: 'threadline_runs_total', help: 'Assistant runs by final status', labelNames: ['status'], registers: [this.registry] });
   readonly runDuration = new Histogram({ name: 'threadline_run_duration_seconds', help: 'Run duration from Run.create to the final status', buckets: [0.25, 0.5, 1, 2, 5, 10, 20, 40, 80, 160, 320], registers: [this.registry] });
   readonly firstText = new Histogram({ name: 'threadline_time_to_first_text_seconds', help: 'Time from Run.create to the first streamed text', buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20], registers: [this.registry] });
+  readonly feedback = new Counter({ name: 'threadline_feedback_total', help: 'Feedback on replies (the 👍/👎 buttons) by platform and value', labelNames: ['platform', 'value'], registers: [this.registry] });
   readonly slackRateLimited = new Counter({ name: 'threadline_slack_rate_limited_total', help: 'Slack Web API 429 answers by method (each waited out for that method only)', labelNames: ['method'], registers: [this.registry] });
   readonly toolCalls = new Counter({ name: 'threadline_tool_calls_total', help: 'Local function tool calls by tool and outcome', labelNames: ['tool', 'outcome'], registers: [this.registry] });
   readonly queueDepth = new Gauge({ name: 'threadline_queue_depth', help: 'Messages waiting for a run to finish in their conversation', registers: [this.registry] });

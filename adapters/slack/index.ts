@@ -12,7 +12,7 @@ import { nodeFetch } from '../../src/net/fetch.js';
 import { routeSlackMessage, type SlackMessageEvent, type SlackRoute, type SlackTarget } from './inbound.js';
 import { HonoReceiver } from './receiver.js';
 import { SlackOutbound, type MethodLimit } from './outbound.js';
-import { SlackSink, newCapabilities } from './sink.js';
+import { FEEDBACK_ACTION, SlackSink, newCapabilities } from './sink.js';
 import { encodeConversationKey } from '../../src/engine/conversation-key.js';
 import { agentContextText, type AgentContext } from './agent.js';
 import { People } from './people.js';
@@ -29,6 +29,8 @@ export interface SlackDeps {
   webApiRetries?: number;
   editIntervalMs?: number;
   accepting?: () => boolean;
+  /** Tests shorten the assistant-thread status refresh (90 s). */
+  statusRefreshMs?: number;
   /** Per-method limits instead of Slack's published ones (tests: 'unlimited' for suites not about rate limits). */
   rateLimits?: Record<string, MethodLimit> | 'unlimited';
 }
@@ -125,6 +127,7 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
       new SlackSink(app.client, target as SlackTarget, log, {
         caps,
         editIntervalMs: deps.editIntervalMs,
+        statusRefreshMs: deps.statusRefreshMs,
         reserve: (method, maxWaitMs, headroom) => outbound.reserve(config.botToken, method, maxWaitMs, { headroom }),
         onReply: (type) => deps.metrics?.repliesSent.inc({ platform: 'slack', type }),
       }),
@@ -247,6 +250,22 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
   app.event('agent_session_title_changed', async ({ event }) => {
     // The person renamed the session; Threadline keeps no title of its own, so there is nothing to update.
     log.debug({ event: (event as { type?: string }).type }, 'agent session renamed');
+  });
+
+  // 👍/👎 under a reply: a metric and a log line naming the conversation and the turn.
+  // (No recorded feedback_buttons action: the shape is the block_actions envelope Slack records for
+  // buttons, with the action's `value` being the clicked button's, per the element's reference.)
+  app.action(FEEDBACK_ACTION, async ({ ack, body, action }) => {
+    await ack();
+    const b = body as { team?: { id?: string }; user?: { id?: string }; channel?: { id?: string }; container?: { channel_id?: string; thread_ts?: string; message_ts?: string }; message?: { thread_ts?: string; ts?: string } };
+    const a = action as { value?: string; block_id?: string };
+    const value = a.value === 'good' || a.value === 'bad' ? a.value : 'unknown';
+    const channel = b.channel?.id ?? b.container?.channel_id ?? '';
+    const threadTs = b.message?.thread_ts ?? b.container?.thread_ts ?? b.message?.ts;
+    const team = b.team?.id ?? auth.team_id ?? '';
+    const conversation = channel ? encodeConversationKey({ platform: 'slack', team, channel, threadTs }) : undefined;
+    deps.metrics?.feedback.inc({ platform: 'slack', value });
+    log.info({ conversation, runId: a.block_id?.slice(FEEDBACK_ACTION.length + 1) || undefined, value, user: b.user?.id }, 'feedback on a reply');
   });
 
   app.command('/assistant', async ({ command, ack, client }) => {

@@ -62,6 +62,8 @@ export interface SlackSinkOptions {
   editIntervalMs?: number;
   onReply?: (type: string) => void;
   caps?: SlackCapabilities;
+  /** How often the assistant-thread status is sent again while a turn works (Slack clears it after about two minutes; default 90 s). */
+  statusRefreshMs?: number;
   /** Takes a rate-limit slot for a call about to be made if it would wait at most `maxWaitMs`, keeping `headroom` (a share of the budget) free (the outbound scheduler). */
   reserve?: (method: string, maxWaitMs: number, headroom?: number) => boolean;
 }
@@ -136,9 +138,14 @@ export class SlackSink implements ReplySink {
       if (res.error && NO_SESSIONS.has(res.error)) this.caps.noSessions.add(this.target.team);
     }
     if (this.target.assistantThread && this.target.threadTs) {
-      const ok = await this.call('assistant.threads.setStatus', { channel_id: this.target.channel, thread_ts: this.target.threadTs, status: words });
+      const args = { channel_id: this.target.channel, thread_ts: this.target.threadTs, status: words };
+      const ok = await this.call('assistant.threads.setStatus', args);
       if (ok) {
         this.statusSet = true;
+        // a long tool call outlives the status: send it again until the turn ends
+        clearInterval(this.refresh);
+        this.refresh = setInterval(() => void this.call('assistant.threads.setStatus', args), this.opts.statusRefreshMs ?? 90_000);
+        this.refresh.unref();
         return;
       }
     }
@@ -287,7 +294,8 @@ export class SlackSink implements ReplySink {
           progress = at;
           await this.appendStream(text, true);
         }
-        if (this.mode === 'stream') await this.call('chat.stopStream', { channel: this.target.channel, ts: this.stream.ts });
+        // the final reply ends with Slack's feedback buttons (context_actions → feedback_buttons)
+        if (this.mode === 'stream') await this.call('chat.stopStream', { channel: this.target.channel, ts: this.stream.ts, blocks: [feedbackBlock(reply.turnId)] });
         else await this.showByUpdates(text, true); // the stream is gone (Stop): the rest in a message of its own
       } else {
         // the final text differs from what streamed (an image URL became a caption): rewrite it
@@ -337,7 +345,11 @@ export class SlackSink implements ReplySink {
     await this.upload(m.file.bytes, m.file.filename, m.title, m.title);
   }
 
+  private refresh?: NodeJS.Timeout;
+
   private async clearProgress(): Promise<void> {
+    clearInterval(this.refresh);
+    this.refresh = undefined;
     if (this.session && this.target.threadTs) await this.call('agents.sessions.setStatus', { channel_id: this.target.channel, thread_ts: this.target.threadTs, status: 'active' });
     this.session = false;
     if (this.statusSet && this.target.threadTs) await this.call('assistant.threads.setStatus', { channel_id: this.target.channel, thread_ts: this.target.threadTs, status: '' });
@@ -403,6 +415,18 @@ export class SlackSink implements ReplySink {
       return { ok: false, error: error.code };
     }
   }
+}
+
+export const FEEDBACK_ACTION = 'threadline_feedback';
+
+/** 👍/👎 under a streamed reply; the block id carries the turn's id for the feedback log line. */
+function feedbackBlock(turnId: string | undefined) {
+  const button = (text: string, value: string, label: string) => ({ text: { type: 'plain_text', text, emoji: true }, value, accessibility_label: label });
+  return {
+    type: 'context_actions',
+    block_id: `${FEEDBACK_ACTION}:${(turnId ?? '').slice(0, 200)}`,
+    elements: [{ type: 'feedback_buttons', action_id: FEEDBACK_ACTION, positive_button: button('👍', 'good', 'This answer was helpful'), negative_button: button('👎', 'bad', 'This answer was not helpful') }],
+  };
 }
 
 function escapeMrkdwn(s: string): string {

@@ -71,6 +71,8 @@ export interface FinalReply {
   /** Markdown, with downloaded image URLs replaced by short captions. */
   text: string;
   images: ReplyImage[];
+  /** The backend's id of the turn (feedback on the reply names it). */
+  turnId?: string;
 }
 
 export interface MinutesReply {

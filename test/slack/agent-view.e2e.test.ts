@@ -126,6 +126,27 @@ describe('an app on agent_view', () => {
     expect(visible(slack, ev.event.channel, ev.event.ts).join()).not.toContain('the rest');
   });
 
+  it('a streamed reply ends with 👍/👎; a click is counted and logged with the conversation and the run', async () => {
+    const ev = mention('rate me');
+    await postSlack(app.url, ev);
+    await app.slack!.idle();
+    const stop = slack.calls('chat.stopStream').filter((c) => slack.calls('chat.startStream').some((s) => s.result?.ts === c.args.ts && s.args.thread_ts === ev.event.ts)).at(-1)!;
+    const block = stop.args.blocks[0];
+    expect(block).toMatchObject({ type: 'context_actions', elements: [{ type: 'feedback_buttons', action_id: 'threadline_feedback', positive_button: { value: 'good' }, negative_button: { value: 'bad' } }] });
+    const runId = [...ds.runs.keys()].at(-1)!;
+    expect(block.block_id).toBe(`threadline_feedback:${runId}`);
+    const recorded = fixture('channel-slack.json').channel_post_action;
+    const click = {
+      ...recorded,
+      container: { ...recorded.container, message_ts: stop.args.ts, thread_ts: ev.event.ts },
+      message: { ...recorded.message, ts: stop.args.ts, thread_ts: ev.event.ts },
+      actions: [{ type: 'feedback_buttons', action_id: 'threadline_feedback', block_id: block.block_id, value: 'good', action_ts: '1771287154.085947' }],
+    };
+    expect((await postSlack(app.url, { payload: JSON.stringify(click) }, { form: true })).status).toBe(200);
+    await app.slack!.idle();
+    expect(await (await fetch(`${app.url}/metrics`)).text()).toMatch(/threadline_feedback_total\{platform="slack",value="good"\} 1/);
+  });
+
   it('Stop with nothing running still takes the session out of processing', async () => {
     await postSlack(app.url, stopped('C00FAKECHAN1', '1768199999.000100', []));
     await app.slack!.idle();
