@@ -107,7 +107,7 @@ export class SlackSink implements ReplySink {
     private readonly opts: SlackSinkOptions = {},
   ) {
     this.edits = new EditThrottle(opts.editIntervalMs ?? 1_000, (text) =>
-      this.flush(text).catch((err: unknown) => this.log.warn({ err, channel: this.target.channel }, 'slack stream update failed')),
+      this.serial(() => this.flush(text)).catch((err: unknown) => this.log.warn({ err, channel: this.target.channel }, 'slack stream update failed')),
     );
     this.caps = opts.caps ?? newCapabilities(false);
     // Streaming needs a thread to stream into; a DM's top level is posted and edited.
@@ -120,6 +120,20 @@ export class SlackSink implements ReplySink {
 
   async status(s: TurnStatus): Promise<void> {
     if (this.target.viaResponseUrl) return;
+    await this.progress(s);
+    if (!this.tasksInStream) return;
+    // a tool at work is a task in the stream's timeline; back to thinking, it is done
+    if (s.kind === 'tool') {
+      if (this.openTask?.title === toolTitle(s.name)) return;
+      await this.closeTask();
+      this.openTask = { id: `task${++this.taskSeq}`, title: toolTitle(s.name) };
+      await this.pushTask({ type: 'task_update', id: this.openTask.id, title: this.openTask.title, status: 'in_progress' });
+    } else {
+      await this.closeTask();
+    }
+  }
+
+  private async progress(s: TurnStatus): Promise<void> {
     const words = s.kind === 'thinking' ? 'is thinking…' : `is using ${s.name}…`;
     // Agent sessions: `processing` shows Slack's own loading state with a Stop button (agent_session_stopped).
     if (this.caps.agentView && this.target.threadTs && !this.caps.noSessions.has(this.target.team)) {
@@ -160,6 +174,59 @@ export class SlackSink implements ReplySink {
     // what may be sent so far, with no mention left able to ping (a trailing `<` or `@…` waits for the next piece)
     this.latest = neutralizeMentions(soFar.slice(0, sendableLength(soFar)));
     this.edits.push(this.latest);
+  }
+
+  /** Stream operations one after another (text and task steps share one stream: never two starts). */
+  private ops: Promise<unknown> = Promise.resolve();
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.ops.then(fn);
+    this.ops = run.catch(() => undefined);
+    return run;
+  }
+
+  private taskSeq = 0;
+  private openTask?: { id: string; title: string };
+
+  /** Tool steps go into the stream as Slack's task chunks (agent_view apps, a reply that can stream). */
+  private get tasksInStream(): boolean {
+    return this.caps.agentView && this.mode !== 'update' && !!this.target.threadTs && !this.target.viaResponseUrl;
+  }
+
+  /** Shows a task step in the stream (starting it if needed); false when the reply cannot stream, so the caller posts text instead. */
+  private pushTask(chunk: { type: 'task_update'; id: string; title: string; status: 'pending' | 'in_progress' | 'complete' | 'error'; details?: string; output?: string }): Promise<boolean> {
+    return this.serial(async () => {
+      if (!this.tasksInStream) return false;
+      if (this.mode === 'unknown') {
+        if (this.opts.reserve && !this.opts.reserve('chat.startStream', STREAM_START_MAX_WAIT_MS)) {
+          this.mode = 'update';
+          return false;
+        }
+        const res = await this.rawCall('chat.startStream', { ...this.thread, chunks: [chunk], task_display_mode: 'timeline', ...this.recipient() });
+        if (!res.ok || typeof res.ts !== 'string') {
+          if (res.error === 'unknown_method' || res.error === 'method_deprecated' || res.error === 'not_allowed_token_type') this.caps.noStreaming.add(this.target.team);
+          this.mode = 'update';
+          return false;
+        }
+        this.mode = 'stream';
+        this.stream = { ts: res.ts, sent: 0, base: 0, full: false, startedAt: Date.now() };
+        this.streamTs.push(res.ts);
+        this.opts.onReply?.('stream');
+        return true;
+      }
+      const s = this.stream!;
+      if (this.caps.stoppedStreams.has(s.ts)) return false;
+      const res = await this.rawCall('chat.appendStream', { channel: this.target.channel, ts: s.ts, chunks: [chunk] });
+      if (!res.ok && res.error && STREAM_GONE.has(res.error)) this.streamGone(s);
+      return res.ok;
+    });
+  }
+
+  /** The tool step in progress is done. */
+  private async closeTask(status: 'complete' | 'error' = 'complete', extra: { details?: string; output?: string } = {}): Promise<boolean> {
+    const t = this.openTask;
+    if (!t) return false;
+    this.openTask = undefined;
+    return this.pushTask({ type: 'task_update', id: t.id, title: t.title, status, ...extra });
   }
 
   private async flush(text: string): Promise<void> {
@@ -275,6 +342,9 @@ export class SlackSink implements ReplySink {
   }
 
   async finish(reply: FinalReply): Promise<void> {
+    await this.settle();
+    if (this.openTask) await this.closeTask();
+    await this.ops;
     if (this.target.viaResponseUrl) {
       const links = reply.images.map((img) => `<${img.url}|${img.alt.replace(/[<>|]/g, '')}>`).join('\n');
       await this.respond([reply.text, links].filter(Boolean).join('\n\n') || '_(no answer)_');
@@ -313,6 +383,17 @@ export class SlackSink implements ReplySink {
   }
 
   async code(raw: CodeStep): Promise<void> {
+    if (this.tasksInStream) {
+      const details = neutralizeMentions(raw.input).slice(0, 1_500);
+      const output = neutralizeMentions(raw.output).slice(0, 1_500);
+      const shown = this.openTask
+        ? await this.closeTask('complete', { details, output })
+        : await this.pushTask({ type: 'task_update', id: `task${++this.taskSeq}`, title: 'Ran Python code', status: 'complete', details, output });
+      if (shown) {
+        if (raw.output.length > 1_500) await this.upload(new TextEncoder().encode(raw.output), 'output.txt', 'Code output', 'Code output');
+        return;
+      }
+    }
     // the model's code and its output are text: escaped, so no `<!channel>` in them pings anyone
     const step = { input: escapeMrkdwn(raw.input), output: escapeMrkdwn(raw.output) };
     const code = '```\n' + step.input.replace(/```/g, '`\u200b``') + '\n```';
@@ -427,6 +508,13 @@ function feedbackBlock(turnId: string | undefined) {
     block_id: `${FEEDBACK_ACTION}:${(turnId ?? '').slice(0, 200)}`,
     elements: [{ type: 'feedback_buttons', action_id: FEEDBACK_ACTION, positive_button: button('👍', 'good', 'This answer was helpful'), negative_button: button('👎', 'bad', 'This answer was not helpful') }],
   };
+}
+
+function toolTitle(name: string): string {
+  if (name === 'code_interpreter') return 'Running Python code';
+  if (name === 'text_to_image') return 'Drawing an image';
+  if (name === 'web_search' || name === 'quark_search') return 'Searching the web';
+  return `Using ${name.replace(/[^\w .-]/g, '').slice(0, 60)}`;
 }
 
 function escapeMrkdwn(s: string): string {

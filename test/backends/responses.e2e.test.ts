@@ -35,7 +35,7 @@ function visible(threadTs: string): string {
     .repliesIn(slackJson.mention.event.channel, threadTs)
     .map((c) =>
       c.method === 'chat.startStream'
-        ? c.args.markdown_text + slack.log.filter((x) => x.method === 'chat.appendStream' && x.args.ts === c.result?.ts).map((x) => x.args.markdown_text).join('')
+        ? (c.args.markdown_text ?? '') + slack.log.filter((x) => x.method === 'chat.appendStream' && x.args.ts === c.result?.ts).map((x) => x.args.markdown_text ?? '').join('')
         : (slack.log.filter((u) => u.method === 'chat.update' && u.args.ts === c.result?.ts).at(-1)?.args.text ?? c.args.text),
     )
     .join('\n');
@@ -127,12 +127,16 @@ describe('a Slack thread on the Responses API', () => {
     expect(submit.body.input).toEqual([expect.objectContaining({ type: 'function_call_output' })]);
   });
 
-  it('shows a code interpreter step', async () => {
+  it('shows a code interpreter step as a task in the streamed reply (agent_view)', async () => {
     rs.model = () => ({ codeInterpreter: { code: 'print(6*7)', output: '42' }, text: 'It is 42.' });
     const ev = mention('compute 6*7');
     await postSlack(app.url, ev);
     await app.slack!.idle();
-    expect(visible(ev.event.ts)).toMatch(/print\(6\*7\)[\s\S]*42/);
+    const start = slack.calls('chat.startStream').find((c) => c.args.thread_ts === ev.event.ts)!;
+    const chunks = [start, ...slack.calls('chat.appendStream').filter((c) => c.args.ts === start.result.ts)].flatMap((c) => c.args.chunks ?? []);
+    expect(chunks.at(-1)).toMatchObject({ type: 'task_update', status: 'complete', details: 'print(6*7)', output: '42' });
+    expect(chunks[0]).toMatchObject({ type: 'task_update', status: 'in_progress', title: 'Running Python code' });
+    expect(visible(ev.event.ts)).toBe('It is 42.');
   });
 
   it('HTTP 200 then response.failed is a failure with a short message; a 429 is retried', async () => {

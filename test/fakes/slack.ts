@@ -175,7 +175,7 @@ export class FakeSlack {
     let args: Record<string, any> = {};
     if (ct.includes('json')) args = raw.length ? JSON.parse(raw.toString()) : {};
     else for (const [k, v] of new URLSearchParams(raw.toString())) args[k] = v;
-    for (const k of ['files', 'blocks', 'prompts', 'attachments']) if (typeof args[k] === 'string') args[k] = JSON.parse(args[k]);
+    for (const k of ['files', 'blocks', 'prompts', 'attachments', 'chunks']) if (typeof args[k] === 'string') args[k] = JSON.parse(args[k]);
     const token = String(req.headers.authorization ?? '').replace(/^Bearer /, '') || args.token;
     const call: SlackCall = { method, args, token, at: Date.now(), hr: performance.now() };
     const answer = this.rateLimit(method, args, call) ?? this.answer(method, args, token);
@@ -205,6 +205,7 @@ export class FakeSlack {
       }
       case 'chat.startStream': {
         if (!this.streaming) return { status: 200, body: { ok: false, error: 'unknown_method' } };
+        if (!validStreamContent(args)) return { status: 200, body: { ok: false, error: 'invalid_arguments' } };
         if (this.notMember.has(args.channel)) return ok({ ok: false, error: 'not_in_channel' });
         if (!args.thread_ts) return { status: 200, body: { ok: false, error: 'invalid_arguments' } };
         const ts = this.nextTs();
@@ -216,6 +217,7 @@ export class FakeSlack {
         // a stream that was stopped (by chat.stopStream or the person's Stop) takes nothing more
         // (the real error code is not documented; this one is Slack's name for the state)
         if (this.streams.get(args.ts) !== 'streaming') return { status: 200, body: { ok: false, error: 'message_not_in_streaming_state' } };
+        if (method === 'chat.appendStream' && !validStreamContent(args)) return { status: 200, body: { ok: false, error: 'invalid_arguments' } };
         if (method === 'chat.stopStream') this.streams.set(args.ts, 'stopped');
         return ok({ channel: args.channel, ts: args.ts });
       }
@@ -252,4 +254,20 @@ export class FakeSlack {
         return { status: 200, body: { ok: false, error: 'unknown_method' } };
     }
   }
+}
+
+/** chat.startStream / appendStream need `markdown_text` (12,000 characters at most) or `chunks` of a known type (the Web API reference). */
+function validStreamContent(args: Record<string, any>): boolean {
+  const text = typeof args.markdown_text === 'string' && args.markdown_text.length > 0;
+  if (text && args.markdown_text.length > 12_000) return false;
+  const chunks = Array.isArray(args.chunks) ? args.chunks : undefined;
+  if (!text && !chunks?.length) return false;
+  for (const c of chunks ?? []) {
+    if (c?.type === 'markdown_text' && typeof c.text === 'string') continue;
+    if (c?.type === 'plan_update' && typeof c.title === 'string') continue;
+    if (c?.type === 'task_update' && typeof c.id === 'string' && typeof c.title === 'string' && ['pending', 'in_progress', 'complete', 'error'].includes(c.status)) continue;
+    if (c?.type === 'blocks' && Array.isArray(c.blocks)) continue;
+    return false;
+  }
+  return true;
 }

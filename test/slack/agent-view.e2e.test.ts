@@ -37,7 +37,7 @@ function stopped(channel: string, threadTs: string, streams: string[]) {
 function visible(slack: FakeSlack, channel: string, threadTs: string): string[] {
   return slack.repliesIn(channel, threadTs).map((c) =>
     c.method === 'chat.startStream'
-      ? c.args.markdown_text + slack.log.filter((x) => x.method === 'chat.appendStream' && x.args.ts === c.result?.ts && x.result?.ok).map((x) => x.args.markdown_text).join('')
+      ? (c.args.markdown_text ?? '') + slack.log.filter((x) => x.method === 'chat.appendStream' && x.args.ts === c.result?.ts && x.result?.ok).map((x) => x.args.markdown_text ?? '').join('')
       : (slack.log.filter((u) => u.method === 'chat.update' && u.args.ts === c.result?.ts).at(-1)?.args.text ?? c.args.text),
   );
 }
@@ -145,6 +145,18 @@ describe('an app on agent_view', () => {
     expect((await postSlack(app.url, { payload: JSON.stringify(click) }, { form: true })).status).toBe(200);
     await app.slack!.idle();
     expect(await (await fetch(`${app.url}/metrics`)).text()).toMatch(/threadline_feedback_total\{platform="slack",value="good"\} 1/);
+  });
+
+  it("a function call is a task in the stream's timeline: in progress, then complete, then the answer", async () => {
+    ds.model = ({ toolOutputs }) => (toolOutputs.length ? { text: 'It is noon somewhere.' } : { toolCalls: [{ name: 'get_current_time', arguments: { timezone: 'UTC' } }] });
+    const ev = mention('what time is it?');
+    await postSlack(app.url, ev);
+    await app.slack!.idle();
+    const start = slack.calls('chat.startStream').find((c) => c.args.thread_ts === ev.event.ts)!;
+    expect(start.args.task_display_mode).toBe('timeline');
+    const chunks = [start, ...slack.calls('chat.appendStream').filter((c) => c.args.ts === start.result.ts)].flatMap((c) => c.args.chunks ?? []);
+    expect(chunks.map((c: { title: string; status: string }) => `${c.title}: ${c.status}`)).toEqual(['Using get_current_time: in_progress', 'Using get_current_time: complete']);
+    expect(visible(slack, ev.event.channel, ev.event.ts)).toEqual(['It is noon somewhere.']);
   });
 
   it('Stop with nothing running still takes the session out of processing', async () => {

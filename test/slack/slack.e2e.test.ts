@@ -49,7 +49,7 @@ function visibleMessages(channel: string, threadTs?: string): string[] {
   for (const c of slack.repliesIn(channel, threadTs)) {
     if (c.method === 'chat.startStream') {
       const appended = slack.log.calls.filter((x) => x.method === 'chat.appendStream' && x.args.ts === c.result?.ts);
-      parts.push(c.args.markdown_text + appended.map((x) => x.args.markdown_text).join(''));
+      parts.push((c.args.markdown_text ?? '') + appended.map((x) => x.args.markdown_text ?? '').join(''));
     } else {
       const updates = slack.log.calls.filter((x) => x.method === 'chat.update' && x.args.ts === c.result?.ts);
       parts.push(updates.length ? updates.at(-1)!.args.text : c.args.text);
