@@ -317,7 +317,8 @@ export class SlackSink implements ReplySink {
   private async showByUpdates(whole: string, final = false): Promise<void> {
     const markdown = this.updateBase ? whole.slice(this.updateBase).replace(/^\s+/, '') : whole;
     if (!markdown.trim()) return;
-    const { shown: chunks, overflow } = capMessages(splitMessage(toMrkdwn(markdown), SLACK_MESSAGE_LIMIT), MAX_MESSAGES_PER_REPLY);
+    // Slack renders markdown_text itself (12,000 characters a message): no hand-made mrkdwn
+    const { shown: chunks, overflow } = capMessages(splitMessage(neutralizeMentions(markdown), STREAM_MESSAGE_LIMIT), MAX_MESSAGES_PER_REPLY);
     if (final && overflow) this.capped = true;
     for (let i = 0; i < chunks.length; i++) {
       const have = this.posted[i];
@@ -325,9 +326,9 @@ export class SlackSink implements ReplySink {
       if (have) {
         // an intermediate edit is skipped while chat.update (Tier 3) is busy; the final one always goes
         if (!final && this.opts.reserve && !this.opts.reserve('chat.update', 0, FINAL_HEADROOM)) return;
-        if (await this.call('chat.update', { channel: this.target.channel, ts: have.ts, text: chunks[i] })) have.text = chunks[i];
+        if (await this.call('chat.update', { channel: this.target.channel, ts: have.ts, markdown_text: chunks[i] })) have.text = chunks[i];
       } else {
-        const res = await this.rawCall('chat.postMessage', { ...this.thread, text: chunks[i], unfurl_links: false, unfurl_media: false });
+        const res = await this.rawCall('chat.postMessage', { ...this.thread, markdown_text: chunks[i], unfurl_links: false, unfurl_media: false });
         if (res.ok && typeof res.ts === 'string') this.posted.push({ ts: res.ts, text: chunks[i] });
         this.opts.onReply?.('text');
       }
@@ -377,6 +378,7 @@ export class SlackSink implements ReplySink {
       await this.showByUpdates(text, true);
     }
     if (this.capped) await this.upload(new TextEncoder().encode(text), OVERFLOW_FILENAME, 'The whole answer', 'The whole answer');
+    await this.renameSession(text);
     for (const img of reply.images) await this.upload(img.bytes, img.filename, img.alt, img.alt);
     this.opts.onReply?.('final');
     await this.clearProgress();
@@ -394,20 +396,20 @@ export class SlackSink implements ReplySink {
         return;
       }
     }
-    // the model's code and its output are text: escaped, so no `<!channel>` in them pings anyone
-    const step = { input: escapeMrkdwn(raw.input), output: escapeMrkdwn(raw.output) };
+    // the model's code and its output are text: no `<!channel>` in them pings anyone
+    const step = { input: neutralizeMentions(raw.input), output: neutralizeMentions(raw.output) };
     const code = '```\n' + step.input.replace(/```/g, '`\u200b``') + '\n```';
     if (raw.output.length > LONG_OUTPUT) {
-      await this.post(`*Code run*\n${code}\n_Output attached (${raw.output.length.toLocaleString('en-US')} characters)._`);
+      await this.post(`**Code run**\n${code}\n_Output attached (${raw.output.length.toLocaleString('en-US')} characters)._`);
       await this.upload(new TextEncoder().encode(raw.output), 'output.txt', 'Code output', 'Code output');
     } else {
-      await this.post(`*Code run*\n${code}${step.output ? `\n*Output*\n\`\`\`\n${step.output.replace(/```/g, '`\u200b``')}\n\`\`\`` : ''}`);
+      await this.post(`**Code run**\n${code}${step.output ? `\n**Output**\n\`\`\`\n${step.output.replace(/```/g, '`\u200b``')}\n\`\`\`` : ''}`);
     }
   }
 
   async notice(text: string): Promise<void> {
     if (this.target.viaResponseUrl) return this.respond(text);
-    const { shown, overflow } = capMessages(splitMessage(toMrkdwn(text), SLACK_MESSAGE_LIMIT), MAX_MESSAGES_PER_REPLY);
+    const { shown, overflow } = capMessages(splitMessage(neutralizeMentions(text), STREAM_MESSAGE_LIMIT), MAX_MESSAGES_PER_REPLY);
     for (const chunk of shown) await this.post(chunk);
     if (overflow) await this.upload(new TextEncoder().encode(text), OVERFLOW_FILENAME, 'The whole text', 'The whole text');
   }
@@ -422,11 +424,22 @@ export class SlackSink implements ReplySink {
   }
 
   async minutes(m: MinutesReply): Promise<void> {
-    for (const chunk of capMessages(splitMessage(toMrkdwn(m.text), SLACK_MESSAGE_LIMIT), MAX_MESSAGES_PER_REPLY).shown) await this.post(chunk);
+    for (const chunk of capMessages(splitMessage(neutralizeMentions(m.text), STREAM_MESSAGE_LIMIT), MAX_MESSAGES_PER_REPLY).shown) await this.post(chunk);
     await this.upload(m.file.bytes, m.file.filename, m.title, m.title);
   }
 
   private refresh?: NodeJS.Timeout;
+
+  /**
+   * A better title than the person's first words, when one is known: a short opening ("hi",
+   * "question") is replaced by the heading the answer opens with.
+   */
+  private async renameSession(text: string): Promise<void> {
+    if (!this.session || !this.target.threadTs || (this.target.title?.length ?? 0) >= 16) return;
+    const heading = /^#{1,3}[ \t]+(.{3,200}?)[ \t#]*$/m.exec(text.split('\n', 1)[0] ?? '')?.[1];
+    if (!heading) return;
+    await this.call('agents.sessions.rename', { channel_id: this.target.channel, thread_ts: this.target.threadTs, title: heading.replace(/[*_`]/g, '') });
+  }
 
   private async clearProgress(): Promise<void> {
     clearInterval(this.refresh);
@@ -441,7 +454,7 @@ export class SlackSink implements ReplySink {
 
   private async post(text: string): Promise<void> {
     if (this.target.viaResponseUrl) return this.respond(text);
-    const res = await this.rawCall('chat.postMessage', { ...this.thread, text, unfurl_links: false }, { quiet: NOT_IN_CHANNEL });
+    const res = await this.rawCall('chat.postMessage', { ...this.thread, markdown_text: text, unfurl_links: false }, { quiet: NOT_IN_CHANNEL });
     if (!res.ok && res.error && NOT_IN_CHANNEL.has(res.error)) {
       if (this.target.responseUrl) await this.respond(text);
       else this.log.warn({ channel: this.target.channel, error: res.error }, 'slack: cannot post in this channel (the bot is not a member); reply dropped');
@@ -515,10 +528,6 @@ function toolTitle(name: string): string {
   if (name === 'text_to_image') return 'Drawing an image';
   if (name === 'web_search' || name === 'quark_search') return 'Searching the web';
   return `Using ${name.replace(/[^\w .-]/g, '').slice(0, 60)}`;
-}
-
-function escapeMrkdwn(s: string): string {
-  return neutralizeMentions(s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;'));
 }
 
 /** The Slack error code of a Web API error (no token, no request body). */

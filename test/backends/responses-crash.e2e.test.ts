@@ -37,7 +37,7 @@ describe('kill -9 on the Responses backend', () => {
     const reply = await slack.log.waitFor((c) => ['chat.postMessage', 'chat.startStream'].includes(c.method) && c.args.thread_ts === base.mention.event.ts, 25_000, 'recovered reply').catch((e) => {
       throw new Error(`${(e as Error).message}\n${app?.output()}`);
     });
-    expect(reply.args.text ?? reply.args.markdown_text).toMatch(/answered after the crash \(1 message\)/);
+    expect(reply.text ?? reply.args.markdown_text).toMatch(/answered after the crash \(1 message\)/);
     expect(slack.log.filter((c) => ['chat.postMessage', 'chat.startStream'].includes(c.method) && c.args.thread_ts === base.mention.event.ts)).toHaveLength(1);
     // the follow-up chains on the recovered answer
     rs.model = ({ context }) => ({ text: `now ${context.filter((i) => i.role === 'user').length} messages` });

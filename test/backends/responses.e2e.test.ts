@@ -36,7 +36,7 @@ function visible(threadTs: string): string {
     .map((c) =>
       c.method === 'chat.startStream'
         ? (c.args.markdown_text ?? '') + slack.log.filter((x) => x.method === 'chat.appendStream' && x.args.ts === c.result?.ts).map((x) => x.args.markdown_text ?? '').join('')
-        : (slack.log.filter((u) => u.method === 'chat.update' && u.args.ts === c.result?.ts).at(-1)?.args.text ?? c.args.text),
+        : (slack.log.filter((u) => u.method === 'chat.update' && u.args.ts === c.result?.ts).at(-1)?.text ?? c.text),
     )
     .join('\n');
 }
@@ -187,7 +187,7 @@ describe('meeting minutes on the Responses API', () => {
       return { ...slackJson.followUp, event_id: `EvRM${n}`, event: { type: 'message', user: 'U00FAKEUSER1', text, ts: t, channel: CHANNEL, event_ts: t, channel_type: 'channel' } };
     };
     await postSlack(app.url, command('notes start Launch review'), { form: true });
-    await slack.log.waitFor((c) => c.method === 'chat.postMessage' && c.args.channel === CHANNEL && /Taking notes/.test(String(c.args.text)));
+    await slack.log.waitFor((c) => c.method === 'chat.postMessage' && c.args.channel === CHANNEL && /Taking notes/.test(String(c.text)));
     for (const line of ['We launch on Monday', 'Grace owns the checklist']) expect((await postSlack(app.url, say(line))).status).toBe(200);
     await app.slack!.idle();
     rs.model = ({ context, body }) => ({ text: `## Decisions\n- ${context.flatMap((i) => (i.content ?? []).map((c: { text?: string }) => c.text ?? '')).join(' / ')}${body.tools ? ' (tools!)' : ''}` });
@@ -196,7 +196,7 @@ describe('meeting minutes on the Responses API', () => {
     const req = rs.creates().at(-1)!;
     expect(req.body.tools).toBeUndefined();
     expect(req.body.instructions).toMatch(/minutes/i);
-    const minutes = slack.calls('chat.postMessage').filter((c) => c.args.channel === CHANNEL).map((c) => String(c.args.text)).find((t) => t.startsWith('*Minutes: Launch review*'));
+    const minutes = slack.calls('chat.postMessage').filter((c) => c.args.channel === CHANNEL).map((c) => String(c.text)).find((t) => t.startsWith('# Minutes: Launch review'));
     expect(minutes).toMatch(/We launch on Monday/);
     expect(minutes).toMatch(/Grace owns the checklist/);
     expect(minutes).not.toMatch(/tools!/);

@@ -5,6 +5,8 @@ import { CallLog, closeServer, listenLocal, readBody } from './call-log.js';
 export interface SlackCall {
   method: string;
   args: Record<string, any>;
+  /** What a message says: its `markdown_text`, or its `text` (mrkdwn). */
+  text?: string;
   token?: string;
   at: number;
   /** What the fake answered. */
@@ -158,7 +160,8 @@ export class FakeSlack {
       // a slash command's response_url: JSON in, "ok" out (up to 5 uses within 30 minutes at Slack)
       const id = url.pathname.split('/')[2];
       const used = this.log.filter((c) => c.method === 'response_url' && c.args.id === id).length;
-      this.log.record({ method: 'response_url', args: { id, ...(JSON.parse(raw.toString() || '{}') as Record<string, unknown>) }, at: Date.now() });
+      const answer = JSON.parse(raw.toString() || '{}') as Record<string, unknown>;
+      this.log.record({ method: 'response_url', args: { id, ...answer }, text: typeof answer.text === 'string' ? answer.text : undefined, at: Date.now() });
       return used >= 5 ? { status: 404, body: { ok: false, error: 'used_up' } } : { status: 200, body: { ok: true } };
     }
     if (url.pathname.startsWith('/upload/')) {
@@ -177,7 +180,7 @@ export class FakeSlack {
     else for (const [k, v] of new URLSearchParams(raw.toString())) args[k] = v;
     for (const k of ['files', 'blocks', 'prompts', 'attachments', 'chunks']) if (typeof args[k] === 'string') args[k] = JSON.parse(args[k]);
     const token = String(req.headers.authorization ?? '').replace(/^Bearer /, '') || args.token;
-    const call: SlackCall = { method, args, token, at: Date.now(), hr: performance.now() };
+    const call: SlackCall = { method, args, text: args.markdown_text ?? args.text, token, at: Date.now(), hr: performance.now() };
     const answer = this.rateLimit(method, args, call) ?? this.answer(method, args, token);
     call.result = answer.body;
     this.log.record(call);

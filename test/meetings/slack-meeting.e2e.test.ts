@@ -49,9 +49,9 @@ describe('a meeting in a Slack channel', () => {
     await postSlack(app.url, command('notes start Weekly sync'), { form: true });
     await app.slack!.idle();
     const announce = slack.calls('chat.postMessage').filter((c) => c.args.channel === CHANNEL).at(-1)!;
-    expect(announce.args.text).toMatch(/Taking notes for \*Weekly sync\*, started by Ada/);
-    expect(announce.args.text).toMatch(/!off/);
-    expect(announce.args.text).toMatch(/notes stop/);
+    expect(announce.text).toMatch(/Taking notes for \*\*Weekly sync\*\*, started by Ada/);
+    expect(announce.text).toMatch(/!off/);
+    expect(announce.text).toMatch(/notes stop/);
     meetingThread = [...ds.threads.values()].find((t) => t.metadata?.conversation === `meeting:slack:T00FAKE00AA:${CHANNEL}`)!.id;
     expect(meetingThread).toMatch(/^thread_/);
   });
@@ -75,7 +75,7 @@ describe('a meeting in a Slack channel', () => {
     await postSlack(app.url, command('notes status'), { form: true });
     await app.slack!.idle();
     const status = slack.calls('chat.postMessage').filter((c) => c.args.channel === CHANNEL).at(-1)!;
-    expect(status.args.text).toMatch(/since \d\d:\d\d UTC .*started by Ada: 3 lines captured/);
+    expect(status.text).toMatch(/since \d\d:\d\d UTC .*started by Ada: 3 lines captured/);
   });
 
   it('a mention during the meeting gets its answer in its own thread and is captured too', async () => {
@@ -92,7 +92,7 @@ describe('a meeting in a Slack channel', () => {
     await postSlack(app.url, command('notes stop', 'U00FAKEUSER3'), { form: true });
     await app.slack!.idle();
     const refusal = slack.calls('chat.postMessage').filter((c) => c.args.channel === CHANNEL).at(-1)!;
-    expect(refusal.args.text).toMatch(/Only Ada/);
+    expect(refusal.text).toMatch(/Only Ada/);
     expect(meetingRuns(ds, 'minutes')).toHaveLength(0);
   });
 
@@ -104,10 +104,10 @@ describe('a meeting in a Slack channel', () => {
     const run = meetingRuns(ds, 'minutes')[0];
     expect(run.path).toBe(`/threads/${meetingThread}/runs`);
     expect(run.body.tools).toBeUndefined(); // not `tools: []`: on a run that is not documented to mean "no tools" (issue 13)
-    const posted = slack.calls('chat.postMessage').filter((c) => c.args.channel === CHANNEL && !c.args.thread_ts).map((c) => String(c.args.text));
-    const minutes = posted.find((t) => t.startsWith('*Minutes: Weekly sync*'))!;
+    const posted = slack.calls('chat.postMessage').filter((c) => c.args.channel === CHANNEL && !c.args.thread_ts).map((c) => String(c.text));
+    const minutes = posted.find((t) => t.startsWith('# Minutes: Weekly sync'))!;
     expect(minutes).toMatch(/Ada: Let us ship on Friday/);
-    expect(minutes).toMatch(/\*Action items\*/);
+    expect(minutes).toMatch(/^## Action items$/m);
     const upload = slack.calls('files.getUploadURLExternal').at(-1)!;
     expect(upload.args.filename).toMatch(/^minutes-.*\.md$/);
     const complete = slack.calls('files.completeUploadExternal').at(-1)!;
@@ -144,7 +144,7 @@ describe('a long meeting', () => {
       expect(minutes).toMatch(/^# Minutes: Marathon/);
       expect(minutes).toMatch(/point number 0 about the roadmap/);
       expect(minutes).toMatch(/point number 499 about the roadmap/);
-      expect(slack.calls('chat.postMessage').some((c) => String(c.args.text).startsWith('*Minutes: Marathon*'))).toBe(true);
+      expect(slack.calls('chat.postMessage').some((c) => String(c.text).startsWith('# Minutes: Marathon'))).toBe(true);
       expect(await small.meetings.get(channelKey)).toBeUndefined();
     } finally {
       await small.stop(1_000);
@@ -162,9 +162,9 @@ describe('meetings that end by themselves', () => {
     expect(await app.meetings.isActive(`slack:T00FAKE00AA:${CHANNEL}`)).toBe(true);
     await app.meetings.sweep(Date.now() + 31 * 60_000);
     expect(await app.meetings.isActive(`slack:T00FAKE00AA:${CHANNEL}`)).toBe(false);
-    const texts = slack.calls('chat.postMessage').filter((c) => c.args.channel === CHANNEL && !c.args.thread_ts).map((c) => String(c.args.text));
+    const texts = slack.calls('chat.postMessage').filter((c) => c.args.channel === CHANNEL && !c.args.thread_ts).map((c) => String(c.text));
     expect(texts.some((t) => /stopped after 30 minutes without messages/.test(t))).toBe(true);
-    expect(texts.at(-1)).toMatch(/^\*Minutes: Quiet one\*[\s\S]*Ada: only line/);
+    expect(texts.at(-1)).toMatch(/^# Minutes: Quiet one[\s\S]*Ada: only line/);
 
     await postSlack(app.url, command('notes start Endless'), { form: true });
     await app.slack!.idle();
@@ -172,7 +172,7 @@ describe('meetings that end by themselves', () => {
     await app.slack!.idle();
     // lines keep coming, but four hours is the limit
     await app.meetings.sweep(Date.now() + 4 * 3_600_000);
-    const last = slack.calls('chat.postMessage').filter((c) => c.args.channel === CHANNEL && !c.args.thread_ts).map((c) => String(c.args.text));
+    const last = slack.calls('chat.postMessage').filter((c) => c.args.channel === CHANNEL && !c.args.thread_ts).map((c) => String(c.text));
     expect(last.some((t) => /reached the maximum meeting length/.test(t))).toBe(true);
   });
 });

@@ -43,7 +43,7 @@ describe('health and readiness', () => {
     expect((await postSlack(app.url, during)).status).toBe(200);
     await app.slack!.idle();
     const told = slack.repliesIn('C00FAKECHAN1', '1767500000.000001');
-    expect(told.at(-1)?.args.text).toMatch(/memory store is not answering/);
+    expect(told.at(-1)?.text).toMatch(/memory store is not answering/);
     await redis.start();
     await eventually(async () => (await ready()) === 200, 15_000, '/readyz 200 again');
   });

@@ -68,7 +68,7 @@ describe('rate limit', () => {
     await app.slack!.idle();
     expect(ds.runCreates().length).toBe(runs + 2);
     // the three arrive together, so any one of them may be the one over the limit
-    const polite = slack.calls('chat.postMessage').filter((c) => sent.some((e) => e.ts === c.args.thread_ts) && /faster than I can answer/.test(String(c.args.text)));
+    const polite = slack.calls('chat.postMessage').filter((c) => sent.some((e) => e.ts === c.args.thread_ts) && /faster than I can answer/.test(String(c.text)));
     expect(polite).toHaveLength(1);
     // someone else is not affected
     await postSlack(app.url, slackEvent({ user: 'UOTHER' }).body);

@@ -38,7 +38,7 @@ describe('kill -9', () => {
       throw new Error(`${(e as Error).message}\n${app?.output()}`);
     });
     const reply = slack.calls('chat.postMessage').filter((c) => c.args.thread_ts === base.mention.event.ts).at(-1)!;
-    expect(reply.args.text).toBe('the answer that survived a crash');
+    expect(reply.text).toBe('the answer that survived a crash');
     // the agent session the dead process left `processing` is set back to `active` by the one that answered
     await slack.log.waitFor((c) => c.method === 'agents.sessions.setStatus' && c.args.thread_ts === base.mention.event.ts && c.args.status === 'active', 5_000, 'session active');
     expect(slack.sessions.get(`${base.mention.event.channel}:${base.mention.event.ts}`)!.statuses.at(-1)).toBe('active');
@@ -70,7 +70,7 @@ describe('kill -9', () => {
     const apology = await slack.log.waitFor((c) => c.method === 'chat.postMessage' && c.args.thread_ts === ts, 25_000, 'apology').catch((e) => {
       throw new Error(`${(e as Error).message}\n${app?.output()}`);
     });
-    expect(apology.args.text).toMatch(/could not post my last answer/);
+    expect(apology.text).toMatch(/could not post my last answer/);
     // the session the dead process left `processing` is set back by the one that apologised, and nothing else reached the thread
     await slack.log.waitFor((c) => c.method === 'agents.sessions.setStatus' && c.args.thread_ts === ts && c.args.status === 'active', 5_000, 'session active');
     const inThread = slack.log.filter((c) => ['chat.postMessage', 'chat.startStream'].includes(c.method) && c.args.thread_ts === ts);
@@ -84,7 +84,7 @@ describe('kill -9', () => {
     app = await startChild({ ...env, MEETING_BATCH: '1h' });
     const command = (text: string) => ({ command: '/assistant', text, team_id: 'T00FAKE00AA', channel_id: 'CCRASH', user_id: 'U00FAKEUSER1', trigger_id: `tr-${text}-${Date.now()}`, response_url: 'http://127.0.0.1:9/' });
     await postSlack(app.url, command('notes start Crash drill'), { form: true });
-    await slack.log.waitFor((c) => c.method === 'chat.postMessage' && String(c.args.text).includes('Crash drill'));
+    await slack.log.waitFor((c) => c.method === 'chat.postMessage' && String(c.text).includes('Crash drill'));
     const base = fixture('slack.json').followUp;
     for (let i = 0; i < 40; i++) {
       const ts = `${1797000000 + i}.000100`;
@@ -101,7 +101,7 @@ describe('kill -9', () => {
     await eventually(async () => (await queued()) === 40, 15_000, 'all lines queued');
     await redis.close();
     await postSlack(app.url, command('notes status'), { form: true });
-    await slack.log.waitFor((c) => c.method === 'chat.postMessage' && /40 lines captured/.test(String(c.args.text)), 10_000, 'status');
+    await slack.log.waitFor((c) => c.method === 'chat.postMessage' && /40 lines captured/.test(String(c.text)), 10_000, 'status');
     await app.kill();
     app = await startChild({ ...env, MEETING_BATCH: '50ms' });
     const meetingThreads = () => [...ds.threads.values()].filter((t) => t.metadata?.conversation === 'meeting:slack:T00FAKE00AA:CCRASH');

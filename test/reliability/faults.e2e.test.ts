@@ -24,7 +24,7 @@ function endings(ts: string): string[] {
   const out: string[] = [];
   for (const c of slack.log.calls) {
     if (c.method === 'chat.stopStream' && slack.calls('chat.startStream').some((s) => s.args.thread_ts === ts && s.result?.ts === c.args.ts)) out.push('reply');
-    if (c.method === 'chat.postMessage' && c.args.thread_ts === ts && String(c.args.text).startsWith(':warning:')) out.push(String(c.args.text));
+    if (c.method === 'chat.postMessage' && c.args.thread_ts === ts && String(c.text).startsWith(':warning:')) out.push(String(c.text));
   }
   return out;
 }

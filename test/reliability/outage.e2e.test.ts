@@ -42,7 +42,7 @@ describe('a 10-second Redis outage', () => {
     for (const ts of sent) {
       const told = slack.calls('chat.postMessage').filter((c) => c.args.thread_ts === ts);
       expect(told).toHaveLength(1);
-      expect(told[0].args.text).toMatch(/memory store is not answering/);
+      expect(told[0].text).toMatch(/memory store is not answering/);
     }
     expect(app.child.exitCode).toBeNull();
     await redis.start();

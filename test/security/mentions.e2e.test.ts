@@ -24,7 +24,7 @@ afterAll(async () => {
 });
 
 /** Every piece of text the bot sent to Slack. */
-const slackTexts = () => slack.log.calls.flatMap((c) => [c.args.text, c.args.markdown_text].filter((t): t is string => typeof t === 'string'));
+const slackTexts = () => slack.log.calls.flatMap((c) => [c.text, c.args.markdown_text].filter((t): t is string => typeof t === 'string'));
 
 describe('mass mentions', () => {
   it('Slack: a streamed reply, a posted DM reply and a meeting title carry no ping', async () => {

@@ -79,7 +79,7 @@ describe('a reply that used to crash the splitter', () => {
     const posts = slack.repliesIn(ev.event.channel);
     expect(posts.length).toBeGreaterThanOrEqual(1);
     expect(posts.length).toBeLessThanOrEqual(3);
-    const shown = posts.map((c) => slack.log.filter((u) => u.method === 'chat.update' && u.args.ts === c.result?.ts).at(-1)?.args.text ?? c.args.text).join('');
+    const shown = posts.map((c) => slack.log.filter((u) => u.method === 'chat.update' && u.args.ts === c.result?.ts).at(-1)?.text ?? c.text).join('');
     expect(shown.replace(/\n/g, '')).toContain('x'.repeat(2100));
     expect((await fetch(`${app.url}/healthz`)).status).toBe(200);
   });

@@ -38,7 +38,7 @@ function visible(slack: FakeSlack, channel: string, threadTs: string): string[] 
   return slack.repliesIn(channel, threadTs).map((c) =>
     c.method === 'chat.startStream'
       ? (c.args.markdown_text ?? '') + slack.log.filter((x) => x.method === 'chat.appendStream' && x.args.ts === c.result?.ts && x.result?.ok).map((x) => x.args.markdown_text ?? '').join('')
-      : (slack.log.filter((u) => u.method === 'chat.update' && u.args.ts === c.result?.ts).at(-1)?.args.text ?? c.args.text),
+      : (slack.log.filter((u) => u.method === 'chat.update' && u.args.ts === c.result?.ts).at(-1)?.text ?? c.text ?? ''),
   );
 }
 
@@ -159,6 +159,18 @@ describe('an app on agent_view', () => {
     expect(visible(slack, ev.event.channel, ev.event.ts)).toEqual(['It is noon somewhere.']);
   });
 
+  it('a session titled by a short opening is renamed after the heading the answer opens with', async () => {
+    ds.model = () => ({ text: '# Planning the Q3 offsite\nHere is a plan.' });
+    const hi = dmMessage('D0AGENT02', 'hi');
+    await postSlack(app.url, hi);
+    await app.slack!.idle();
+    expect(slack.sessions.get(`D0AGENT02:${hi.event.ts}`)!.title).toBe('Planning the Q3 offsite');
+    const long = dmMessage('D0AGENT02', 'help me plan the offsite for the whole team');
+    await postSlack(app.url, long);
+    await app.slack!.idle();
+    expect(slack.sessions.get(`D0AGENT02:${long.event.ts}`)!.title).toBe('help me plan the offsite for the whole team');
+  });
+
   it('Stop with nothing running still takes the session out of processing', async () => {
     await postSlack(app.url, stopped('C00FAKECHAN1', '1768199999.000100', []));
     await app.slack!.idle();
@@ -174,15 +186,15 @@ describe('an app on agent_view', () => {
     const answered = slack.log.filter((c) => c.method === 'response_url' && c.args.id === 'q1');
     expect(answered).toHaveLength(1);
     expect(answered[0].args).toMatchObject({ response_type: 'ephemeral' });
-    expect(answered[0].args.text).toMatch(/^You said: what is a monad\?/);
-    expect(answered[0].args.text).toMatch(/\/invite @Threadline/);
+    expect(answered[0].text).toMatch(/^You said: what is a monad\?/);
+    expect(answered[0].text).toMatch(/\/invite @Threadline/);
     expect(slack.calls('chat.postMessage').filter((c) => c.args.channel === 'C0NOTMEMBER' && c.result?.ok)).toHaveLength(0);
 
     await postSlack(app.url, command('help', 'h1'), { form: true });
     await app.slack!.idle();
     const help = slack.log.filter((c) => c.method === 'response_url' && c.args.id === 'h1');
     expect(help).toHaveLength(1);
-    expect(help[0].args.text).toMatch(/Commands/);
+    expect(help[0].text).toMatch(/Commands/);
   });
 
   it('a workspace without agent sessions falls back to the 👀 reaction, silently', async () => {
@@ -192,7 +204,7 @@ describe('an app on agent_view', () => {
     await app.slack!.idle();
     expect(slack.calls('reactions.add').some((c) => c.args.timestamp === ev.event.ts)).toBe(true);
     expect(visible(slack, ev.event.channel, ev.event.ts)).toEqual(['You said: Ada Lovelace: no sessions here']);
-    expect(slack.repliesIn(ev.event.channel, ev.event.ts).some((c) => /warning/.test(String(c.args.text)))).toBe(false);
+    expect(slack.repliesIn(ev.event.channel, ev.event.ts).some((c) => /warning/.test(String(c.text)))).toBe(false);
   });
 });
 

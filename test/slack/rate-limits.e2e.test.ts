@@ -23,7 +23,7 @@ function seen(channel: string, ts: string): { text: string; messages: number } {
   const msgs = slack.repliesIn(channel, ts).map((c) =>
     c.method === 'chat.startStream'
       ? (c.args.markdown_text ?? '') + slack.log.filter((x) => x.method === 'chat.appendStream' && x.args.ts === c.result?.ts && x.result?.ok).map((x) => x.args.markdown_text ?? '').join('')
-      : (slack.log.filter((u) => u.method === 'chat.update' && u.args.ts === c.result?.ts && u.result?.ok).at(-1)?.args.text ?? c.args.text),
+      : (slack.log.filter((u) => u.method === 'chat.update' && u.args.ts === c.result?.ts && u.result?.ok).at(-1)?.text ?? c.text),
   );
   return { text: msgs.map((m) => String(m).trimEnd()).join(''), messages: msgs.length }; // trailing blank space is not shown
 }

@@ -52,7 +52,7 @@ function visibleMessages(channel: string, threadTs?: string): string[] {
       parts.push((c.args.markdown_text ?? '') + appended.map((x) => x.args.markdown_text ?? '').join(''));
     } else {
       const updates = slack.log.calls.filter((x) => x.method === 'chat.update' && x.args.ts === c.result?.ts);
-      parts.push(updates.length ? updates.at(-1)!.args.text : c.args.text);
+      parts.push((updates.length ? updates.at(-1)!.text : c.text) ?? '');
     }
   }
   return parts;
@@ -166,7 +166,7 @@ describe('replies', () => {
     expect(slack.uploads.get(fileId)!.bytes.equals(PNG)).toBe(true);
     expect(slack.calls('files.getUploadURLExternal')[0].args).toMatchObject({ filename: 'cat.png', alt_text: 'a red fox' });
     // the streamed text showed the raw link: the message is rewritten with the caption
-    expect(slack.calls('chat.update').at(-1)!.args.text).toBe('Here you go _(image: a red fox)_');
+    expect(slack.calls('chat.update').at(-1)!.text).toBe('Here you go _(image: a red fox)_');
   });
 
   it('falls back to post + chat.update when chat.startStream answers unknown_method', async () => {
@@ -177,8 +177,10 @@ describe('replies', () => {
     await app.slack!.idle();
     const posts = slack.repliesIn('C00FAKECHAN1', '1767300000.000002');
     expect(posts.map((p) => p.method)).toEqual(['chat.startStream', 'chat.postMessage']);
-    const finalText = slack.calls('chat.update').filter((u) => u.args.ts !== undefined).at(-1)?.args.text ?? posts[1].args.text;
-    expect(finalText).toBe('*Bold* start, then <https://example.com|a link> and the end.');
+    const finalText = slack.calls('chat.update').filter((u) => u.args.ts !== undefined).at(-1)?.text ?? posts[1].text;
+    // markdown_text: Slack renders the Markdown itself
+    expect(finalText).toBe('**Bold** start, then [a link](https://example.com) and the end.');
+    expect(posts[1].args.markdown_text).toBeDefined();
   });
 
   it('shows a failed turn as a short message in the thread', async () => {
@@ -187,7 +189,7 @@ describe('replies', () => {
     await postSlack(app.url, ev);
     await app.slack!.idle();
     const last = slack.repliesIn('C00FAKECHAN1', '1767300000.000003').at(-1)!;
-    expect(last.args.text).toMatch(/^:warning: Something went wrong/);
+    expect(last.text).toMatch(/^:warning: Something went wrong/);
     expect(JSON.stringify(last.args)).not.toMatch(/boom|sk-/);
   });
 
@@ -196,9 +198,9 @@ describe('replies', () => {
     const ev = { ...slackJson.mention, event: { ...slackJson.mention.event, ts: '1767300000.000004' } };
     await postSlack(app.url, ev);
     await app.slack!.idle();
-    const code = slack.repliesIn('C00FAKECHAN1', '1767300000.000004').find((c) => String(c.args.text).startsWith('*Code run*'));
-    expect(code?.args.text).toContain('```\nprint(2**10)\n```');
-    expect(code?.args.text).toContain('1024');
+    const code = slack.repliesIn('C00FAKECHAN1', '1767300000.000004').find((c) => String(c.text).startsWith('**Code run**'));
+    expect(code?.text).toContain('```\nprint(2**10)\n```');
+    expect(code?.text).toContain('1024');
   });
 });
 
@@ -256,8 +258,8 @@ describe('long replies', () => {
       await app.slack!.idle();
       const messages = slack.calls(method).filter((c) => c.args.thread_ts === ts);
       expect(messages.length).toBeGreaterThanOrEqual(2);
-      // a streamed message takes markdown_text's 12,000 characters, a posted one is kept under 3,500
-      for (const m of messages) expect(String(m.args.markdown_text ?? m.args.text).length).toBeLessThanOrEqual(method === 'chat.startStream' ? 12_000 : 3_500);
+      // markdown_text takes 12,000 characters a message, streamed or posted
+      for (const m of messages) expect(String(m.args.markdown_text ?? m.text).length).toBeLessThanOrEqual(12_000);
       expect(visibleText('C00FAKECHAN1', ts).replace(/\s+/g, ' ')).toBe(long);
     },
   );
@@ -302,12 +304,12 @@ describe('commands', () => {
     expect(res.status).toBe(200);
     await app.slack!.idle();
     const help = slack.calls('chat.postMessage').filter((c) => c.args.channel === 'C00FAKECHAN3').at(-1)!;
-    expect(help.args.text).toMatch(/Commands/);
+    expect(help.text).toMatch(/Commands/);
     const mention = { ...slackJson.mention, event: { ...slackJson.mention.event, ts: '1767300000.000005', text: '<@U00FAKEBOT01> help' } };
     const runs = ds.runCreates().length;
     await postSlack(app.url, mention);
     await app.slack!.idle();
-    expect(slack.repliesIn('C00FAKECHAN1', '1767300000.000005')[0].args.text).toMatch(/Commands/);
+    expect(slack.repliesIn('C00FAKECHAN1', '1767300000.000005')[0].text).toMatch(/Commands/);
     expect(ds.runCreates().length).toBe(runs);
   });
 
@@ -316,7 +318,7 @@ describe('commands', () => {
     const body = { ...slash.slashCommandWithArgs, command: '/assistant', text: 'what is DashScope?', team_id: 'T00FAKE00AA', trigger_id: '10520020890661.10229338706656.question' };
     await postSlack(app.url, body, { form: true });
     await app.slack!.idle();
-    const question = slack.calls('chat.postMessage').find((c) => String(c.args.text).includes('asked:'))!;
+    const question = slack.calls('chat.postMessage').find((c) => String(c.text).includes('asked:'))!;
     expect(question.args.channel).toBe('C00FAKECHAN3');
     // the reply goes into the thread under the posted question (streamed, or posted where streaming was found missing)
     const replies = slack.log.calls.filter((c) => ['chat.startStream', 'chat.postMessage'].includes(c.method) && c.args.channel === 'C00FAKECHAN3' && c.args.thread_ts);
