@@ -102,7 +102,7 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
       platforms: {},
       log,
       metrics,
-      options: { runTimeoutMs: config.runTimeoutMs, idleResetMs: config.conversationIdleResetMs, turnsPerMinute: config.turnsPerMinute },
+      options: { runTimeoutMs: config.runTimeoutMs, idleResetMs: config.conversationIdleResetMs, turnsPerMinute: config.turnsPerMinute, turnsInFlight: config.turnsInFlight },
     });
     let slack: SlackAdapter | undefined;
     let discord: DiscordAdapter | undefined;

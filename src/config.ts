@@ -42,6 +42,8 @@ export interface Config {
     guildId?: string;
     guildIds: string[];
     channelIds: string[];
+    /** Who may DM the bot: nobody, members of an allowed server, or anyone (default `members` when an allowlist is set, else `all`). */
+    dms: 'off' | 'members' | 'all';
   };
   imageHosts: string[];
   toolsDir: string;
@@ -49,6 +51,8 @@ export interface Config {
   runTimeoutMs: number;
   shutdownTimeoutMs: number;
   turnsPerMinute: number;
+  /** Messages of one person being answered or waiting, at most (this instance); 0 = no limit. */
+  turnsInFlight: number;
   meeting: { idleStopMs: number; maxDurationMs: number; checkpointChars: number; batchMs: number };
 }
 
@@ -147,6 +151,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         guildId: get('DISCORD_GUILD_ID'),
         guildIds: list('DISCORD_GUILD_IDS'),
         channelIds: list('DISCORD_CHANNEL_IDS'),
+        // a bot is public by default: with an allowlist, DMs from strangers would run on the operator's bill
+        dms: oneOf(get('DISCORD_DMS') ?? (list('DISCORD_GUILD_IDS').length || list('DISCORD_CHANNEL_IDS').length ? 'members' : 'all'), ['off', 'members', 'all'], 'DISCORD_DMS', problems) as 'off' | 'members' | 'all',
       }
     : undefined;
 
@@ -198,7 +204,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     conversationIdleResetMs: duration('CONVERSATION_IDLE_RESET', undefined),
     runTimeoutMs: duration('RUN_TIMEOUT', 600_000)!,
     shutdownTimeoutMs: duration('SHUTDOWN_TIMEOUT', 25_000)!,
-    turnsPerMinute: int('TURNS_PER_MINUTE', 0, 0, 10_000),
+    turnsPerMinute: int('TURNS_PER_MINUTE', 20, 0, 10_000),
+    turnsInFlight: int('TURNS_IN_FLIGHT', 3, 0, 10_000),
     meeting: {
       idleStopMs: duration('MEETING_IDLE_STOP', 30 * 60_000)!,
       maxDurationMs: duration('MEETING_MAX_DURATION', 4 * 3_600_000)!,

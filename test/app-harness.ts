@@ -37,6 +37,9 @@ export async function boot(env: Record<string, string | undefined>, opts: Partia
       DATA_DIR: tempDir('data'),
       TOOLS_DIR: join(tempDir('tools'), 'none'),
       ASSISTANT_NAME: 'Threadline E2E',
+      // the per-person limits are on by default; suites that are not about them send storms as one person
+      TURNS_PER_MINUTE: '0',
+      TURNS_IN_FLIGHT: '0',
       ...env,
     },
     null,

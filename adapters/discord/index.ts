@@ -83,6 +83,34 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
     ((config.guildIds.length === 0 || config.guildIds.includes(guildId)) &&
       (config.channelIds.length === 0 || config.channelIds.includes(channelId) || (!!parentId && config.channelIds.includes(parentId))));
 
+  /**
+   * DISCORD_DMS: whether a person may DM the bot. `members`: only people in one of the allowed
+   * servers (DISCORD_GUILD_IDS, else the servers of DISCORD_CHANNEL_IDS), looked up with one REST
+   * call per server and remembered for ten minutes.
+   */
+  const memberCache = new Map<string, { ok: boolean; until: number }>();
+  const mayDm = async (userId: string): Promise<boolean> => {
+    if (config.dms === 'all') return true;
+    if (config.dms === 'off') return false;
+    const hit = memberCache.get(userId);
+    if (hit && hit.until > Date.now()) return hit.ok;
+    const guilds = config.guildIds.length
+      ? config.guildIds
+      : [...new Set(config.channelIds.map((id) => (client.channels.cache.get(id) as { guildId?: string } | undefined)?.guildId).filter((g): g is string => !!g))];
+    let ok = false;
+    for (const id of guilds) {
+      const guild = client.guilds.cache.get(id);
+      if (!guild) continue;
+      const member = await guild.members.fetch({ user: userId, cache: false }).catch(() => undefined);
+      if (member) {
+        ok = true;
+        break;
+      }
+    }
+    memberCache.set(userId, { ok, until: Date.now() + 10 * 60_000 });
+    return ok;
+  };
+
   client.on(Events.MessageCreate, (message) => {
     deps.metrics?.eventsReceived.inc({ platform: 'discord', kind: 'message' });
     track(onMessage(message).catch((err: unknown) => log.error({ err }, 'discord message handler failed')));
@@ -119,6 +147,14 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
     const channel = message.channel;
     const parentId = channel.isThread() ? (channel.parentId ?? undefined) : undefined;
     if (!allowed(message.guildId, message.channelId, parentId)) return;
+    if (isDm && !(await mayDm(message.author.id))) {
+      log.info({ user: message.author.id, policy: config.dms }, 'discord DM refused (DISCORD_DMS)');
+      // one short answer a day per person, so a refused DM is not met with silence
+      if (await deps.store.claim(`discord-dm-refused:${message.author.id}`, 86_400_000).catch(() => false)) {
+        await message.reply({ content: 'I only answer people in the servers I am set up for. Please ask me there.', allowedMentions: { parse: [], repliedUser: false } }).catch(() => undefined);
+      }
+      return;
+    }
     const botId = client.user!.id;
     const mentioned = message.mentions.users.has(botId);
     const names = new Map([...message.mentions.users.values()].map((u) => [u.id, message.mentions.members?.get(u.id)?.displayName ?? u.globalName ?? u.username]));
@@ -200,7 +236,7 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
 
   async function onInteraction(interaction: Interaction): Promise<void> {
     if (!interaction.isChatInputCommand()) return;
-    if (!allowed(interaction.guildId, interaction.channelId)) {
+    if (!allowed(interaction.guildId, interaction.channelId) || (!interaction.guildId && !(await mayDm(interaction.user.id)))) {
       await interaction.reply({ content: 'Threadline is not enabled here.', ephemeral: true }).catch(() => undefined);
       return;
     }

@@ -198,11 +198,15 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
   // Slack's AI app surface: a new assistant thread gets a greeting and suggested prompts.
   // Slack's AI app surface: the container tells which channel the person looks at (and when that changes).
   const rememberAiThread = (t: AiThreadEvent['assistant_thread']) => deps.store.set<AiThread>(aiThreadKey(t.channel_id, t.thread_ts), { context: t.context ?? {} }, 30 * 86_400_000);
-  app.event('assistant_thread_context_changed', async ({ event }) => {
-    await rememberAiThread((event as unknown as AiThreadEvent).assistant_thread);
-  });
-  app.event('assistant_thread_started', async ({ event, client }) => {
+  const aiAllowed = (body: unknown, t: AiThreadEvent['assistant_thread'] | undefined) => !!t?.channel_id && allowed(String((body as { team_id?: string }).team_id ?? auth.team_id ?? ''), t.channel_id);
+  app.event('assistant_thread_context_changed', async ({ event, body }) => {
     const t = (event as unknown as AiThreadEvent).assistant_thread;
+    if (!aiAllowed(body, t)) return; // SLACK_TEAM_IDS holds for the AI app surface too
+    await rememberAiThread(t);
+  });
+  app.event('assistant_thread_started', async ({ event, client, body }) => {
+    const t = (event as unknown as AiThreadEvent).assistant_thread;
+    if (!aiAllowed(body, t)) return;
     await rememberAiThread(t);
     try {
       await client.apiCall('assistant.threads.setSuggestedPrompts', {
@@ -229,7 +233,7 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
   app.event('app_context_changed', async ({ event, body }) => {
     const e = event as unknown as { channel?: string; context?: AgentContext };
     const team = String((body as { team_id?: string }).team_id ?? auth.team_id ?? '');
-    if (!e.channel || !e.context) return;
+    if (!e.channel || !e.context || !allowed(team, e.channel)) return;
     await deps.store.set(agentContextKey(team, e.channel), e.context, 30 * 86_400_000);
   });
   app.event('agent_session_stopped', async ({ event, body }) => {

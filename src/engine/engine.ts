@@ -29,6 +29,8 @@ export interface EngineOptions {
   runTimeoutMs?: number;
   idleResetMs?: number;
   turnsPerMinute?: number;
+  /** A person's messages being answered or waiting here, at most (0: no limit). */
+  turnsInFlight?: number;
   /** Longer messages are cut, with a notice (default 12,000 characters). */
   maxInputChars?: number;
   dedupeTtlMs?: number;
@@ -72,6 +74,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
     this.opts = {
       runTimeoutMs: 10 * 60_000,
       turnsPerMinute: 0,
+      turnsInFlight: 0,
       maxInputChars: 12_000,
       dedupeTtlMs: 24 * 3_600_000,
       lockTtlMs: 10_000,
@@ -89,7 +92,10 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       sinkFor: (q) => this.deps.platforms[q.target.platform]?.sinkFor(q.target) ?? silentSink(this.deps.log),
       onBatch: (key, batch, lock, drop) => this.turn(key, batch, lock, drop),
       onLockFailure: async (batch, err) => {
-        for (const m of batch) await safely(() => m.sink.fail(humanMessage(err)), this.deps.log);
+        for (const m of batch) {
+          this.uncount(m.eventId);
+          await safely(() => m.sink.fail(humanMessage(err)), this.deps.log);
+        }
       },
     });
     this.answers = new Answers({
@@ -158,11 +164,37 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       await m.sink.notice('Hi! Ask me anything, or say `help` to see what I can do.');
       return;
     }
-    if (!(await this.limiter.allow(`${m.target.platform}:${m.author.id}`))) {
+    const who = `${m.target.platform}:${m.author.id}`;
+    if (!(await this.limiter.allow(who))) {
       await m.sink.fail('You are sending messages faster than I can answer. Please wait a minute and try again.');
       return;
     }
-    await this.queue.push(m);
+    const cap = this.opts.turnsInFlight;
+    if (cap && (this.personInFlight.get(who) ?? 0) >= cap) {
+      await m.sink.fail(`I am still answering your earlier ${cap === 1 ? 'message' : `${cap} messages`}. Please wait for ${cap === 1 ? 'it' : 'one'} to finish, then ask again.`);
+      return;
+    }
+    this.personInFlight.set(who, (this.personInFlight.get(who) ?? 0) + 1);
+    this.counted.set(m.eventId, who);
+    try {
+      await this.queue.push(m);
+    } catch (err) {
+      this.uncount(m.eventId);
+      throw err;
+    }
+  }
+
+  /** Messages being answered or waiting, by person (`platform:id`), and whose each counted message is. */
+  private readonly personInFlight = new Map<string, number>();
+  private readonly counted = new Map<string, string>();
+
+  private uncount(eventId: string): void {
+    const who = this.counted.get(eventId);
+    if (!who) return;
+    this.counted.delete(eventId);
+    const n = (this.personInFlight.get(who) ?? 1) - 1;
+    if (n > 0) this.personInFlight.set(who, n);
+    else this.personInFlight.delete(who);
   }
 
   /** Whether channel messages not addressed to the bot matter in this channel (a meeting takes notes there). */
@@ -227,6 +259,14 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
 
   /** One turn: settle a run left from before, add the batch's messages, run once, reply. */
   private async turn(key: string, queued: Inbound[], lock: HeldLock, dropQueued: () => Promise<void>): Promise<void> {
+    try {
+      await this.turnOnce(key, queued, lock, dropQueued);
+    } finally {
+      for (const m of queued) this.uncount(m.eventId);
+    }
+  }
+
+  private async turnOnce(key: string, queued: Inbound[], lock: HeldLock, dropQueued: () => Promise<void>): Promise<void> {
     let rec: ConversationRecord | undefined;
     let batch = queued;
     try {

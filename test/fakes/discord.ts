@@ -91,6 +91,9 @@ export class FakeDiscord {
   }
 
   /** Messages the bot posted in a channel (creates, in order). */
+  /** People in the fake guild (a member lookup by id answers 200 for them, 10007 Unknown Member otherwise). */
+  readonly members = new Set<string>();
+
   posts(channelId: string): DiscordCall[] {
     return this.rest.filter((c) => c.method === 'POST' && c.route === `/channels/${channelId}/messages`);
   }
@@ -197,6 +200,10 @@ export class FakeDiscord {
     let p: RegExpExecArray | null;
     if (route === '/gateway/bot') return done(200, { url: this.url.replace('http', 'ws'), shards: 1, session_start_limit: { total: 1000, remaining: 999, reset_after: 14_400_000, max_concurrency: 1 } });
     if (route === '/users/@me') return done(200, this.botUser());
+    if ((p = /^\/guilds\/(\d+)\/members\/(\d+)$/.exec(route)) && m === 'GET') {
+      if (p[1] !== this.guildId || !this.members.has(p[2])) return done(404, { message: 'Unknown Member', code: 10007 });
+      return done(200, { user: { id: p[2], username: `user${p[2]}`, discriminator: '0', global_name: null, avatar: null }, roles: [], joined_at: new Date().toISOString(), deaf: false, mute: false, flags: 0 });
+    }
     if ((p = /^\/channels\/(\d+)\/typing$/.exec(route)) && m === 'POST') return done(204);
     if ((p = /^\/channels\/(\d+)\/(messages|typing)/.exec(route)) && this.refuse.has(p[1])) {
       const code = this.refuse.get(p[1])!;

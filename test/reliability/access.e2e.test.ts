@@ -58,6 +58,24 @@ describe('allowlists', () => {
     await app.discord!.idle();
     expect(ds.runCreates().length).toBe(runs + 1);
   });
+
+  it('Discord DMs with an allowlist: only members of an allowed server are answered; a stranger is told once, and runs nothing', async () => {
+    const { guild_id: _g, member: _m, ...rest } = fixture('channel-discord.json').mention.data;
+    const dm = (user: string, channel: string) => ({ ...rest, id: discord.nextId(), channel_id: channel, channel_type: 1, content: 'hi there', mentions: [], author: { ...rest.author, id: user } });
+    discord.members.add('1033044521375764530');
+    const runs = ds.runCreates().length;
+    const stranger = dm('1200000000000000001', '1460000000000099001');
+    discord.dispatch('MESSAGE_CREATE', stranger);
+    await discord.rest.waitFor((c) => c.method === 'POST' && c.route === `/channels/${stranger.channel_id}/messages`);
+    discord.dispatch('MESSAGE_CREATE', dm('1200000000000000001', '1460000000000099001'));
+    const member = dm('1033044521375764530', '1460000000000099002');
+    discord.dispatch('MESSAGE_CREATE', member);
+    await discord.rest.waitFor((c) => c.method === 'POST' && c.route === `/channels/${member.channel_id}/messages`);
+    await app.discord!.idle();
+    expect(ds.runCreates().length).toBe(runs + 1);
+    expect(discord.visible(stranger.channel_id)).toEqual(['I only answer people in the servers I am set up for. Please ask me there.']);
+    expect(discord.visible(member.channel_id)).toEqual(['ok']);
+  });
 });
 
 describe('rate limit', () => {
@@ -74,5 +92,35 @@ describe('rate limit', () => {
     await postSlack(app.url, slackEvent({ user: 'UOTHER' }).body);
     await app.slack!.idle();
     expect(ds.runCreates().length).toBe(runs + 3);
+  });
+});
+
+describe('default limits', () => {
+  it('25 mentions in a second from one person start 3 runs, not 25; the rest are told why, and every event is answered once', async () => {
+    const own = await boot({ ...fakeEnv({ ds, slack }), TURNS_PER_MINUTE: undefined, TURNS_IN_FLIGHT: undefined });
+    try {
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      ds.model = () => ({ text: 'answered', until: gate });
+      const runs = ds.runCreates().length;
+      const events = Array.from({ length: 25 }, () => slackEvent({ user: 'U0BURSTER' }));
+      await Promise.all(events.map((e) => postSlack(own.url, e.body)));
+      await ds.log.waitForCount((c) => c.method === 'POST' && /\/runs$/.test(c.path), runs + 3, 10_000, 'three runs');
+      // everyone beyond the three in flight has been told, before any run ended: 5 past the 20 a
+      // minute, the other 17 because 3 of theirs are in flight
+      const refused = (c: { method: string; text?: string }) => c.method === 'chat.postMessage' && /still answering your earlier 3 messages|faster than I can answer/.test(String(c.text));
+      await slack.log.waitForCount(refused, 22, 10_000, 'refusals');
+      expect(slack.log.filter((c) => refused(c) && /faster/.test(String(c.text)))).toHaveLength(5);
+      release();
+      await own.slack!.idle();
+      expect(ds.runCreates().length - runs).toBe(3);
+      for (const e of events) {
+        const replies = slack.log.filter((c) => ['chat.postMessage', 'chat.startStream'].includes(c.method) && c.args.thread_ts === e.ts);
+        expect(replies).toHaveLength(1);
+      }
+    } finally {
+      await own.stop(1_000);
+      ds.model = () => ({ text: 'ok' });
+    }
   });
 });
