@@ -4,7 +4,7 @@ import type { Config } from '../../src/config.js';
 import { parseCommand } from '../../src/engine/commands.js';
 import type { Engine } from '../../src/engine/engine.js';
 import type { Inbound, PlatformPort, ReplyTarget } from '../../src/engine/types.js';
-import type { Logger } from '../../src/log.js';
+import { scrub, type Logger } from '../../src/log.js';
 import type { Metrics } from '../../src/metrics.js';
 import { PendingWork } from '../../src/pending-work.js';
 import type { Store } from '../../src/store/index.js';
@@ -351,10 +351,11 @@ function slackLogger(log: Logger): SlackLogger {
   const child = log.child({ component: 'slack' });
   let level = LogLevel.ERROR;
   return {
-    debug: (...m: unknown[]) => child.debug(m.map(String).join(' ')),
-    info: (...m: unknown[]) => child.info(m.map(String).join(' ')),
-    warn: (...m: unknown[]) => child.warn(m.map(String).join(' ')),
-    error: (...m: unknown[]) => child.error(m.map(String).join(' ')),
+    // Bolt joins its own lines (request URLs, error texts): scrubbed like every other line
+    debug: (...m: unknown[]) => child.debug(scrub(m.map(String).join(' '))),
+    info: (...m: unknown[]) => child.info(scrub(m.map(String).join(' '))),
+    warn: (...m: unknown[]) => child.warn(scrub(m.map(String).join(' '))),
+    error: (...m: unknown[]) => child.error(scrub(m.map(String).join(' '))),
     setLevel: (l: LogLevel) => (level = l),
     getLevel: () => level,
     setName: () => undefined,

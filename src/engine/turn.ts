@@ -51,6 +51,7 @@ export async function executeTurn(start: (req: TurnRequest) => AsyncIterable<Tur
         const known = o.registry.has(c.name);
         if (!known) o.log.warn({ conversation: o.conversationKey, tool: c.name.slice(0, 64), runId: out.turnId }, 'the model called a function that has no local handler; answered with an error');
         const res = await o.registry.call(c.name, c.arguments, { conversationKey: o.conversationKey, userId: o.userId });
+        if (res.error) o.log.warn({ conversation: o.conversationKey, tool: c.name, err: res.error }, 'a local tool failed; the model was told it failed, without the details');
         out.toolCalls++;
         o.onToolCall?.(known ? c.name : 'unknown', res.ok, res.ms);
         return { id: c.id, output: res.output };

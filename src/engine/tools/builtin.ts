@@ -1,4 +1,4 @@
-import type { LocalTool } from './registry.js';
+import { ToolError, type LocalTool } from './registry.js';
 
 /** `get_current_time({ timezone })`: the current date and time, in an IANA time zone (default UTC). */
 export const getCurrentTime: LocalTool = {
@@ -16,7 +16,7 @@ export const getCurrentTime: LocalTool = {
     try {
       local = new Intl.DateTimeFormat('en-GB', { timeZone: zone, dateStyle: 'full', timeStyle: 'long' }).format(now);
     } catch {
-      throw new Error(`unknown time zone ${zone}`);
+      throw new ToolError(`unknown time zone ${zone}`);
     }
     return { timezone: zone, iso: now.toISOString(), local };
   },

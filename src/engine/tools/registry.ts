@@ -21,6 +21,17 @@ export interface LocalTool {
 const NAME = /^[a-zA-Z0-9_-]{1,64}$/;
 
 /**
+ * An error whose message is meant for the model (a bad argument it can correct): passed on as the
+ * tool's output. Any other error reaches the model only as "<tool> failed" (details in the log),
+ * since an error's text can carry a URL with a key, and the model can repeat it.
+ *
+ * @example throw new ToolError(`unknown time zone ${zone}`)
+ */
+export class ToolError extends Error {
+  override readonly name = 'ToolError';
+}
+
+/**
  * The function tools Threadline runs locally when a run asks for them. An unknown name, bad
  * JSON arguments, a throwing handler or a timeout all become an error output for the run —
  * never a crash or a stuck run.
@@ -49,9 +60,9 @@ export class ToolRegistry {
   }
 
   /** Runs one call and returns the output string submitted to the run. */
-  async call(name: string, rawArgs: string, ctx: Omit<ToolContext, 'signal'>): Promise<{ output: string; ok: boolean; ms: number }> {
+  async call(name: string, rawArgs: string, ctx: Omit<ToolContext, 'signal'>): Promise<{ output: string; ok: boolean; ms: number; error?: unknown }> {
     const started = performance.now();
-    const done = (output: unknown, ok: boolean) => ({ output: typeof output === 'string' ? output : JSON.stringify(output ?? null), ok, ms: performance.now() - started });
+    const done = (output: unknown, ok: boolean, error?: unknown) => ({ output: typeof output === 'string' ? output : JSON.stringify(output ?? null), ok, ms: performance.now() - started, error });
     const tool = this.tools.get(name);
     if (!tool) return done({ error: `unknown function ${name}` }, false);
     let args: Record<string, unknown>;
@@ -72,7 +83,9 @@ export class ToolRegistry {
       return done(result, true);
     } catch (err) {
       ac.abort();
-      return done({ error: `${name} failed: ${(err as Error)?.message ?? String(err)}` }, false);
+      const timedOut = err instanceof Error && err.message === `timed out after ${timeoutMs} ms`;
+      if (timedOut || err instanceof ToolError) return done({ error: `${name} failed: ${(err as Error).message}` }, false, timedOut ? undefined : err);
+      return done({ error: `${name} failed; the details are in the operator's log` }, false, err);
     } finally {
       clearTimeout(timer);
     }
