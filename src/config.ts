@@ -199,7 +199,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     slack,
     discord,
-    imageHosts: list('IMAGE_HOSTS', '*.aliyuncs.com'),
+    // DashScope's result buckets (dashscope-result-bj.oss-cn-beijing.aliyuncs.com …), not every OSS bucket
+    imageHosts: list('IMAGE_HOSTS', 'dashscope-result*.aliyuncs.com'),
     toolsDir: get('TOOLS_DIR') ?? './tools',
     conversationIdleResetMs: duration('CONVERSATION_IDLE_RESET', undefined),
     runTimeoutMs: duration('RUN_TIMEOUT', 600_000)!,

@@ -16,7 +16,7 @@ describe('configuration', () => {
       dashscope: { baseUrl: 'https://dashscope-intl.aliyuncs.com/api/v1' },
       assistant: { name: 'Threadline', model: 'qwen-plus', tools: ['text_to_image'] },
       slack: { apiUrl: 'https://slack.com/api/' },
-      imageHosts: ['*.aliyuncs.com'],
+      imageHosts: ['dashscope-result*.aliyuncs.com'],
     });
     expect(c.discord).toBeUndefined();
     expect(c.redisUrl).toBeUndefined();

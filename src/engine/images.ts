@@ -45,6 +45,10 @@ export function findImageRefs(text: string, isAllowedHost: (host: string) => boo
   return refs;
 }
 
+/** Images one reply downloads and attaches, at most; and their bytes in all. */
+export const MAX_IMAGES_PER_REPLY = 4;
+export const MAX_REPLY_IMAGE_BYTES = 20 * 1024 * 1024;
+
 export class ImageRejected extends Error {
   override readonly name = 'ImageRejected';
 }
@@ -95,7 +99,7 @@ export class ImageFetcher {
   private readonly lookup: LookupFunction;
 
   constructor(private readonly opts: ImageFetcherOptions) {
-    this.maxBytes = opts.maxBytes ?? 20 * 1024 * 1024;
+    this.maxBytes = opts.maxBytes ?? 10 * 1024 * 1024;
     this.timeoutMs = opts.timeoutMs ?? 15_000;
     this.maxRedirects = opts.maxRedirects ?? 3;
     this.lookup = opts.lookup ?? (dnsLookup as LookupFunction);
@@ -109,25 +113,35 @@ export class ImageFetcher {
   private match(host: string): 'explicit' | 'wildcard' | 'none' {
     const h = host.toLowerCase();
     const bare = h.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+    const hasPort = h !== bare && /:\d+$/.test(h);
     for (const p of this.opts.hosts.map((x) => x.toLowerCase())) {
-      if (p === h || p === bare) return 'explicit';
+      // an entry with a port allows that port; one without, only the scheme's own (not every port)
+      if (p === h || (p === bare && !hasPort)) return 'explicit';
     }
     for (const p of this.opts.hosts.map((x) => x.toLowerCase())) {
-      if (p.startsWith('*.') && bare.endsWith(p.slice(1)) && bare.length > p.length - 1 && !isIP(bare)) return 'wildcard';
+      if (!p.includes('*') || isIP(bare) || hasPort) continue;
+      // `*.x.com`: any subdomain; `dashscope-result*.aliyuncs.com`: a name starting so, under that domain
+      const re = new RegExp(`^${p.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[a-z0-9.-]*')}$`);
+      if (re.test(bare) && (!p.startsWith('*.') || bare.length > p.length - 1)) return 'wildcard';
     }
     return 'none';
   }
 
-  async fetch(url: string, alt = 'image'): Promise<ReplyImage> {
+  /**
+   * One download under one deadline, headers and body and redirects together: a timeout that only
+   * counts idle time lets a server trickle bytes forever while the turn (and its lock) waits.
+   */
+  async fetch(url: string, alt = 'image', maxBytes = this.maxBytes): Promise<ReplyImage> {
+    const deadline = AbortSignal.timeout(this.timeoutMs);
     let current = url;
     for (let hop = 0; hop <= this.maxRedirects; hop++) {
-      const res = await this.get(current);
+      const res = await this.get(current, deadline);
       if (res.statusCode && res.statusCode >= 300 && res.statusCode < 400 && res.headers.location) {
         res.resume();
         current = new URL(res.headers.location, current).href;
         continue;
       }
-      return this.read(res, current, alt);
+      return this.read(res, current, alt, deadline, Math.min(maxBytes, this.maxBytes));
     }
     throw new ImageRejected('too many redirects');
   }
@@ -144,7 +158,7 @@ export class ImageFetcher {
     return { explicit };
   }
 
-  private get(href: string): Promise<IncomingMessage> {
+  private get(href: string, deadline: AbortSignal): Promise<IncomingMessage> {
     const url = new URL(href);
     const { explicit } = this.check(url);
     // Check the address we really connect to: resolving here and connecting elsewhere would let DNS rebind.
@@ -160,14 +174,18 @@ export class ImageFetcher {
     };
     const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
     return new Promise((resolve, reject) => {
+      if (deadline.aborted) return reject(new ImageRejected('image download timed out'));
       const req = request(url, { method: 'GET', lookup: guardedLookup, timeout: this.timeoutMs, headers: { 'user-agent': 'threadline-image-fetch', accept: 'image/*' } }, resolve);
+      const onDeadline = () => req.destroy(new ImageRejected('image download timed out'));
+      deadline.addEventListener('abort', onDeadline, { once: true });
+      req.on('close', () => deadline.removeEventListener('abort', onDeadline));
       req.on('timeout', () => req.destroy(new ImageRejected('image download timed out')));
       req.on('error', (err) => reject(err instanceof ImageRejected ? err : new ImageRejected(`download failed: ${err.message}`)));
       req.end();
     });
   }
 
-  private async read(res: IncomingMessage, url: string, alt: string): Promise<ReplyImage> {
+  private async read(res: IncomingMessage, url: string, alt: string, deadline: AbortSignal, maxBytes: number): Promise<ReplyImage> {
     const fail = (why: string) => {
       res.destroy();
       return new ImageRejected(why);
@@ -176,20 +194,22 @@ export class ImageFetcher {
     const type = String(res.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
     if (!type.startsWith('image/')) throw fail(`content type ${type || 'missing'} is not an image`);
     const declared = Number(res.headers['content-length']);
-    if (Number.isFinite(declared) && declared > this.maxBytes) throw fail(`image larger than ${this.maxBytes} bytes`);
+    if (Number.isFinite(declared) && declared > maxBytes) throw fail(`image larger than ${maxBytes} bytes`);
     const chunks: Buffer[] = [];
     let size = 0;
-    const timer = setTimeout(() => res.destroy(new ImageRejected('image download timed out')), this.timeoutMs);
+    const onDeadline = () => res.destroy(new ImageRejected('image download timed out'));
+    if (deadline.aborted) onDeadline();
+    deadline.addEventListener('abort', onDeadline, { once: true });
     try {
       for await (const chunk of res as AsyncIterable<Buffer>) {
         size += chunk.length;
-        if (size > this.maxBytes) throw fail(`image larger than ${this.maxBytes} bytes`);
+        if (size > maxBytes) throw fail(`image larger than ${maxBytes} bytes`);
         chunks.push(chunk);
       }
     } catch (err) {
       throw err instanceof ImageRejected ? err : new ImageRejected(`download failed: ${(err as Error).message}`);
     } finally {
-      clearTimeout(timer);
+      deadline.removeEventListener('abort', onDeadline);
     }
     const ext = type.split('/')[1]?.replace('jpeg', 'jpg').replace(/[^a-z0-9]/g, '') || 'png';
     const base = (new URL(url).pathname.split('/').pop() ?? '').replace(/\.[^.]*$/, '').replace(/[^\w.-]/g, '').slice(0, 60);
@@ -208,17 +228,30 @@ export async function attachImages(
   /** Images the backend made outside the text (Responses' text_to_image): attached too, once each. */
   extra: Array<{ url: string; alt: string }> = [],
 ): Promise<{ text: string; images: ReplyImage[] }> {
-  const refs = findImageRefs(text, (h) => fetcher.isAllowedHost(h));
-  for (const e of extra) if (!refs.some((r) => r.url === e.url)) refs.push({ url: e.url, alt: e.alt, match: '', markdown: false });
+  const found = findImageRefs(text, (h) => fetcher.isAllowedHost(h));
+  for (const e of extra) if (!found.some((r) => r.url === e.url)) found.push({ url: e.url, alt: e.alt, match: '', markdown: false });
+  // One reply brings at most MAX_IMAGES_PER_REPLY images and MAX_REPLY_IMAGE_BYTES in all, two
+  // downloads at a time (the rest stay links): held in memory until uploaded, so this bounds it.
+  const refs = found.slice(0, MAX_IMAGES_PER_REPLY);
+  const results: Array<{ r: ImageRef; img?: ReplyImage; err?: Error }> = [];
+  let budget = MAX_REPLY_IMAGE_BYTES;
+  for (let i = 0; i < refs.length; i += 2) {
+    const pair = refs.slice(i, i + 2);
+    const share = Math.floor(budget / pair.length);
+    const got: Array<{ r: ImageRef; img?: ReplyImage; err?: Error }> = await Promise.all(pair.map((r) => fetcher.fetch(r.url, r.alt, share).then((img) => ({ r, img }), (err: Error) => ({ r, err }))));
+    for (const g of got) if (g.img) budget -= g.img.bytes.length;
+    results.push(...got);
+    if (budget <= 0) break;
+  }
+  for (const r of found.slice(results.length)) results.push({ r, err: new ImageRejected(`more than ${MAX_IMAGES_PER_REPLY} images or ${MAX_REPLY_IMAGE_BYTES} bytes in one reply`) });
   const images: ReplyImage[] = [];
   let out = text;
-  const results = await Promise.all(refs.map((r) => fetcher.fetch(r.url, r.alt).then((img) => ({ r, img }), (err: Error) => ({ r, err }))));
   for (const res of results) {
-    if ('img' in res) {
+    if (res.img) {
       images.push(res.img);
       if (res.r.match) out = out.replace(res.r.match, res.r.markdown ? `_(image: ${res.r.alt})_` : '_(image attached)_');
     } else {
-      onRejected?.(res.r.url, res.err);
+      onRejected?.(res.r.url, res.err!);
       if (res.r.markdown) out = out.replace(res.r.match, `[${res.r.alt}](${res.r.url})`);
       else if (!res.r.match) out += `\n\n[${res.r.alt}](${res.r.url})`; // a made image that could not be attached stays a link
     }

@@ -66,9 +66,37 @@ describe('the guarded download', () => {
     const f = new ImageFetcher({ hosts: [host.host, '*.aliyuncs.com'], lookup: dns({ 'sneaky.aliyuncs.com': '127.0.0.1' }) });
     host.redirectTarget = 'http://169.254.169.254/latest/meta-data';
     await expect(f.fetch(`${host.url}/redirect.png`)).rejects.toMatchObject({ name: 'ImageRejected' });
-    host.redirectTarget = `https://sneaky.aliyuncs.com:${host.host.split(':')[1]}/cat.png`;
+    host.redirectTarget = 'https://sneaky.aliyuncs.com/cat.png';
     await expect(f.fetch(`${host.url}/redirect.png`)).rejects.toThrow(/private/);
-    expect(host.log.calls.length - n).toBe(2); // only the two redirecting requests reached a server
+    // a pattern never allows another port, and an exact entry only the one it names
+    host.redirectTarget = `https://sneaky.aliyuncs.com:${host.host.split(':')[1]}/cat.png`;
+    await expect(f.fetch(`${host.url}/redirect.png`)).rejects.toThrow(/not in IMAGE_HOSTS/);
+    expect(host.log.calls.length - n).toBe(3); // only the redirecting requests reached a server
+  });
+
+  it('allows DashScope result buckets by default, not every OSS bucket; an exact entry allows its own port only', () => {
+    const f = new ImageFetcher({ hosts: ['dashscope-result*.aliyuncs.com', 'img.example.com'] });
+    for (const ok of ['dashscope-result-bj.oss-cn-beijing.aliyuncs.com', 'dashscope-result-sgp.oss-ap-southeast-1.aliyuncs.com', 'dashscope-result.oss-cn-shanghai.aliyuncs.com', 'img.example.com']) expect(f.isAllowedHost(ok)).toBe(true);
+    for (const no of ['attacker-bucket.oss-cn-beijing.aliyuncs.com', 'dashscope-result.evil.com', 'img.example.com:8443', 'dashscope-result-bj.oss-cn-beijing.aliyuncs.com:8080']) expect(f.isAllowedHost(no)).toBe(false);
+  });
+
+  it('one deadline for the whole download: a server trickling its headers cannot hold the turn', async () => {
+    const { createServer } = await import('node:net');
+    const trickle = createServer((socket) => {
+      socket.write('HTTP/1.1 200 OK\r\n');
+      const t = setInterval(() => socket.write('X-Slow: 1\r\n'), 50); // never ends the headers, never idle
+      socket.on('close', () => clearInterval(t));
+      socket.on('error', () => clearInterval(t));
+    });
+    await new Promise<void>((r) => trickle.listen(0, '127.0.0.1', r));
+    const port = (trickle.address() as import('node:net').AddressInfo).port;
+    try {
+      const f = new ImageFetcher({ hosts: [`127.0.0.1:${port}`], timeoutMs: 400 });
+      // bytes arrive every 50 ms, so an idle timeout of 400 ms would never fire: only the deadline ends it
+      await expect(f.fetch(`http://127.0.0.1:${port}/cat.png`)).rejects.toThrow(/timed out/);
+    } finally {
+      trickle.close();
+    }
   });
 
   it('refuses too large and non-image responses', async () => {
@@ -84,6 +112,16 @@ describe('the guarded download', () => {
 });
 
 describe('attaching images to a reply', () => {
+  it('attaches at most four images to one reply; the rest stay links', async () => {
+    const f = new ImageFetcher({ hosts: [host.host] });
+    const text = Array.from({ length: 10 }, (_, i) => `![pic ${i}](${host.url}/gen/p${i}/cat.png)`).join('\n');
+    const n = host.log.calls.length;
+    const reply = await attachImages(text, f);
+    expect(reply.images).toHaveLength(4);
+    expect(host.log.calls.length - n).toBe(4); // the others are never downloaded
+    expect(reply.text.match(/\[pic \d\]\(http/g)).toHaveLength(6);
+  });
+
   it('replaces downloaded images with a caption and keeps failed ones as links', async () => {
     const f = new ImageFetcher({ hosts: [host.host] });
     const out = await attachImages(`Here: ![a cat](${host.url}/cat.png) and ![a page](${host.url}/page.png)`, f);
