@@ -38,7 +38,7 @@ export interface Threadline {
 export interface StartOptions {
   log: Logger;
   /** Test knobs: faster Socket Mode reconnects, no Web API retries, Discord timeouts. */
-  testing?: { slackStatusRefreshMs?: number; slackRateLimits?: Record<string, import('../adapters/slack/outbound.js').MethodLimit> | 'unlimited'; imagePollMs?: number; responsesRetries?: number; socketPingTimeoutMs?: number; webApiRetries?: number; editIntervalMs?: number; discordRestRetries?: number; discordTypingEveryMs?: number };
+  testing?: { slackBodyDeadlineMs?: number; slackMaxUnverifiedReads?: number; slackStatusRefreshMs?: number; slackRateLimits?: Record<string, import('../adapters/slack/outbound.js').MethodLimit> | 'unlimited'; imagePollMs?: number; responsesRetries?: number; socketPingTimeoutMs?: number; webApiRetries?: number; editIntervalMs?: number; discordRestRetries?: number; discordTypingEveryMs?: number };
   registry?: ToolRegistry;
   imageFetcher?: ImageFetcher;
   /** A store to use instead of the configured one (benchmarks compare memory, file and Redis). */
@@ -59,6 +59,11 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: http.app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
   });
+  // Node's defaults wait 60 s for headers and 300 s for a request: slow clients would hold sockets
+  // (fly.toml's hard_limit is 400 connections on a 512 MB machine). Slack sends small bodies at once.
+  const node = server as import('node:http').Server;
+  node.headersTimeout = 10_000;
+  node.requestTimeout = 20_000;
   const port = (server.address() as AddressInfo).port;
   const cleanup: Array<() => Promise<unknown>> = [() => new Promise((r) => server.close(() => r(undefined)))];
   try {
@@ -124,6 +129,8 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
         editIntervalMs: opts.testing?.editIntervalMs,
         rateLimits: opts.testing?.slackRateLimits,
         statusRefreshMs: opts.testing?.slackStatusRefreshMs,
+        bodyDeadlineMs: opts.testing?.slackBodyDeadlineMs,
+        maxUnverifiedReads: opts.testing?.slackMaxUnverifiedReads,
         accepting: () => accepting && backend.ready,
       });
       cleanup.unshift(() => slack!.stop());

@@ -29,6 +29,9 @@ export interface SlackDeps {
   webApiRetries?: number;
   editIntervalMs?: number;
   accepting?: () => boolean;
+  /** Tests shorten the body deadline and the cap on unverified body reads. */
+  bodyDeadlineMs?: number;
+  maxUnverifiedReads?: number;
   /** Tests shorten the assistant-thread status refresh (90 s). */
   statusRefreshMs?: number;
   /** Per-method limits instead of Slack's published ones (tests: 'unlimited' for suites not about rate limits). */
@@ -102,6 +105,8 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
         signingSecret: config.signingSecret!,
         log,
         accepting: deps.accepting,
+        bodyDeadlineMs: deps.bodyDeadlineMs,
+        maxUnverifiedReads: deps.maxUnverifiedReads,
         onEvent: (body) => deps.metrics?.eventsReceived.inc({ platform: 'slack', kind: eventKind(body) }),
         screen: (body) => screen(body),
       });

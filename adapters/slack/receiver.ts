@@ -11,10 +11,18 @@ const TOO_LARGE = new Uint8Array(0);
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** The request body as bytes, or TOO_LARGE once it passes `max` (the rest is not buffered). */
-function readIncoming(incoming: IncomingMessage, max: number): Promise<Uint8Array> {
+const TOO_SLOW = new Uint8Array(0);
+
+function readIncoming(incoming: IncomingMessage, max: number, deadlineMs: number): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    // one deadline for the whole body: a client sending a byte now and then never trips an idle timeout
+    const timer = setTimeout(() => {
+      incoming.removeAllListeners('data');
+      resolve(TOO_SLOW);
+    }, deadlineMs);
+    incoming.once('close', () => clearTimeout(timer));
     incoming.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > max) {
@@ -24,7 +32,10 @@ function readIncoming(incoming: IncomingMessage, max: number): Promise<Uint8Arra
       }
       chunks.push(chunk);
     });
-    incoming.once('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
+    incoming.once('end', () => {
+      clearTimeout(timer);
+      resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+    });
     incoming.once('error', reject);
   });
 }
@@ -44,6 +55,10 @@ export interface HonoReceiverOptions {
    * Bolt's context (e.g. the route already computed, or that the event id was claimed).
    */
   screen?: (body: Record<string, unknown>) => Promise<{ drop: true } | { drop: false; context?: Record<string, unknown> }>;
+  /** Bodies being read before their signature is checked, at most (default 64); beyond it, 503. */
+  maxUnverifiedReads?: number;
+  /** The whole body must arrive within this (default 10 s); else 408. */
+  bodyDeadlineMs?: number;
 }
 
 /**
@@ -57,21 +72,40 @@ export class HonoReceiver implements Receiver {
   readonly routes = new Hono();
   private app?: App;
   private readonly work = new PendingWork();
+  /** Bodies being read now, before their signature could be checked. */
+  private reading = 0;
+
+  /** How many bodies are being read before their signature could be checked (tests, metrics). */
+  get unverifiedReads(): number {
+    return this.reading;
+  }
 
   constructor(private readonly opts: HonoReceiverOptions) {
     this.routes.post('/slack/events', async (c) => {
       if (this.opts.accepting && !this.opts.accepting()) return c.json({ error: 'shutting down' }, 503);
       const declared = Number(c.req.header('content-length'));
       if (Number.isFinite(declared) && declared > MAX_BODY) return c.json({ error: 'body too large' }, 413);
+      // Refused before a byte of the body is read: no signature headers, or a stale timestamp.
+      const early = verifySlackSignature(this.opts.signingSecret, { timestamp: c.req.header('x-slack-request-timestamp'), signature: c.req.header('x-slack-signature') }, '');
+      if (!early.ok && early.reason !== 'mismatch') {
+        this.opts.log.warn({ reason: early.reason }, 'slack request refused before its body: missing or stale signature headers');
+        return c.json({ error: 'invalid signature' }, 401);
+      }
+      // Reading bodies from unauthenticated clients is capped: slow clients cannot pile up.
+      if (this.reading >= (this.opts.maxUnverifiedReads ?? 64)) return c.json({ error: 'busy' }, 503, { 'retry-after': '1' });
       let raw: string;
+      this.reading++;
       try {
         // On Node, read the socket directly: turning it into a web stream first costs more than the rest of the ack.
         const incoming = (c.env as Partial<HttpBindings> | undefined)?.incoming;
-        const buf = incoming ? await readIncoming(incoming, MAX_BODY) : new Uint8Array(await c.req.arrayBuffer());
+        const buf = incoming ? await readIncoming(incoming, MAX_BODY, this.opts.bodyDeadlineMs ?? 10_000) : new Uint8Array(await c.req.arrayBuffer());
+        if (buf === TOO_SLOW) return c.json({ error: 'request body too slow' }, 408, { connection: 'close' });
         if (buf === TOO_LARGE || buf.byteLength > MAX_BODY) return c.json({ error: 'body too large' }, 413);
         raw = utf8.decode(buf);
       } catch {
         return c.json({ error: 'malformed body' }, 400);
+      } finally {
+        this.reading--;
       }
       const verdict = verifySlackSignature(this.opts.signingSecret, { timestamp: c.req.header('x-slack-request-timestamp'), signature: c.req.header('x-slack-signature') }, raw);
       if (!verdict.ok) {
