@@ -3,6 +3,7 @@
  * Knobs: BENCH_REDIS_URL (redis://127.0.0.1:6379), BENCH_SECONDS (10 per ingest phase),
  * BENCH_TURNS (200), BENCH_CONVERSATIONS (1000), BENCH_MEETING_LINES (10000), BENCH_MEETING_RATE (50).
  */
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { benchIngest } from './ingest.js';
@@ -52,9 +53,14 @@ async function main(): Promise<void> {
   }
   if (only.includes('scale')) {
     // V8's defaults keep garbage until they need the room; a heap cap sized for the machine shows the real footprint
+    // the compiled build, as the Docker image runs it (npm run build first)
+    execFileSync(process.execPath, [join(import.meta.dirname, '../node_modules/typescript/bin/tsc'), '-p', join(import.meta.dirname, '../tsconfig.build.json')]);
+    const compiled = join(import.meta.dirname, '../dist');
     const scale = [
       await benchScale({ conversations: env('BENCH_CONVERSATIONS', 1000), redisUrl }),
+      await benchScale({ conversations: env('BENCH_CONVERSATIONS', 1000), redisUrl, compiled }),
       await benchScale({ conversations: env('BENCH_CONVERSATIONS', 1000), redisUrl, nodeOptions: '--max-old-space-size=200' }),
+      await benchScale({ conversations: env('BENCH_CONVERSATIONS', 1000), redisUrl, nodeOptions: '--max-old-space-size=200', compiled }),
     ];
     results.scale = scale;
     console.log(`\nScale\n${table(scale as unknown as Array<Record<string, number>>)}`);

@@ -23,15 +23,17 @@ export interface ScaleResult {
   eventLoopDelayP99MaxMs: number;
 }
 
-export async function benchScale(opts: { conversations: number; redisUrl: string; nodeOptions?: string }): Promise<ScaleResult & { nodeOptions: string }> {
-  log(`scale: ${opts.conversations} conversations${opts.nodeOptions ? ` (${opts.nodeOptions})` : ''}`);
+export async function benchScale(opts: { conversations: number; redisUrl: string; nodeOptions?: string; compiled?: string }): Promise<ScaleResult & { nodeOptions: string; build: string }> {
+  log(`scale: ${opts.conversations} conversations${opts.nodeOptions ? ` (${opts.nodeOptions})` : ''}${opts.compiled ? ' (compiled)' : ''}`);
   const [ds, slack] = await Promise.all([new FakeDashScope().start(), new FakeSlack().start()]);
   ds.model = () => ({ text: 'done after two seconds', until: new Promise((r) => setTimeout(r, 2_000)) });
   const app = await startChild({
     ...(opts.nodeOptions ? { NODE_OPTIONS: opts.nodeOptions } : {}),
     DASHSCOPE_API_KEY: ds.apiKey, DASHSCOPE_BASE_URL: ds.url, SLACK_BOT_TOKEN: slack.botToken, SLACK_SIGNING_SECRET: SECRET, SLACK_API_URL: slack.apiUrl,
     REDIS_URL: opts.redisUrl, REDIS_PREFIX: `threadline-bench:${Date.now()}:`,
-  });
+    // a load test from few people in one channel: the per-person limits and Slack's tiers would pace it, not measure it
+    TURNS_PER_MINUTE: '0', TURNS_IN_FLIGHT: '0', SLACK_RATE_LIMITS: 'off',
+  }, { compiled: opts.compiled });
   let peakRss = 0;
   let peakLag = 0;
   let peakHeap = 0;
@@ -57,6 +59,7 @@ export async function benchScale(opts: { conversations: number; redisUrl: string
     const seconds = (performance.now() - t0) / 1000;
     return {
       nodeOptions: opts.nodeOptions ?? '(defaults)',
+      build: opts.compiled ? 'compiled (node dist/)' : 'source (node --import tsx)',
       conversations: opts.conversations,
       answered: new Set(slack.calls('chat.startStream').map((c) => `${c.args.channel}:${c.args.thread_ts}`)).size,
       overlappingRuns: ds.overlapAttempts,

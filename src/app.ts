@@ -4,7 +4,7 @@ import { startDiscord, type DiscordAdapter } from '../adapters/discord/index.js'
 import { startSlack, type SlackAdapter } from '../adapters/slack/index.js';
 import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { BackendSlot, ModelError, createBackend } from './backends/index.js';
 import type { Config } from './config.js';
 import { Engine } from './engine/engine.js';
@@ -19,7 +19,14 @@ import { Readiness } from './readiness.js';
 import { createServerApp } from './server.js';
 import { createStore, type Store } from './store/index.js';
 
-export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+/** package.json's version: one folder up from src/ when run from source, two from dist/src/ when compiled. */
+export const VERSION: string = (() => {
+  for (const rel of ['../package.json', '../../package.json']) {
+    const url = new URL(rel, import.meta.url);
+    if (existsSync(url)) return (JSON.parse(readFileSync(url, 'utf8')) as { version: string }).version;
+  }
+  return '0.0.0';
+})();
 
 export interface Threadline {
   url: string;
@@ -127,7 +134,7 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
         socketPingTimeoutMs: opts.testing?.socketPingTimeoutMs,
         webApiRetries: opts.testing?.webApiRetries,
         editIntervalMs: opts.testing?.editIntervalMs,
-        rateLimits: opts.testing?.slackRateLimits,
+        rateLimits: opts.testing?.slackRateLimits ?? (config.slack.rateLimits === 'off' ? 'unlimited' : undefined),
         statusRefreshMs: opts.testing?.slackStatusRefreshMs,
         bodyDeadlineMs: opts.testing?.slackBodyDeadlineMs,
         maxUnverifiedReads: opts.testing?.slackMaxUnverifiedReads,

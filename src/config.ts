@@ -33,6 +33,8 @@ export interface Config {
     allowBots: boolean;
     /** The app declares `agent_view` (the manifest in the repository does): DMs are threaded, sessions and Stop are used. */
     agentView: boolean;
+    /** `slack`: keep Slack's published per-method tiers; `off`: send as fast as Slack takes (429s are still waited out per method). */
+    rateLimits: 'slack' | 'off';
     teamIds: string[];
     channelIds: string[];
   };
@@ -138,6 +140,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       apiUrl: withTrailingSlash(url('SLACK_API_URL', 'https://slack.com/api/')),
       allowBots: bool('SLACK_ALLOW_BOTS'),
       agentView: !/^(0|false|no|off)$/i.test(get('SLACK_AGENT_VIEW') ?? 'true'),
+      rateLimits: oneOf(get('SLACK_RATE_LIMITS') ?? 'slack', ['slack', 'off'], 'SLACK_RATE_LIMITS', problems) as 'slack' | 'off',
       teamIds: list('SLACK_TEAM_IDS'),
       channelIds: list('SLACK_CHANNEL_IDS'),
     };

@@ -102,10 +102,16 @@ describe('Fly.io configuration', () => {
     expect(fly.build.dockerfile).toBe('Dockerfile');
   });
 
-  it('has a multi-stage Node 20 slim Dockerfile that installs production dependencies only and runs as non-root', () => {
+  it('has a multi-stage Node 20 slim Dockerfile that builds first, runs compiled JavaScript with production dependencies only, as non-root', () => {
     const docker = readFileSync(join(root, 'Dockerfile'), 'utf8');
-    expect(docker.match(/^FROM node:20-slim/gm)).toHaveLength(2);
+    expect(docker.match(/^FROM node:20-slim/gm)).toHaveLength(3);
+    expect(docker).toMatch(/RUN npm run build/);
     expect(docker).toMatch(/npm ci --omit=dev/);
+    expect(docker).toMatch(/^CMD \["node", "--enable-source-maps", "dist\/src\/main\.js"\]$/m);
+    expect(docker).not.toMatch(/tsx/);
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
+    expect(pkg.dependencies.tsx).toBeUndefined(); // no TypeScript runner in the image
+    expect(pkg.devDependencies.tsx).toBeDefined(); // npm start runs from source after npm install
     expect(docker).toMatch(/^USER node$/m);
     expect(docker).toMatch(/EXPOSE 8080/);
   });

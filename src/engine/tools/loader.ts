@@ -22,7 +22,8 @@ export async function loadToolsFrom(dir: string, registry: ToolRegistry): Promis
     try {
       mod = (await import(pathToFileURL(path).href)) as typeof mod;
     } catch (err) {
-      throw new Error(`cannot load tool module ${file}: ${(err as Error).message}`);
+      const ts = extname(file) === '.ts' && (err as { code?: string }).code === 'ERR_UNKNOWN_FILE_EXTENSION';
+      throw new Error(ts ? `cannot load tool module ${file}: the compiled build (npm run start:prod, the Docker image) runs JavaScript only; compile it to .js, or run from source with npm start` : `cannot load tool module ${file}: ${(err as Error).message}`);
     }
     const tools = Array.isArray(mod.default) ? mod.default : mod.default ? [mod.default] : [];
     if (tools.length === 0) throw new Error(`tool module ${file} has no default export (a tool or an array of tools)`);
