@@ -60,7 +60,7 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
   const { log } = opts;
   const metrics = new Metrics({ defaults: true });
   const readiness = new Readiness();
-  const http = createServerApp({ readiness, metrics });
+  const http = createServerApp({ readiness, metrics, metricsToken: config.metricsToken });
   let accepting = true;
   let stopped = false;
   const server: ServerType = await new Promise((resolve) => {
@@ -114,7 +114,7 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
       platforms: {},
       log,
       metrics,
-      options: { runTimeoutMs: config.runTimeoutMs, idleResetMs: config.conversationIdleResetMs, turnsPerMinute: config.turnsPerMinute, turnsInFlight: config.turnsInFlight },
+      options: { runTimeoutMs: config.runTimeoutMs, idleResetMs: config.conversationIdleResetMs, turnsPerMinute: config.turnsPerMinute, turnsInFlight: config.turnsInFlight, conversationTtlMs: config.conversationTtlMs },
     });
     let slack: SlackAdapter | undefined;
     let discord: DiscordAdapter | undefined;

@@ -50,6 +50,10 @@ export interface Config {
   imageHosts: string[];
   toolsDir: string;
   conversationIdleResetMs?: number;
+  /** Conversation records expire this long after their last turn (default 180 days); 0 keeps them. */
+  conversationTtlMs: number;
+  /** When set, /metrics asks for `Authorization: Bearer <token>`. */
+  metricsToken?: string;
   runTimeoutMs: number;
   shutdownTimeoutMs: number;
   turnsPerMinute: number;
@@ -206,6 +210,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     imageHosts: list('IMAGE_HOSTS', 'dashscope-result*.aliyuncs.com'),
     toolsDir: get('TOOLS_DIR') ?? './tools',
     conversationIdleResetMs: duration('CONVERSATION_IDLE_RESET', undefined),
+    conversationTtlMs: get('CONVERSATION_TTL') === '0' ? 0 : duration('CONVERSATION_TTL', 180 * 86_400_000)!,
+    metricsToken: get('METRICS_TOKEN'),
     runTimeoutMs: duration('RUN_TIMEOUT', 600_000)!,
     shutdownTimeoutMs: duration('SHUTDOWN_TIMEOUT', 25_000)!,
     turnsPerMinute: int('TURNS_PER_MINUTE', 20, 0, 10_000),

@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import { Hono } from 'hono';
 import type { Metrics } from './metrics.js';
 import type { Readiness } from './readiness.js';
@@ -18,7 +19,7 @@ export interface ServerApp {
   mount(routes: Hono): void;
 }
 
-export function createServerApp(deps: { readiness: Readiness; metrics: Metrics }): ServerApp {
+export function createServerApp(deps: { readiness: Readiness; metrics: Metrics; metricsToken?: string }): ServerApp {
   const app = new Hono();
   const mounted: Hono[] = [];
   app.get('/healthz', (c) => c.json({ ok: true }));
@@ -26,7 +27,11 @@ export function createServerApp(deps: { readiness: Readiness; metrics: Metrics }
     const notReady = await deps.readiness.notReady();
     return notReady.length ? c.json({ ready: false, notReady }, 503) : c.json({ ready: true });
   });
-  app.get('/metrics', async (c) => c.text(await deps.metrics.text(), 200, { 'content-type': deps.metrics.registry.contentType }));
+  app.get('/metrics', async (c) => {
+    // METRICS_TOKEN: the metrics name conversations' volume and errors; behind a token when the port is public
+    if (deps.metricsToken && !safeEqual(c.req.header('authorization') ?? '', `Bearer ${deps.metricsToken}`)) return c.json({ error: 'unauthorized' }, 401);
+    return c.text(await deps.metrics.text(), 200, { 'content-type': deps.metrics.registry.contentType });
+  });
   app.get('/', (c) => c.text('Threadline is running. See /healthz, /readyz and /metrics.'));
   app.all('*', async (c) => {
     for (const routes of mounted) {
@@ -43,4 +48,10 @@ export function createServerApp(deps: { readiness: Readiness; metrics: Metrics }
     return c.json({ error: 'internal error' }, 500);
   });
   return { app, mount: (routes) => void mounted.push(routes) };
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
 }

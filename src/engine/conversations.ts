@@ -28,6 +28,8 @@ export interface ConversationRecord {
    * again. A graceful shutdown clears it: that reply is safe to deliver.
    */
   delivering?: number;
+  /** Who has talked in this conversation (the last 50): they, and admins, may `reset` or `stop` it. */
+  participants?: string[];
 }
 
 const IN_FLIGHT = 'inflight-runs';
@@ -39,7 +41,7 @@ const IN_FLIGHT = 'inflight-runs';
 export class Conversations {
   constructor(
     private readonly store: Store,
-    private readonly opts: { idleResetMs?: number } = {},
+    private readonly opts: { idleResetMs?: number; ttlMs?: number } = {},
   ) {}
 
   private id(key: string): string {
@@ -64,8 +66,9 @@ export class Conversations {
     return rec;
   }
 
+  /** Saves the record; it expires `ttlMs` after its last save (CONVERSATION_TTL), so forgotten conversations do not pile up. */
   async save(rec: ConversationRecord): Promise<void> {
-    await this.store.set(this.id(rec.key), rec);
+    await this.store.set(this.id(rec.key), rec, this.opts.ttlMs || undefined);
   }
 
   /** Drops the mapping: the next message starts a new backend conversation. */

@@ -15,6 +15,7 @@ import type { ToolRegistry } from './tools/registry.js';
 import type { Inbound, PlatformPort, ReplySink } from './types.js';
 
 const STOP_CHANNEL = 'stop';
+const NOT_YOURS = (what: string) => `Only the people in this conversation, or an admin, can ${what} it.`;
 
 /** Meeting notes plug into the engine through this (see src/engine/meetings/). */
 export interface MeetingDesk {
@@ -29,6 +30,8 @@ export interface EngineOptions {
   runTimeoutMs?: number;
   idleResetMs?: number;
   turnsPerMinute?: number;
+  /** Conversation records expire this long after their last turn (0: never). */
+  conversationTtlMs?: number;
   /** A person's messages being answered or waiting here, at most (0: no limit). */
   turnsInFlight?: number;
   /** Longer messages are cut, with a notice (default 12,000 characters). */
@@ -75,13 +78,14 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       runTimeoutMs: 10 * 60_000,
       turnsPerMinute: 0,
       turnsInFlight: 0,
+      conversationTtlMs: 0,
       maxInputChars: 12_000,
       dedupeTtlMs: 24 * 3_600_000,
       lockTtlMs: 10_000,
       commandPrefix: '',
       ...deps.options,
     };
-    this.conversations = new Conversations(deps.store, { idleResetMs: this.opts.idleResetMs });
+    this.conversations = new Conversations(deps.store, { idleResetMs: this.opts.idleResetMs, ttlMs: this.opts.conversationTtlMs });
     this.queue = new TurnQueue({
       store: deps.store,
       conversations: this.conversations,
@@ -222,6 +226,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
           }),
         );
       case 'reset': {
+        if (!(await this.mayControl(m))) return m.sink.notice(NOT_YOURS('reset'));
         const local = this.answers.active.get(m.key);
         local?.abort(STOPPED);
         const rec = await this.conversations.reset(m.key);
@@ -229,11 +234,22 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
         return m.sink.notice(rec ? 'Starting fresh: I have forgotten this conversation.' : 'There was nothing to forget here; we are starting fresh.');
       }
       case 'stop':
+        if (!(await this.mayControl(m))) return m.sink.notice(NOT_YOURS('stop'));
         return m.sink.notice((await this.stop(m.key)) ? 'Stopped.' : 'Nothing to stop: I am not answering anything here.');
       case 'notes':
         if (!this.meetings) return m.sink.notice('Meeting notes are not available yet.');
         return this.meetings.command(m, c.action, c.title);
     }
+  }
+
+  /**
+   * In a shared thread, `reset` and `stop` belong to the people who talk in it (and admins): a
+   * passer-by cannot wipe or cut off someone else's conversation. A DM is its person's alone.
+   */
+  private async mayControl(m: Inbound): Promise<boolean> {
+    if (!m.group || m.author.isAdmin) return true;
+    const rec = await this.conversations.get(m.key);
+    return !rec?.participants?.length || rec.participants.includes(m.author.id);
   }
 
   /** Stops the answer in progress in a conversation (here or on another instance). */
@@ -289,11 +305,13 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
         messages.push({ text: m.group ? `${m.author.name}: ${text}` : text, authorId: m.author.id, authorName: m.author.name, at: m.at, metadata: m.metadata });
       }
       const turn = { events: batch.map((m) => m.eventId), startedAt: Date.now() };
+      const authors = batch.map((m) => m.author.id);
       if (!rec) {
         // A new conversation: the backend may create it with the first messages in one request.
         const state = await this.deps.backend.open(key, messages);
-        rec = { key, state, target: last.target, createdAt: Date.now(), lastActivity: Date.now(), turn };
+        rec = { key, state, target: last.target, createdAt: Date.now(), lastActivity: Date.now(), turn, participants: [...new Set(authors)].slice(0, 50) };
       } else {
+        rec.participants = [...new Set([...(rec.participants ?? []), ...authors])].slice(-50);
         rec.state = await this.deps.backend.add(rec.state, messages);
         rec.turn = turn;
         rec.target = last.target;

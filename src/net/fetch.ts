@@ -29,7 +29,15 @@ export async function nodeFetch(input: string | URL | Request, init: RequestInit
     if (init.redirect === 'error') throw new TypeError('fetch failed', { cause: new Error('unexpected redirect') });
     // follow it with the real fetch, from the new address: this request has been sent once already
     const keep = received.status === 307 || received.status === 308;
-    return fetch(new URL(location, url), { ...init, method: keep ? init.method : 'GET', body: keep ? init.body : undefined });
+    const next = new URL(location, url);
+    // credentials stay with the origin they were meant for: a redirect elsewhere gets none
+    let headers = init.headers;
+    if (next.origin !== url.origin) {
+      const h = new Headers(init.headers);
+      for (const name of ['authorization', 'cookie', 'proxy-authorization']) h.delete(name);
+      headers = h;
+    }
+    return fetch(next, { ...init, headers, method: keep ? init.method : 'GET', body: keep ? init.body : undefined });
   }
   let bytes: Buffer;
   try {

@@ -89,6 +89,30 @@ describe('nodeFetch', () => {
     expect(seen.map((x) => `${x.method} ${x.url} ${x.body}`)).toEqual(['POST /moved a', 'GET /here ', 'POST /kept b', 'POST /here b']);
   });
 
+  it('a redirect to another origin carries no Authorization (a token stays with its origin)', async () => {
+    const { createServer } = await import('node:http');
+    const got: Array<string | undefined> = [];
+    const other = createServer((req, res) => {
+      got.push(req.headers.authorization);
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+    });
+    await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
+    const port = (other.address() as import('node:net').AddressInfo).port;
+    try {
+      answer = (_req, res) => {
+        res.writeHead(307, { location: `http://127.0.0.1:${port}/elsewhere` });
+        res.end();
+      };
+      seen = [];
+      const res = await nodeFetch(`${base}/to-other`, { method: 'POST', body: 'x', headers: { authorization: 'Bearer xoxb-secret' } });
+      expect(res.status).toBe(200);
+      expect(seen[0]!.headers.authorization).toBe('Bearer xoxb-secret');
+      expect(got).toEqual([undefined]);
+    } finally {
+      other.close();
+    }
+  });
+
   it("carries Slack's WebClient: a 429 with Retry-After is waited out and the call succeeds", async () => {
     seen = [];
     let calls = 0;

@@ -1,0 +1,46 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalStore } from '../../src/store/index.js';
+import { FakeDashScope } from '../fakes/dashscope.js';
+import { textOf } from '../fakes/recording-sink.js';
+import { inbound, makeEngine } from '../engine/harness.js';
+
+/** Issue 19, finding 8: in a shared thread a stranger cannot reset or stop someone else's conversation. */
+let fake: FakeDashScope;
+beforeAll(async () => {
+  fake = await new FakeDashScope().start();
+});
+afterAll(() => fake.stop());
+
+describe('reset and stop in a shared thread', () => {
+  it('belong to the people in the conversation and to admins', async () => {
+    const { engine, platform } = await makeEngine(fake, new LocalStore());
+    fake.model = ({ newUserMessages }) => ({ text: `ok: ${newUserMessages.join()}` });
+    await engine.receive(inbound(platform, { channel: 'SH1', text: 'my question' }));
+    await engine.idle();
+    const threadBefore = (await engine.conversations.get('slack:T1:SH1:1.0'))!.state.threadId;
+
+    await engine.receive(inbound(platform, { channel: 'SH1', text: 'reset', author: { id: 'U_STRANGER', name: 'Mallory' } }));
+    await engine.receive(inbound(platform, { channel: 'SH1', text: 'stop', author: { id: 'U_STRANGER', name: 'Mallory' } }));
+    const notices = platform.log.filter((e) => e.type === 'notice' && e.target.channel === 'SH1').map(textOf);
+    expect(notices).toEqual(['Only the people in this conversation, or an admin, can reset it.', 'Only the people in this conversation, or an admin, can stop it.']);
+    expect((await engine.conversations.get('slack:T1:SH1:1.0'))!.state.threadId).toBe(threadBefore);
+
+    await engine.receive(inbound(platform, { channel: 'SH1', text: 'reset', author: { id: 'U_ADMIN', name: 'Root', isAdmin: true } }));
+    expect(await engine.conversations.get('slack:T1:SH1:1.0')).toBeUndefined();
+  });
+});
+
+describe('/metrics behind METRICS_TOKEN', () => {
+  it('answers 401 without the token and the metrics with it', async () => {
+    const { createServerApp } = await import('../../src/server.js');
+    const { Readiness } = await import('../../src/readiness.js');
+    const { Metrics } = await import('../../src/metrics.js');
+    const { app } = createServerApp({ readiness: new Readiness(), metrics: new Metrics(), metricsToken: 'm-token-1' });
+    expect((await app.request('/metrics')).status).toBe(401);
+    expect((await app.request('/metrics', { headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
+    const ok = await app.request('/metrics', { headers: { authorization: 'Bearer m-token-1' } });
+    expect(ok.status).toBe(200);
+    expect(await ok.text()).toMatch(/threadline_/);
+    expect((await app.request('/healthz')).status).toBe(200); // health checks need no token
+  });
+});
