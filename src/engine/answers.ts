@@ -31,7 +31,7 @@ export class Answers {
   constructor(private readonly deps: AnswersDeps) {}
 
   /** Runs the assistant on the turn's messages and delivers the reply to the last one's sink. */
-  async answer(rec: ConversationRecord, m: Inbound, lock: HeldLock): Promise<void> {
+  async answer(rec: ConversationRecord, m: Inbound, lock: HeldLock, authors: Array<{ id: string; name: string }> = [{ id: m.author.id, name: m.author.name }]): Promise<void> {
     const ac = new AbortController();
     this.active.set(rec.key, ac);
     const timeout = AbortSignal.timeout(this.deps.runTimeoutMs);
@@ -42,6 +42,7 @@ export class Answers {
     const sink = this.marked(rec, watchText(m.sink, (t) => (partial = t)));
     try {
       const outcome = await this.execute(rec, (req) => this.deps.backend.turn(rec.state, req), sink, signal, m.author.id, {
+        authors,
         additionalInstructions: m.context,
         onStarted: async (id) => {
           runId = id;
@@ -92,7 +93,7 @@ export class Answers {
     sink: ReplySink,
     signal: AbortSignal,
     userId: string | undefined,
-    extra: { additionalInstructions?: string; onStarted: (id: string) => Promise<void> },
+    extra: { additionalInstructions?: string; authors?: Array<{ id: string; name: string }>; onStarted: (id: string) => Promise<void> },
   ): Promise<TurnOutcome> {
     return executeTurn(
       start,
@@ -103,6 +104,7 @@ export class Answers {
         signal,
         conversationKey: rec.key,
         userId,
+        authors: extra.authors,
         onStarted: extra.onStarted,
         onToolCall: (name, ok) => this.deps.metrics?.toolCalls.inc({ tool: name, outcome: ok ? 'ok' : 'error' }),
       },

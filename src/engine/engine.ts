@@ -319,7 +319,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       // The record says which messages this turn carries before the queue lets go of them.
       await this.conversations.save(rec);
       await dropQueued();
-      await this.answers.answer(rec, last, lock);
+      await this.answers.answer(rec, last, lock, batch.map((m) => ({ id: m.author.id, name: m.author.name })));
     } catch (err) {
       this.deps.log.warn({ err, conversation: key }, 'turn failed before the run');
       const sink = batch[batch.length - 1]?.sink;

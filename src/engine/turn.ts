@@ -12,6 +12,8 @@ export interface TurnOptions {
   conversationKey: string;
   /** Who asked: tools learn the author of the turn's last message. */
   userId?: string;
+  /** Everyone whose messages the turn answers, in order. */
+  authors?: Array<{ id: string; name: string }>;
   /** Called once the backend's id for the turn is known, before any output (persist it for recovery). */
   onStarted?: (turnId: string) => Promise<void>;
   onToolCall?: (name: string, ok: boolean, ms: number) => void;
@@ -50,7 +52,7 @@ export async function executeTurn(start: (req: TurnRequest) => AsyncIterable<Tur
       calls.map(async (c) => {
         const known = o.registry.has(c.name);
         if (!known) o.log.warn({ conversation: o.conversationKey, tool: c.name.slice(0, 64), runId: out.turnId }, 'the model called a function that has no local handler; answered with an error');
-        const res = await o.registry.call(c.name, c.arguments, { conversationKey: o.conversationKey, userId: o.userId });
+        const res = await o.registry.call(c.name, c.arguments, { conversationKey: o.conversationKey, userId: o.userId, authors: o.authors });
         if (res.error) o.log.warn({ conversation: o.conversationKey, tool: c.name, err: res.error }, 'a local tool failed; the model was told it failed, without the details');
         out.toolCalls++;
         o.onToolCall?.(known ? c.name : 'unknown', res.ok, res.ms);

@@ -44,3 +44,26 @@ describe('/metrics behind METRICS_TOKEN', () => {
     expect((await app.request('/healthz')).status).toBe(200); // health checks need no token
   });
 });
+
+describe('tools in a turn that carries several people', () => {
+  it("learn every message's author, not only the last one's", async () => {
+    const { ToolRegistry } = await import('../../src/engine/tools/registry.js');
+    let seen: unknown;
+    const registry = new ToolRegistry().register({ name: 'who', description: 'who asked', parameters: { type: 'object' }, handler: (_a, ctx) => ((seen = { userId: ctx.userId, authors: ctx.authors }), 'noted') });
+    const { engine, platform } = await makeEngine(fake, new LocalStore(), { registry });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    fake.model = ({ newUserMessages, toolOutputs }) => {
+      if (newUserMessages.some((t) => t.includes('first'))) return { text: 'first answer', until: gate };
+      return toolOutputs.length ? { text: 'done' } : { toolCalls: [{ name: 'who', arguments: {} }] };
+    };
+    const first = engine.receive(inbound(platform, { channel: 'SH2', text: 'first' }));
+    await new Promise<void>((r) => engine.once('run-started', () => r()));
+    await engine.receive(inbound(platform, { channel: 'SH2', text: 'from ada', author: { id: 'U_ADA', name: 'Ada' } }));
+    await engine.receive(inbound(platform, { channel: 'SH2', text: 'from grace', author: { id: 'U_GRACE', name: 'Grace' } }));
+    release();
+    await first;
+    await engine.idle();
+    expect(seen).toEqual({ userId: 'U_GRACE', authors: [{ id: 'U_ADA', name: 'Ada' }, { id: 'U_GRACE', name: 'Grace' }] });
+  });
+});

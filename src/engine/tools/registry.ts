@@ -3,7 +3,10 @@ import type { FunctionTool } from '../../backends/backend.js';
 /** Context a tool handler gets: who asked, and a signal that fires at the tool timeout. */
 export interface ToolContext {
   conversationKey: string;
+  /** The author of the turn's last message. */
   userId?: string;
+  /** Everyone whose messages this turn answers, in order (a turn can carry several people's messages). */
+  authors?: Array<{ id: string; name: string }>;
   signal: AbortSignal;
 }
 
