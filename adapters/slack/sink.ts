@@ -5,57 +5,14 @@ import type { CodeStep, FinalReply, MinutesReply, ReplySink, TurnStatus } from '
 import type { Logger } from '../../src/log.js';
 import { neutralizeMentions, sendableLength, toMrkdwn } from './mrkdwn.js';
 import { nodeFetch } from '../../src/net/fetch.js';
+import { feedbackBlock, toolTitle } from './blocks.js';
+import { INVITE_HINT, NOT_IN_CHANNEL, NO_SESSIONS, STREAM_GONE, newCapabilities, type SlackCapabilities } from './capabilities.js';
+import { LONG_OUTPUT, STREAM_MAX_AGE_MS, STREAM_MESSAGE_LIMIT, messageEnd } from './message-size.js';
+
+export { FEEDBACK_ACTION } from './blocks.js';
+export { INVITE_HINT, newCapabilities, type SlackCapabilities } from './capabilities.js';
+export { SLACK_MESSAGE_LIMIT, STREAM_MESSAGE_LIMIT, messageEnd } from './message-size.js';
 import type { SlackTarget } from './inbound.js';
-
-/** Slack's mrkdwn `text` is best kept under 4,000 characters per message. */
-export const SLACK_MESSAGE_LIMIT = 3_500;
-/** `markdown_text` (chat.startStream and appendStream) takes 12,000 characters per message. */
-export const STREAM_MESSAGE_LIMIT = 12_000;
-const STREAM_MAX_AGE_MS = 4 * 60_000;
-const LONG_OUTPUT = 2_500;
-
-/**
- * Where a streamed message that starts at `base` should end: all of the text when it fits, else at
- * a clean break (paragraph, else line, else space) before `markdown_text`'s 12,000 characters.
- */
-export function messageEnd(text: string, base: number): { end: number; full: boolean } {
-  const room = STREAM_MESSAGE_LIMIT - FENCE_ROOM;
-  if (text.length - base <= room) return { end: text.length, full: false };
-  const window = text.slice(base, base + room);
-  // the last paragraph break in the second half of the window, else the last line break, else the last space
-  for (const [mark, after] of [['\n\n', 2], ['\n', 1], [' ', 1]] as const) {
-    const cut = window.lastIndexOf(mark) + after;
-    if (cut > room / 2) return { end: base + cut, full: true };
-  }
-  return { end: base + room, full: true };
-}
-
-/** Kept free in each streamed message for a code fence closed at its end and reopened at the next one's start. */
-const FENCE_ROOM = 48;
-
-/** What one Slack adapter learned about its workspaces; each adapter has its own (never module state). */
-export interface SlackCapabilities {
-  /** Workspaces where chat.startStream is unknown (older plans, Enterprise Grid settings): post and update there. */
-  noStreaming: Set<string>;
-  /** Workspaces (or apps) without agent sessions (not declared an agent, older apps): status and reactions there. */
-  noSessions: Set<string>;
-  /** Streaming messages Slack stopped (the person clicked Stop): nothing more is appended to them. */
-  stoppedStreams: Set<string>;
-  /** The app uses the agent messaging experience. */
-  agentView: boolean;
-}
-
-export function newCapabilities(agentView: boolean): SlackCapabilities {
-  return { noStreaming: new Set(), noSessions: new Set(), stoppedStreams: new Set(), agentView };
-}
-
-/** Errors that say this workspace or app has no agent sessions: fall back to status and reactions, quietly. */
-const NO_SESSIONS = new Set(['unknown_method', 'method_deprecated', 'not_authorized', 'not_allowed_token_type', 'missing_scope', 'not_an_agent', 'invalid_arguments', 'feature_not_enabled', 'team_not_enabled']);
-/** The bot cannot post in this channel: it is not a member (or cannot see it). */
-const NOT_IN_CHANNEL = new Set(['not_in_channel', 'channel_not_found']);
-export const INVITE_HINT = 'I am not a member of this channel, so only you can see this. Invite me with `/invite @Threadline` to get answers in the channel, or ask me in a DM.';
-/** A streaming message that is no longer streaming (stopped by the person, or timed out at Slack). */
-const STREAM_GONE = new Set(['message_not_in_streaming_state', 'message_not_found', 'streaming_state_conflict']);
 
 export interface SlackSinkOptions {
   /** Minimum time between message edits (default 1 s). */
@@ -509,25 +466,6 @@ export class SlackSink implements ReplySink {
       return { ok: false, error: error.code };
     }
   }
-}
-
-export const FEEDBACK_ACTION = 'threadline_feedback';
-
-/** 👍/👎 under a streamed reply; the block id carries the turn's id for the feedback log line. */
-function feedbackBlock(turnId: string | undefined) {
-  const button = (text: string, value: string, label: string) => ({ text: { type: 'plain_text', text, emoji: true }, value, accessibility_label: label });
-  return {
-    type: 'context_actions',
-    block_id: `${FEEDBACK_ACTION}:${(turnId ?? '').slice(0, 200)}`,
-    elements: [{ type: 'feedback_buttons', action_id: FEEDBACK_ACTION, positive_button: button('👍', 'good', 'This answer was helpful'), negative_button: button('👎', 'bad', 'This answer was not helpful') }],
-  };
-}
-
-function toolTitle(name: string): string {
-  if (name === 'code_interpreter') return 'Running Python code';
-  if (name === 'text_to_image') return 'Drawing an image';
-  if (name === 'web_search' || name === 'quark_search') return 'Searching the web';
-  return `Using ${name.replace(/[^\w .-]/g, '').slice(0, 60)}`;
 }
 
 /** The Slack error code of a Web API error (no token, no request body). */
