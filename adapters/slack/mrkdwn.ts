@@ -14,19 +14,20 @@ export function toMrkdwn(markdown: string): string {
   t = t.replace(/`([^`\n]+)`/g, (_m, code: string) => keep('`' + escape(code) + '`'));
   // links and images before escaping, so their URLs stay intact; a URL may hold one level of
   // parentheses (Wikipedia's `Foo_(bar)`), and only http(s) and mailto targets become links
-  t = t.replace(/!\[([^\]\n]*)\]\(((?:[^()\s]|\([^()\s]*\))+)(?:\s+"[^"\n]*")?\)/g, (_m, alt: string, url: string) => keep(link(url, alt || 'image')));
-  t = t.replace(/\[([^\]\n]+)\]\(((?:[^()\s]|\([^()\s]*\))+)(?:\s+"[^"\n]*")?\)/g, (_m, label: string, url: string) => keep(link(url, label)));
+  // (bounded quantifiers throughout: unbounded ones rescan the text for every `![`, quadratic on hostile input)
+  t = t.replace(/!\[([^\]\n]{0,500})\]\(((?:[^()\s]|\([^()\s]{0,200}\)){1,2048})(?:\s+"[^"\n]{0,300}")?\)/g, (_m, alt: string, url: string) => keep(link(url, alt || 'image')));
+  t = t.replace(/\[([^\]\n]{1,500})\]\(((?:[^()\s]|\([^()\s]{0,200}\)){1,2048})(?:\s+"[^"\n]{0,300}")?\)/g, (_m, label: string, url: string) => keep(link(url, label)));
   t = t.replace(/<(https?:\/\/[^>\s|]+)>/g, (_m, url: string) => keep(`<${safeUrl(url)}>`));
   t = escape(t);
   // headings become bold lines
   t = t.replace(/^#{1,6}\s+(.+?)\s*#*\s*$/gm, (_m, h: string) => keep(`*${h.replace(/\*\*/g, '')}*`));
   // bold first (to a placeholder), then italics, then strikethrough
-  t = t.replace(/\*\*\*(?=\S)([\s\S]*?\S)\*\*\*/g, (_m, b: string) => keep(`*_${b}_*`));
-  t = t.replace(/\*\*(?=\S)([\s\S]*?\S)\*\*/g, (_m, b: string) => keep(`*${b}*`));
+  t = t.replace(/\*\*\*(?=\S)([^\n]{0,2000}?\S)\*\*\*/g, (_m, b: string) => keep(`*_${b}_*`));
+  t = t.replace(/\*\*(?=\S)([^\n]{0,2000}?\S)\*\*/g, (_m, b: string) => keep(`*${b}*`));
   // `__init__` and other dunder names stay as written: underscores make bold only around more than one word
-  t = t.replace(/(?<!\w)__(?=\S)([^\n]*?\S)__(?!\w)/g, (m, b: string) => (/^\w+$/.test(b) ? m : keep(`*${b}*`)));
+  t = t.replace(/(?<!\w)__(?=\S)([^\n]{0,2000}?\S)__(?!\w)/g, (m, b: string) => (/^\w+$/.test(b) ? m : keep(`*${b}*`)));
   t = t.replace(/(^|[^\w*])\*(?=\S)([^*\n]*?\S)\*(?!\w)/g, (_m, pre: string, i: string) => `${pre}_${i}_`);
-  t = t.replace(/~~(?=\S)([\s\S]*?\S)~~/g, (_m, s: string) => `~${s}~`);
+  t = t.replace(/~~(?=\S)([^\n]{0,2000}?\S)~~/g, (_m, s: string) => `~${s}~`);
   // bullets; a horizontal rule becomes a line
   t = t.replace(/^([ \t]*)[-*+][ \t]+/gm, (_m, indent: string) => `${indent}• `);
   t = t.replace(/^[ \t]*(?:-{3,}|\*{3,}|_{3,})[ \t]*$/gm, '───');

@@ -13,7 +13,9 @@ export interface ImageRef {
   markdown: boolean;
 }
 
-const MARKDOWN_IMAGE = /!\[([^\]]*)\]\((<?)(https?:\/\/[^\s)>]+)>?(?:\s+"[^"]*")?\)/g;
+// Bounded quantifiers (alt text 500, URL 2,048, title 300 characters): unbounded ones rescan to the
+// end of the text for every `![`, 0.8 s on 40,000 characters of hostile text (issue 19).
+const MARKDOWN_IMAGE = /!\[([^\]\n]{0,500})\]\((<?)(https?:\/\/[^\s)>]{1,2048})>?(?:\s+"[^"\n]{0,300}")?\)/g;
 const BARE_URL = /(?<![(<\["'=])\bhttps?:\/\/[^\s<>()\]"'`]+/g;
 const IMAGE_PATH = /\.(png|jpe?g|gif|webp|bmp)$/i;
 
@@ -28,7 +30,7 @@ export function findImageRefs(text: string, isAllowedHost: (host: string) => boo
     refs.push({ url: m[3], alt: m[1].trim() || 'image', match: m[0], markdown: true });
     seen.add(m[3]);
   }
-  const withoutMarkdown = text.replace(MARKDOWN_IMAGE, '').replace(/\[[^\]]*\]\([^)]*\)/g, '');
+  const withoutMarkdown = text.replace(MARKDOWN_IMAGE, '').replace(/\[[^\]\n]{0,500}\]\([^)\s]{0,2048}\)/g, '');
   for (const m of withoutMarkdown.matchAll(BARE_URL)) {
     const url = m[0].replace(/[.,;:!?]+$/, '');
     if (seen.has(url)) continue;

@@ -40,3 +40,24 @@ describe('operator tools from a folder', () => {
     expect((await registry.call('get_current_time', '{"timezone":"Mars/Olympus"}', { conversationKey: 'k' })).output).toMatch(/unknown time zone/);
   });
 });
+
+describe("arguments against the tool's schema (issue 19)", () => {
+  it('the handler never sees arguments its schema refuses; the model is told what is wrong', async () => {
+    let called = 0;
+    const registry = new ToolRegistry().register({
+      name: 'transfer',
+      description: 'move money',
+      parameters: { type: 'object', properties: { amount: { type: 'number', maximum: 100 }, to: { type: 'string' } }, required: ['amount', 'to'], additionalProperties: false },
+      handler: () => (called++, 'moved'),
+    });
+    const refused = await Promise.all(['{"amount":"all","to":"x"}', '{"amount":5000,"to":"x"}', '{"to":"x"}', '{"amount":5,"to":"x","admin":true}'].map((a) => registry.call('transfer', a, { conversationKey: 'k' })));
+    for (const r of refused) {
+      expect(r.ok).toBe(false);
+      expect(r.output).toMatch(/invalid arguments: arguments/);
+    }
+    expect(called).toBe(0);
+    expect((await registry.call('transfer', '{"amount":5,"to":"x"}', { conversationKey: 'k' })).output).toBe('moved');
+    expect(called).toBe(1);
+    expect(() => new ToolRegistry().register({ name: 'bad', description: 'b', parameters: { type: 'no-such-type' }, handler: () => 1 })).toThrow(/not a JSON schema/);
+  });
+});

@@ -1,4 +1,8 @@
+import { Ajv, type ValidateFunction } from 'ajv';
 import type { FunctionTool } from '../../backends/backend.js';
+
+/** One validator for every tool's declared parameters (unknown keywords are allowed: models' schemas vary). */
+const ajv = new Ajv({ allErrors: false, strict: false, coerceTypes: false });
 
 /** Context a tool handler gets: who asked, and a signal that fires at the tool timeout. */
 export interface ToolContext {
@@ -41,11 +45,19 @@ export class ToolError extends Error {
  */
 export class ToolRegistry {
   private readonly tools = new Map<string, LocalTool>();
+  private readonly validators = new Map<string, ValidateFunction>();
 
   register(tool: LocalTool): this {
     if (!NAME.test(tool.name)) throw new TypeError(`tool name must match ${NAME}: ${tool.name}`);
     if (typeof tool.handler !== 'function') throw new TypeError(`tool ${tool.name} has no handler`);
+    let validate: ValidateFunction;
+    try {
+      validate = ajv.compile(tool.parameters ?? { type: 'object' });
+    } catch (err) {
+      throw new TypeError(`tool ${tool.name} declares parameters that are not a JSON schema: ${(err as Error).message}`);
+    }
     this.tools.set(tool.name, tool);
+    this.validators.set(tool.name, validate);
     return this;
   }
 
@@ -75,6 +87,9 @@ export class ToolRegistry {
     } catch (err) {
       return done({ error: `invalid arguments: ${(err as Error).message}` }, false);
     }
+    // the model's arguments are checked against the tool's declared schema before its handler sees them
+    const validate = this.validators.get(name)!;
+    if (!validate(args)) return done({ error: `invalid arguments: ${ajv.errorsText(validate.errors, { dataVar: 'arguments' })}` }, false);
     const timeoutMs = tool.timeoutMs ?? 30_000;
     const ac = new AbortController();
     let timer: NodeJS.Timeout | undefined;
