@@ -3,10 +3,11 @@ import { MAX_MESSAGES_PER_REPLY, OVERFLOW_FILENAME, capMessages, fenceAcross, sp
 import { EditThrottle } from '../../src/engine/format/throttle.js';
 import type { CodeStep, FinalReply, MinutesReply, ReplySink, TurnStatus } from '../../src/engine/types.js';
 import type { Logger } from '../../src/log.js';
-import { neutralizeMentions, sendableLength, toMrkdwn } from './mrkdwn.js';
-import { nodeFetch } from '../../src/net/fetch.js';
+import { neutralizeMentions, sendableLength } from './mrkdwn.js';
 import { feedbackBlock, toolTitle } from './blocks.js';
-import { INVITE_HINT, NOT_IN_CHANNEL, NO_SESSIONS, STREAM_GONE, newCapabilities, type SlackCapabilities } from './capabilities.js';
+import { NOT_IN_CHANNEL, STREAM_GONE, newCapabilities, type SlackCapabilities } from './capabilities.js';
+import { SlackProgress } from './progress.js';
+import { ResponseUrl } from './response-url.js';
 import { LONG_OUTPUT, STREAM_MAX_AGE_MS, STREAM_MESSAGE_LIMIT, messageEnd } from './message-size.js';
 
 export { FEEDBACK_ACTION } from './blocks.js';
@@ -49,10 +50,8 @@ export class SlackSink implements ReplySink {
   /** Where the posted (not streamed) messages begin in the text: past what a stream Slack stopped had shown. */
   private updateBase = 0;
   private readonly edits: EditThrottle;
-  private reacted = false;
-  private statusSet = false;
-  /** The agent session of this thread is `processing` (set by us): it goes back to `active` at the end. */
-  private session = false;
+  private readonly progress: SlackProgress;
+  private readonly answerer: ResponseUrl;
   private readonly caps: SlackCapabilities;
   /** The stream reached MAX_MESSAGES_PER_REPLY messages: the rest of the reply goes as a file. */
   private capped = false;
@@ -67,6 +66,8 @@ export class SlackSink implements ReplySink {
       this.serial(() => this.flush(text)).catch((err: unknown) => this.log.warn({ err, channel: this.target.channel }, 'slack stream update failed')),
     );
     this.caps = opts.caps ?? newCapabilities(false);
+    this.progress = new SlackProgress(target, this.caps, (method, args, quiet) => this.rawCall(method, args, { quiet }), opts.statusRefreshMs);
+    this.answerer = new ResponseUrl(target.responseUrl, log);
     // Streaming needs a thread to stream into; a DM's top level is posted and edited.
     this.mode = target.threadTs && !this.caps.noStreaming.has(target.team) ? 'unknown' : 'update';
   }
@@ -77,7 +78,7 @@ export class SlackSink implements ReplySink {
 
   async status(s: TurnStatus): Promise<void> {
     if (this.target.viaResponseUrl) return;
-    await this.progress(s);
+    await this.progress.show(s);
     if (!this.tasksInStream) return;
     // a tool at work is a task in the stream's timeline; back to thinking, it is done
     if (s.kind === 'tool') {
@@ -87,42 +88,6 @@ export class SlackSink implements ReplySink {
       await this.pushTask({ type: 'task_update', id: this.openTask.id, title: this.openTask.title, status: 'in_progress' });
     } else {
       await this.closeTask();
-    }
-  }
-
-  private async progress(s: TurnStatus): Promise<void> {
-    const words = s.kind === 'thinking' ? 'is thinking…' : `is using ${s.name}…`;
-    // Agent sessions: `processing` shows Slack's own loading state with a Stop button (agent_session_stopped).
-    if (this.caps.agentView && this.target.threadTs && !this.caps.noSessions.has(this.target.team)) {
-      if (this.session) return;
-      const res = await this.rawCall('agents.sessions.setStatus', {
-        channel_id: this.target.channel,
-        thread_ts: this.target.threadTs,
-        status: 'processing',
-        ...(this.target.title ? { title: this.target.title.slice(0, 200) } : {}),
-        ...(this.target.user ? { initiator_user_id: this.target.user } : {}),
-      }, { quiet: NO_SESSIONS });
-      if (res.ok) {
-        this.session = true;
-        return;
-      }
-      if (res.error && NO_SESSIONS.has(res.error)) this.caps.noSessions.add(this.target.team);
-    }
-    if (this.target.assistantThread && this.target.threadTs) {
-      const args = { channel_id: this.target.channel, thread_ts: this.target.threadTs, status: words };
-      const ok = await this.call('assistant.threads.setStatus', args);
-      if (ok) {
-        this.statusSet = true;
-        // a long tool call outlives the status: send it again until the turn ends
-        clearInterval(this.refresh);
-        this.refresh = setInterval(() => void this.call('assistant.threads.setStatus', args), this.opts.statusRefreshMs ?? 90_000);
-        this.refresh.unref();
-        return;
-      }
-    }
-    if (!this.reacted && this.target.messageTs) {
-      this.reacted = true;
-      await this.call('reactions.add', { channel: this.target.channel, timestamp: this.target.messageTs, name: 'eyes' });
     }
   }
 
@@ -305,11 +270,10 @@ export class SlackSink implements ReplySink {
     await this.ops;
     if (this.target.viaResponseUrl) {
       const links = reply.images.map((img) => `<${img.url}|${img.alt.replace(/[<>|]/g, '')}>`).join('\n');
-      await this.respond([reply.text, links].filter(Boolean).join('\n\n') || '_(no answer)_');
+      await this.answerer.send([reply.text, links].filter(Boolean).join('\n\n') || '_(no answer)_');
       this.opts.onReply?.('final');
       return;
     }
-    await this.settle();
     const text = neutralizeMentions(reply.text) || (reply.images.length ? '' : '_(no answer)_');
     if (this.mode === 'stream' && this.stream) {
       const streamed = this.latest.slice(0, this.stream.base + this.stream.sent);
@@ -335,10 +299,10 @@ export class SlackSink implements ReplySink {
       await this.showByUpdates(text, true);
     }
     if (this.capped) await this.upload(new TextEncoder().encode(text), OVERFLOW_FILENAME, 'The whole answer', 'The whole answer');
-    await this.renameSession(text);
+    await this.progress.rename(text);
     for (const img of reply.images) await this.upload(img.bytes, img.filename, img.alt, img.alt);
     this.opts.onReply?.('final');
-    await this.clearProgress();
+    await this.progress.clear();
   }
 
   async code(raw: CodeStep): Promise<void> {
@@ -365,19 +329,19 @@ export class SlackSink implements ReplySink {
   }
 
   async notice(text: string): Promise<void> {
-    if (this.target.viaResponseUrl) return this.respond(text);
+    if (this.target.viaResponseUrl) return this.answerer.send(text);
     const { shown, overflow } = capMessages(splitMessage(neutralizeMentions(text), STREAM_MESSAGE_LIMIT), MAX_MESSAGES_PER_REPLY);
     for (const chunk of shown) await this.post(chunk);
     if (overflow) await this.upload(new TextEncoder().encode(text), OVERFLOW_FILENAME, 'The whole text', 'The whole text');
   }
 
   async fail(text: string): Promise<void> {
-    if (this.target.viaResponseUrl) return this.respond(`:warning: ${text}`);
+    if (this.target.viaResponseUrl) return this.answerer.send(`:warning: ${text}`);
     await this.settle();
     if (this.mode === 'stream' && this.stream && !this.caps.stoppedStreams.has(this.stream.ts)) await this.call('chat.stopStream', { channel: this.target.channel, ts: this.stream.ts });
     await this.post(`:warning: ${text}`);
     this.opts.onReply?.('error');
-    await this.clearProgress();
+    await this.progress.clear();
   }
 
   async minutes(m: MinutesReply): Promise<void> {
@@ -385,52 +349,12 @@ export class SlackSink implements ReplySink {
     await this.upload(m.file.bytes, m.file.filename, m.title, m.title);
   }
 
-  private refresh?: NodeJS.Timeout;
-
-  /**
-   * A better title than the person's first words, when one is known: a short opening ("hi",
-   * "question") is replaced by the heading the answer opens with.
-   */
-  private async renameSession(text: string): Promise<void> {
-    if (!this.session || !this.target.threadTs || (this.target.title?.length ?? 0) >= 16) return;
-    const heading = /^#{1,3}[ \t]+(.{3,200}?)[ \t#]*$/m.exec(text.split('\n', 1)[0] ?? '')?.[1];
-    if (!heading) return;
-    await this.call('agents.sessions.rename', { channel_id: this.target.channel, thread_ts: this.target.threadTs, title: heading.replace(/[*_`]/g, '') });
-  }
-
-  private async clearProgress(): Promise<void> {
-    clearInterval(this.refresh);
-    this.refresh = undefined;
-    if (this.session && this.target.threadTs) await this.call('agents.sessions.setStatus', { channel_id: this.target.channel, thread_ts: this.target.threadTs, status: 'active' });
-    this.session = false;
-    if (this.statusSet && this.target.threadTs) await this.call('assistant.threads.setStatus', { channel_id: this.target.channel, thread_ts: this.target.threadTs, status: '' });
-    if (this.reacted && this.target.messageTs) await this.call('reactions.remove', { channel: this.target.channel, timestamp: this.target.messageTs, name: 'eyes' });
-    this.reacted = false;
-    this.statusSet = false;
-  }
-
   private async post(text: string): Promise<void> {
-    if (this.target.viaResponseUrl) return this.respond(text);
+    if (this.target.viaResponseUrl) return this.answerer.send(text);
     const res = await this.rawCall('chat.postMessage', { ...this.thread, markdown_text: text, unfurl_links: false }, { quiet: NOT_IN_CHANNEL });
     if (!res.ok && res.error && NOT_IN_CHANNEL.has(res.error)) {
-      if (this.target.responseUrl) await this.respond(text);
+      if (this.target.responseUrl) await this.answerer.send(text);
       else this.log.warn({ channel: this.target.channel, error: res.error }, 'slack: cannot post in this channel (the bot is not a member); reply dropped');
-    }
-  }
-
-  private hinted = false;
-
-  /** Answers through the slash command's response_url, ephemerally, telling the person once how to invite the bot. */
-  private async respond(text: string): Promise<void> {
-    const url = this.target.responseUrl;
-    if (!url) return;
-    const body = { response_type: 'ephemeral', replace_original: false, text: toMrkdwn(text).slice(0, 3_900) + (this.hinted ? '' : `\n\n_${INVITE_HINT}_`) };
-    this.hinted = true;
-    try {
-      const res = await nodeFetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-      if (!res.ok) this.log.warn({ status: res.status }, 'slack response_url refused the answer (used up or expired)');
-    } catch (err) {
-      this.log.warn({ err: { message: (err as Error).message } }, 'slack response_url could not be reached');
     }
   }
 
