@@ -158,7 +158,6 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
     readiness.markStarted();
     log.info({ port, platforms: [slack && 'slack', discord && 'discord'].filter(Boolean) }, 'threadline started');
     let stopping: Promise<{ finished: boolean }> | undefined;
-    const markStopped = () => (stopped = true);
     return {
       url: `http://127.0.0.1:${port}`,
       port,
@@ -171,7 +170,7 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
       meetings,
       stop: (deadlineMs = config.shutdownTimeoutMs) =>
         (stopping ??= (async () => {
-          markStopped();
+          stopped = true;
           readiness.markStopping();
           accepting = false;
           const result = await engine.drain(deadlineMs);

@@ -142,7 +142,7 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
 
   const routeOf = (event: SlackMessageEvent, team: string) =>
     routeSlackMessage(event, { team, botUserId, botId, allowBots: config.allowBots, agentView: config.agentView, inConversation: async (key) => !!(await engine.conversations.get(key)) });
-  const teamOf = (body: Record<string, unknown>, e: Partial<SlackMessageEvent>) => String(body.team_id ?? e.team ?? auth.team_id ?? '');
+  const teamOf = (body: unknown, e: Partial<SlackMessageEvent> = {}) => String((body as { team_id?: string }).team_id ?? e.team ?? auth.team_id ?? '');
 
   /**
    * Message events are routed here, before Bolt runs: most channel traffic is chatter the bot has
@@ -203,7 +203,7 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
   // Slack's AI app surface: a new assistant thread gets a greeting and suggested prompts.
   // Slack's AI app surface: the container tells which channel the person looks at (and when that changes).
   const rememberAiThread = (t: AiThreadEvent['assistant_thread']) => deps.store.set<AiThread>(aiThreadKey(t.channel_id, t.thread_ts), { context: t.context ?? {} }, 30 * 86_400_000);
-  const aiAllowed = (body: unknown, t: AiThreadEvent['assistant_thread'] | undefined) => !!t?.channel_id && allowed(String((body as { team_id?: string }).team_id ?? auth.team_id ?? ''), t.channel_id);
+  const aiAllowed = (body: unknown, t: AiThreadEvent['assistant_thread'] | undefined) => !!t?.channel_id && allowed(teamOf(body), t.channel_id);
   app.event('assistant_thread_context_changed', async ({ event, body }) => {
     const t = (event as unknown as AiThreadEvent).assistant_thread;
     if (!aiAllowed(body, t)) return; // SLACK_TEAM_IDS holds for the AI app surface too
@@ -229,7 +229,7 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
   // recordings (vercel/chat packages/adapter-slack/sample-messages.md); no recording of our own yet.
   app.event('app_home_opened', async ({ event, body, client }) => {
     const e = event as unknown as { tab?: string; channel?: string; user?: string };
-    const team = String((body as { team_id?: string }).team_id ?? auth.team_id ?? '');
+    const team = teamOf(body);
     if (e.tab !== 'messages' || !e.channel || !allowed(team, e.channel)) return;
     // this replaces assistant_thread_started: suggested prompts at the top of the agent conversation, once a day per DM
     if (!(await deps.store.claim(`slack-prompts:${team}:${e.channel}`, 86_400_000))) return;
@@ -237,7 +237,7 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
   });
   app.event('app_context_changed', async ({ event, body }) => {
     const e = event as unknown as { channel?: string; context?: AgentContext };
-    const team = String((body as { team_id?: string }).team_id ?? auth.team_id ?? '');
+    const team = teamOf(body);
     if (!e.channel || !e.context || !allowed(team, e.channel)) return;
     await deps.store.set(agentContextKey(team, e.channel), e.context, 30 * 86_400_000);
   });
@@ -245,7 +245,7 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
     // The person clicked Stop: Slack already stopped the listed streams; the turn stops at once,
     // here or on the instance running it (the engine tells the others).
     const e = event as unknown as { channel?: string; thread_ts?: string; streaming_message_ts?: string[]; user?: string };
-    const team = String((body as { team_id?: string }).team_id ?? auth.team_id ?? '');
+    const team = teamOf(body);
     if (!e.channel || !e.thread_ts || !allowed(team, e.channel)) return;
     for (const ts of e.streaming_message_ts ?? []) caps.stoppedStreams.add(ts);
     const key = encodeConversationKey({ platform: 'slack', team, channel: e.channel, threadTs: e.thread_ts });

@@ -4,7 +4,7 @@ import type { Conversations, ConversationRecord } from './conversations.js';
 import type { EngineDeps } from './engine.js';
 import { TurnError, humanMessage, refusedToolLine } from './errors.js';
 import { attachImages } from './images.js';
-import { safeHost, safely, watchText } from './sink-helpers.js';
+import { overrideSink, safeHost, safely, watchText } from './sink-helpers.js';
 import { executeTurn, type TurnOutcome } from './turn.js';
 import type { Inbound, ReplySink } from './types.js';
 
@@ -123,15 +123,10 @@ export class Answers {
         rec.delivering = Date.now();
         await this.deps.conversations.save(rec);
       })());
-    return {
-      status: (st) => out.status(st),
-      code: (step) => out.code(step),
-      notice: (t) => out.notice(t),
-      fail: (t) => out.fail(t),
-      minutes: (mm) => out.minutes(mm),
+    return overrideSink(out, {
       text: async (t) => (await mark(), out.text(t)),
       finish: async (r) => (await mark(), out.finish(r)),
-    };
+    });
   }
 
   private async deliver(outcome: TurnOutcome, sink: ReplySink): Promise<void> {

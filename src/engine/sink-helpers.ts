@@ -23,15 +23,21 @@ export function safeHost(url: string): string {
   }
 }
 
-/** The same sink, telling `onText` the streamed text as it goes (to finish a stopped reply with what was said). */
-export function watchText(out: ReplySink, onText: (soFar: string) => void): ReplySink {
+/** The same sink with some of its methods replaced (the others forward to `out`). */
+export function overrideSink(out: ReplySink, overrides: Partial<ReplySink>): ReplySink {
   return {
     status: (st) => out.status(st),
-    text: (t) => (onText(t), out.text(t)),
+    text: (t) => out.text(t),
     code: (step) => out.code(step),
     finish: (r) => out.finish(r),
     notice: (t) => out.notice(t),
     fail: (t) => out.fail(t),
     minutes: (m) => out.minutes(m),
+    ...overrides,
   };
+}
+
+/** The same sink, telling `onText` the streamed text as it goes (to finish a stopped reply with what was said). */
+export function watchText(out: ReplySink, onText: (soFar: string) => void): ReplySink {
+  return overrideSink(out, { text: (t) => (onText(t), out.text(t)) });
 }
