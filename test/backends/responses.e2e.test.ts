@@ -30,16 +30,7 @@ function discordDm(text: string) {
   return { ...rest, id: discord.nextId(), channel_id: '1460000000000077001', channel_type: 1, content: text, mentions: [] };
 }
 /** What the person sees in a Slack thread (streams and posts). */
-function visible(threadTs: string): string {
-  return slack
-    .repliesIn(slackJson.mention.event.channel, threadTs)
-    .map((c) =>
-      c.method === 'chat.startStream'
-        ? (c.args.markdown_text ?? '') + slack.log.filter((x) => x.method === 'chat.appendStream' && x.args.ts === c.result?.ts).map((x) => x.args.markdown_text ?? '').join('')
-        : (slack.log.filter((u) => u.method === 'chat.update' && u.args.ts === c.result?.ts).at(-1)?.text ?? c.text),
-    )
-    .join('\n');
-}
+const visible = (threadTs: string) => slack.visible(slackJson.mention.event.channel, threadTs).join('\n');
 
 beforeAll(async () => {
   [rs, slack, discord, images] = await Promise.all([new FakeResponses().start(), new FakeSlack().start(), new FakeDiscord().start(), new FakeImageHost().start()]);

@@ -114,6 +114,20 @@ export class FakeSlack {
     return this.sockets.size;
   }
 
+  /**
+   * Each message of a thread as a person sees it: a stream with the appends Slack took, a post at
+   * its last accepted edit (trailing blank space is not shown).
+   */
+  visible(channel: string, threadTs?: string): string[] {
+    return this.repliesIn(channel, threadTs).map((c) => {
+      const text =
+        c.method === 'chat.startStream'
+          ? (c.args.markdown_text ?? '') + this.log.filter((x) => x.method === 'chat.appendStream' && x.args.ts === c.result?.ts && x.result?.ok).map((x) => x.args.markdown_text ?? '').join('')
+          : (this.log.filter((u) => u.method === 'chat.update' && u.args.ts === c.result?.ts && u.result?.ok).at(-1)?.text ?? c.text ?? '');
+      return text.trimEnd();
+    });
+  }
+
   /** The person clicks Stop on an agent session: Slack stops its streams (as the event's streaming_message_ts says). */
   clickStop(streamTs: string[]): void {
     for (const ts of streamTs) this.streams.set(ts, 'stopped');

@@ -33,15 +33,6 @@ function mention(text: string) {
 function stopped(channel: string, threadTs: string, streams: string[]) {
   return envelope({ type: 'agent_session_stopped', channel, thread_ts: threadTs, streaming_message_ts: streams, user: 'U00FAKEUSER1', event_ts: `${Date.now() / 1000}` });
 }
-/** What a person sees in a thread: streams with their appends, posts at their last edit. */
-function visible(slack: FakeSlack, channel: string, threadTs: string): string[] {
-  return slack.repliesIn(channel, threadTs).map((c) =>
-    c.method === 'chat.startStream'
-      ? (c.args.markdown_text ?? '') + slack.log.filter((x) => x.method === 'chat.appendStream' && x.args.ts === c.result?.ts && x.result?.ok).map((x) => x.args.markdown_text ?? '').join('')
-      : (slack.log.filter((u) => u.method === 'chat.update' && u.args.ts === c.result?.ts).at(-1)?.text ?? c.text ?? ''),
-  );
-}
-
 describe('the manifest', () => {
   it('declares the agent messaging experience, its events and scopes', () => {
     const manifest = JSON.parse(readFileSync(join(import.meta.dirname, '../../adapters/slack/manifest.json'), 'utf8'));
@@ -84,7 +75,7 @@ describe('an app on agent_view', () => {
     const first = dmMessage('D0AGENT01', 'what is going on in there?');
     await postSlack(app.url, first);
     await app.slack!.idle();
-    expect(visible(slack, 'D0AGENT01', first.event.ts)).toEqual(['You said: what is going on in there?']);
+    expect(slack.visible('D0AGENT01', first.event.ts)).toEqual(['You said: what is going on in there?']);
     expect(slack.calls('chat.startStream').at(-1)!.args.thread_ts).toBe(first.event.ts);
     expect(ds.runCreates().at(-1)!.body.additional_instructions).toMatch(/<#C00FAKECHAN7>/);
     expect(slack.sessions.get(`D0AGENT01:${first.event.ts}`)).toEqual({ statuses: ['processing', 'active'], title: 'what is going on in there?' });
@@ -96,7 +87,7 @@ describe('an app on agent_view', () => {
     await postSlack(app.url, second);
     await app.slack!.idle();
     expect(ds.threads.size).toBe(threads + 1);
-    expect(visible(slack, 'D0AGENT01', second.event.ts)).toEqual(['You said: summarize this']);
+    expect(slack.visible('D0AGENT01', second.event.ts)).toEqual(['You said: summarize this']);
     expect(ds.runCreates().at(-1)!.body.additional_instructions).toMatch(/message in the channel <#C00FAKECHAN2>/);
 
     // a reply inside that thread continues its conversation
@@ -104,7 +95,7 @@ describe('an app on agent_view', () => {
     await postSlack(app.url, reply);
     await app.slack!.idle();
     expect(ds.threads.size).toBe(threads + 1);
-    expect(visible(slack, 'D0AGENT01', second.event.ts)).toHaveLength(2);
+    expect(slack.visible('D0AGENT01', second.event.ts)).toHaveLength(2);
   });
 
   it('Stop during a streamed reply: the run is stopped, nothing more is appended, the thread says it stopped and the session leaves processing', async () => {
@@ -120,10 +111,10 @@ describe('an app on agent_view', () => {
     release();
     const after = slack.log.calls.slice(clicked);
     expect(after.filter((c) => c.method === 'chat.appendStream' && c.result?.ok)).toHaveLength(0);
-    expect(visible(slack, ev.event.channel, ev.event.ts)).toEqual(['the first words', '_(stopped)_']);
+    expect(slack.visible(ev.event.channel, ev.event.ts)).toEqual(['the first words', '_(stopped)_']);
     expect(slack.sessions.get(`${ev.event.channel}:${ev.event.ts}`)!.statuses.at(-1)).toBe('active');
     expect(ds.log.filter((c) => /\/runs\/[^/]+\/cancel$/.test(c.path))).not.toHaveLength(0);
-    expect(visible(slack, ev.event.channel, ev.event.ts).join()).not.toContain('the rest');
+    expect(slack.visible(ev.event.channel, ev.event.ts).join()).not.toContain('the rest');
   });
 
   it('a streamed reply ends with 👍/👎; a click is counted and logged with the conversation and the run', async () => {
@@ -156,7 +147,7 @@ describe('an app on agent_view', () => {
     expect(start.args.task_display_mode).toBe('timeline');
     const chunks = [start, ...slack.calls('chat.appendStream').filter((c) => c.args.ts === start.result.ts)].flatMap((c) => c.args.chunks ?? []);
     expect(chunks.map((c: { title: string; status: string }) => `${c.title}: ${c.status}`)).toEqual(['Using get_current_time: in_progress', 'Using get_current_time: complete']);
-    expect(visible(slack, ev.event.channel, ev.event.ts)).toEqual(['It is noon somewhere.']);
+    expect(slack.visible(ev.event.channel, ev.event.ts)).toEqual(['It is noon somewhere.']);
   });
 
   it('a session titled by a short opening is renamed after the heading the answer opens with', async () => {
@@ -203,7 +194,7 @@ describe('an app on agent_view', () => {
     await postSlack(app.url, ev);
     await app.slack!.idle();
     expect(slack.calls('reactions.add').some((c) => c.args.timestamp === ev.event.ts)).toBe(true);
-    expect(visible(slack, ev.event.channel, ev.event.ts)).toEqual(['You said: Ada Lovelace: no sessions here']);
+    expect(slack.visible(ev.event.channel, ev.event.ts)).toEqual(['You said: Ada Lovelace: no sessions here']);
     expect(slack.repliesIn(ev.event.channel, ev.event.ts).some((c) => /warning/.test(String(c.text)))).toBe(false);
   });
 });
@@ -232,7 +223,7 @@ describe('Stop clicked while another instance runs the turn', () => {
       await a.slack!.idle();
       release();
       expect(rs.aborted).toBe(aborted + 1);
-      expect(visible(slack, ev.event.channel, ev.event.ts)).toEqual(['streaming on A', '_(stopped)_']);
+      expect(slack.visible(ev.event.channel, ev.event.ts)).toEqual(['streaming on A', '_(stopped)_']);
       expect(slack.sessions.get(`${ev.event.channel}:${ev.event.ts}`)!.statuses.at(-1)).toBe('active');
     } finally {
       await Promise.all([a.stop(1_000), b.stop(1_000)]);

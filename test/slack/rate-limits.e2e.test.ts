@@ -20,12 +20,8 @@ function mentionIn(channel: string, i: number) {
 }
 /** The whole reply a person sees in a thread, and how many messages carried it. */
 function seen(channel: string, ts: string): { text: string; messages: number } {
-  const msgs = slack.repliesIn(channel, ts).map((c) =>
-    c.method === 'chat.startStream'
-      ? (c.args.markdown_text ?? '') + slack.log.filter((x) => x.method === 'chat.appendStream' && x.args.ts === c.result?.ts && x.result?.ok).map((x) => x.args.markdown_text ?? '').join('')
-      : (slack.log.filter((u) => u.method === 'chat.update' && u.args.ts === c.result?.ts && u.result?.ok).at(-1)?.text ?? c.text),
-  );
-  return { text: msgs.map((m) => String(m).trimEnd()).join(''), messages: msgs.length }; // trailing blank space is not shown
+  const msgs = slack.visible(channel, ts);
+  return { text: msgs.join(''), messages: msgs.length };
 }
 const answer = (i: number) => Array.from({ length: 12 }, (_, k) => `part ${k} of answer ${i}. `).join('');
 

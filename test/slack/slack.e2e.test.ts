@@ -45,17 +45,7 @@ function visibleText(channel: string, threadTs?: string): string {
 
 /** Each message of a thread as the person sees it. */
 function visibleMessages(channel: string, threadTs?: string): string[] {
-  const parts: string[] = [];
-  for (const c of slack.repliesIn(channel, threadTs)) {
-    if (c.method === 'chat.startStream') {
-      const appended = slack.log.calls.filter((x) => x.method === 'chat.appendStream' && x.args.ts === c.result?.ts);
-      parts.push((c.args.markdown_text ?? '') + appended.map((x) => x.args.markdown_text ?? '').join(''));
-    } else {
-      const updates = slack.log.calls.filter((x) => x.method === 'chat.update' && x.args.ts === c.result?.ts);
-      parts.push((updates.length ? updates.at(-1)!.text : c.text) ?? '');
-    }
-  }
-  return parts;
+  return slack.visible(channel, threadTs);
 }
 
 describe('receiving', () => {
