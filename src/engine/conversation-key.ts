@@ -1,5 +1,5 @@
 /**
- * Conversation keys name one chat conversation, and through it one Assistant thread:
+ * Conversation keys name one chat conversation, and through it one conversation of the model backend:
  *
  * - `slack:<team>:<channel>:<thread_ts>`: a Slack thread (channel, or a thread inside a DM)
  * - `slack:<team>:<dm channel>`: a Slack DM's top level

@@ -16,7 +16,7 @@ export interface ConversationRecord {
   /** The active run was given up (stop or timeout where cancel is unsupported): wait it out, deliver nothing. */
   abandoned?: boolean;
   /**
-   * The turn being answered: the queued messages it carries (already on the Assistant thread) and
+   * The turn being answered: the queued messages it carries (already added to the backend) and
    * when it started. Written before the queue lets go of them, so a restart finishes the turn
    * (adopting its run, or starting one) and does not add them twice.
    */
