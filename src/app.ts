@@ -16,7 +16,7 @@ import { ToolRegistry } from './engine/tools/registry.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { Readiness } from './readiness.js';
-import { createServerApp } from './server.js';
+import { createMetricsApp, createServerApp } from './server.js';
 import { createStore, type Store } from './store/index.js';
 
 /** package.json's version: one folder up from src/ when run from source, two from dist/src/ when compiled. */
@@ -31,6 +31,8 @@ export const VERSION: string = (() => {
 export interface Threadline {
   url: string;
   port: number;
+  /** Where /metrics is served when METRICS_PORT puts it on a port of its own. */
+  metricsUrl?: string;
   engine: Engine;
   store: Store;
   metrics: Metrics;
@@ -60,12 +62,10 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
   const { log } = opts;
   const metrics = new Metrics({ defaults: true });
   const readiness = new Readiness();
-  const http = createServerApp({ readiness, metrics, metricsToken: config.metricsToken });
+  const http = createServerApp({ readiness, metrics, metricsToken: config.metricsToken, metricsElsewhere: config.metrics !== undefined });
   let accepting = true;
   let stopped = false;
-  const server: ServerType = await new Promise((resolve) => {
-    const s = serve({ fetch: http.app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
-  });
+  const server = await listen(http.app.fetch, config.port, config.host);
   // Node's defaults wait 60 s for headers and 300 s for a request: slow clients would hold sockets
   // (fly.toml's hard_limit is 400 connections on a 512 MB machine). Slack sends small bodies at once.
   const node = server as import('node:http').Server;
@@ -73,7 +73,14 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
   node.requestTimeout = 20_000;
   const port = (server.address() as AddressInfo).port;
   const cleanup: Array<() => Promise<unknown>> = [() => new Promise((r) => server.close(() => r(undefined)))];
+  let metricsUrl: string | undefined;
   try {
+    if (config.metrics) {
+      const metricsApp = createMetricsApp({ metrics, metricsToken: config.metricsToken });
+      const metricsServer: ServerType = await listen(metricsApp.fetch, config.metrics.port, config.metrics.host);
+      cleanup.push(() => new Promise((r) => metricsServer.close(() => r(undefined))));
+      metricsUrl = `http://127.0.0.1:${(metricsServer.address() as AddressInfo).port}`;
+    }
     const store = opts.store ?? await createStore({ redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, dataDir: config.dataDir, onError: (err) => log.warn({ err: { message: err.message } }, 'redis error') });
     cleanup.unshift(() => store.close());
     readiness.add('store', () => store.ping());
@@ -161,6 +168,7 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
     return {
       url: `http://127.0.0.1:${port}`,
       port,
+      metricsUrl,
       engine,
       store,
       metrics,
@@ -183,6 +191,17 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
     for (const fn of cleanup) await fn().catch(() => undefined);
     throw err;
   }
+}
+
+/** Serves `fetch` on the port; resolves once listening, rejects when the port cannot be had. */
+function listen(fetch: (req: Request) => Response | Promise<Response>, port: number, hostname: string): Promise<ServerType> {
+  return new Promise((resolve, reject) => {
+    const s = serve({ fetch, port, hostname }, () => {
+      s.off('error', reject);
+      resolve(s);
+    });
+    s.once('error', reject);
+  });
 }
 
 /** Bootstrap again and again, backing off from 1 s to a minute, until it works or Threadline stops. */

@@ -54,6 +54,8 @@ export interface Config {
   conversationTtlMs: number;
   /** When set, /metrics asks for `Authorization: Bearer <token>`. */
   metricsToken?: string;
+  /** When set, /metrics is served only on this port (and METRICS_HOST), not on PORT. */
+  metrics?: { port: number; host: string };
   runTimeoutMs: number;
   shutdownTimeoutMs: number;
   turnsPerMinute: number;
@@ -212,6 +214,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     conversationIdleResetMs: duration('CONVERSATION_IDLE_RESET', undefined),
     conversationTtlMs: get('CONVERSATION_TTL') === '0' ? 0 : duration('CONVERSATION_TTL', 180 * 86_400_000)!,
     metricsToken: get('METRICS_TOKEN'),
+    metrics: get('METRICS_PORT') === undefined ? undefined : { port: int('METRICS_PORT', 9091, 0, 65535), host: get('METRICS_HOST') ?? get('HOST') ?? '0.0.0.0' },
     runTimeoutMs: duration('RUN_TIMEOUT', 600_000)!,
     shutdownTimeoutMs: duration('SHUTDOWN_TIMEOUT', 25_000)!,
     turnsPerMinute: int('TURNS_PER_MINUTE', 20, 0, 10_000),

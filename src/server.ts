@@ -19,7 +19,7 @@ export interface ServerApp {
   mount(routes: Hono): void;
 }
 
-export function createServerApp(deps: { readiness: Readiness; metrics: Metrics; metricsToken?: string }): ServerApp {
+export function createServerApp(deps: { readiness: Readiness; metrics: Metrics; metricsToken?: string; metricsElsewhere?: boolean }): ServerApp {
   const app = new Hono();
   const mounted: Hono[] = [];
   app.get('/healthz', (c) => c.json({ ok: true }));
@@ -27,12 +27,9 @@ export function createServerApp(deps: { readiness: Readiness; metrics: Metrics; 
     const notReady = await deps.readiness.notReady();
     return notReady.length ? c.json({ ready: false, notReady }, 503) : c.json({ ready: true });
   });
-  app.get('/metrics', async (c) => {
-    // METRICS_TOKEN: the metrics name conversations' volume and errors; behind a token when the port is public
-    if (deps.metricsToken && !safeEqual(c.req.header('authorization') ?? '', `Bearer ${deps.metricsToken}`)) return c.json({ error: 'unauthorized' }, 401);
-    return c.text(await deps.metrics.text(), 200, { 'content-type': deps.metrics.registry.contentType });
-  });
-  app.get('/', (c) => c.text('Threadline is running. See /healthz, /readyz and /metrics.'));
+  // With METRICS_PORT the metrics live only on that port (a private one), never on the public one.
+  if (!deps.metricsElsewhere) app.route('/', createMetricsApp(deps));
+  app.get('/', (c) => c.text(`Threadline is running. See /healthz${deps.metricsElsewhere ? ' and /readyz' : ', /readyz and /metrics'}.`));
   app.all('*', async (c) => {
     for (const routes of mounted) {
       const res = await routes.fetch(c.req.raw, c.env);
@@ -48,6 +45,21 @@ export function createServerApp(deps: { readiness: Readiness; metrics: Metrics; 
     return c.json({ error: 'internal error' }, 500);
   });
   return { app, mount: (routes) => void mounted.push(routes) };
+}
+
+/**
+ * GET /metrics (Prometheus text), behind METRICS_TOKEN when it is set: the metrics name conversations'
+ * volume and errors. Served by the main app, or alone on METRICS_PORT.
+ *
+ * @example serve({ fetch: createMetricsApp({ metrics }).fetch, port: 9091 })
+ */
+export function createMetricsApp(deps: { metrics: Metrics; metricsToken?: string }): Hono {
+  const app = new Hono();
+  app.get('/metrics', async (c) => {
+    if (deps.metricsToken && !safeEqual(c.req.header('authorization') ?? '', `Bearer ${deps.metricsToken}`)) return c.json({ error: 'unauthorized' }, 401);
+    return c.text(await deps.metrics.text(), 200, { 'content-type': deps.metrics.registry.contentType });
+  });
+  return app;
 }
 
 function safeEqual(a: string, b: string): boolean {

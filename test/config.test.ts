@@ -22,6 +22,13 @@ describe('configuration', () => {
     expect(c.redisUrl).toBeUndefined();
   });
 
+  it('puts /metrics on a port of its own only when METRICS_PORT is set, on HOST unless METRICS_HOST says otherwise', () => {
+    expect(loadConfig(base, null).metrics).toBeUndefined();
+    expect(loadConfig({ ...base, METRICS_PORT: '9091', HOST: '::' }, null).metrics).toEqual({ port: 9091, host: '::' });
+    expect(loadConfig({ ...base, METRICS_PORT: '9091', METRICS_HOST: '127.0.0.1' }, null).metrics).toEqual({ port: 9091, host: '127.0.0.1' });
+    expect(() => loadConfig({ ...base, METRICS_PORT: 'ninety' }, null)).toThrow(/METRICS_PORT/);
+  });
+
   it('names every missing or invalid variable in one error, without their values', () => {
     let err: ConfigError | undefined;
     try {

@@ -98,6 +98,9 @@ describe('Fly.io configuration', () => {
     expect(fly.http_service.min_machines_running).toBeGreaterThanOrEqual(1);
     expect(fly.http_service.checks[0]).toMatchObject({ method: 'GET', path: '/healthz' });
     expect(parseInt(fly.kill_timeout, 10)).toBeGreaterThan(parseInt(fly.env.SHUTDOWN_TIMEOUT, 10));
+    // Fly scrapes the private metrics port, which is not the public one
+    expect(fly.metrics.port).toBe(Number(fly.env.METRICS_PORT));
+    expect(fly.metrics.port).not.toBe(fly.http_service.internal_port);
     expect(fly.kill_signal).toBe('SIGTERM');
     expect(fly.build.dockerfile).toBe('Dockerfile');
   });
