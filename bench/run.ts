@@ -1,11 +1,13 @@
 /**
  * `npm run bench`: every benchmark in one run; prints tables and writes bench/results.json.
  * Knobs: BENCH_REDIS_URL (redis://127.0.0.1:6379), BENCH_SECONDS (10 per ingest phase),
- * BENCH_TURNS (200), BENCH_CONVERSATIONS (1000), BENCH_MEETING_LINES (10000), BENCH_MEETING_RATE (50).
+ * BENCH_TURNS (200), BENCH_CONVERSATIONS (1000), BENCH_MEETING_LINES (10000), BENCH_MEETING_RATE (50),
+ * BENCH_FILE_RECORDS (100000); BENCH_ONLY picks some of ingest,overhead,streaming,scale,meeting,filestore.
  */
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { benchFileStore } from './file-store.js';
 import { benchIngest } from './ingest.js';
 import { log, machine, round, table } from './lib.js';
 import { benchMeeting } from './meeting.js';
@@ -14,7 +16,7 @@ import { benchOverhead, benchOverheadResponses, benchStreaming } from './turns.j
 
 const env = (k: string, d: number) => Number(process.env[k] ?? d);
 const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const only = (process.env.BENCH_ONLY ?? 'ingest,overhead,streaming,scale,meeting').split(',');
+const only = (process.env.BENCH_ONLY ?? 'ingest,overhead,streaming,scale,meeting,filestore').split(',');
 
 async function main(): Promise<void> {
   const results: Record<string, unknown> = { machine: machine(), at: new Date().toISOString() };
@@ -69,6 +71,11 @@ async function main(): Promise<void> {
     const meeting = await benchMeeting({ lines: env('BENCH_MEETING_LINES', 10_000), rate: env('BENCH_MEETING_RATE', 50), redisUrl });
     results.meeting = meeting;
     console.log(`\nMeeting capture\n${table([{ lines: meeting.lines, 'lines/s': meeting.ratePerSec, 'Message.create calls': meeting.captureRequests, lost: meeting.linesLost, 'out of order': meeting.outOfOrder, 'lag p50 ms': meeting.lagMs.p50, 'lag p99 ms': meeting.lagMs.p99, 'lag max ms': meeting.lagMs.max }])}`);
+  }
+  if (only.includes('filestore')) {
+    const rows = await benchFileStore({ records: env('BENCH_FILE_RECORDS', 100_000), saves: 100 });
+    results.fileStore = rows;
+    console.log(`\nEmbedded file store (awaited saves one after another)\n${table(rows as unknown as Array<Record<string, number>>)}`);
   }
   const file = join(import.meta.dirname, 'results.json');
   writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);

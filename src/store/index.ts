@@ -15,5 +15,5 @@ export * from './store.js';
  */
 export async function createStore(opts: { redisUrl?: string; redisPrefix?: string; dataDir: string; onError?: (err: Error) => void }): Promise<Store> {
   if (opts.redisUrl) return RedisStore.connect({ url: opts.redisUrl, prefix: opts.redisPrefix, onError: opts.onError });
-  return new LocalStore({ file: join(opts.dataDir, 'threadline.json') });
+  return new LocalStore({ file: join(opts.dataDir, 'threadline.jsonl'), legacyFile: join(opts.dataDir, 'threadline.json'), onError: opts.onError });
 }

@@ -2,13 +2,13 @@ import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Keyv } from 'keyv';
-import { KeyvFile } from 'keyv-file';
+import { JournalFile } from './journal-file.js';
 import { KeyedMutex } from './mutex.js';
 import { LockTimeoutError, slidingWindow, type HeldLock, type LockOptions, type Store } from './store.js';
 
 /**
- * One-instance store: Keyv over an embedded JSON file (keyv-file, survives restarts) or memory.
- * Atomicity comes from an in-process mutex, which is exact for a single process.
+ * One-instance store: Keyv over an embedded journal file (survives restarts; see JournalFile) or
+ * memory. Atomicity comes from an in-process mutex, which is exact for a single process.
  */
 export class LocalStore implements Store {
   readonly kind: 'file' | 'memory';
@@ -16,11 +16,19 @@ export class LocalStore implements Store {
   private readonly mutex = new KeyedMutex();
   private readonly locks = new KeyedMutex();
 
-  constructor(opts: { file?: string } = {}) {
+  /** The journal behind the file store (tests and the benchmark read its size). */
+  readonly journal?: JournalFile;
+
+  /**
+   * `file`: the journal (`threadline.jsonl`); `legacyFile`: keyv-file's `threadline.json` of earlier
+   * releases, imported once when the journal does not exist yet.
+   */
+  constructor(opts: { file?: string; legacyFile?: string; compactBytes?: number; onError?: (err: Error) => void } = {}) {
     if (opts.file) {
       mkdirSync(dirname(opts.file), { recursive: true });
-      // A short write delay coalesces bursts; an awaited set resolves once the file is written.
-      this.kv = new Keyv({ store: new KeyvFile({ filename: opts.file, writeDelay: 10, expiredCheckDelay: 60_000 }), namespace: 'threadline' });
+      this.journal = new JournalFile({ filename: opts.file, legacyFile: opts.legacyFile, compactBytes: opts.compactBytes, onError: opts.onError });
+      // throwOnErrors: a write that did not reach the file fails its caller instead of vanishing
+      this.kv = new Keyv({ store: this.journal, namespace: 'threadline', throwOnErrors: true });
       this.kind = 'file';
     } else {
       this.kv = new Keyv({ namespace: 'threadline' });
@@ -29,41 +37,16 @@ export class LocalStore implements Store {
   }
 
   async get<T>(key: string): Promise<T | undefined> {
-    const pending = this.pending.get(key);
-    if (pending) return pending.expires !== undefined && pending.expires <= Date.now() ? undefined : (pending.value as T | undefined);
     return (await this.kv.get<T>(key)) ?? undefined;
   }
 
+  /** Resolves once the change is in the file (file store); rejects when it could not be written. */
   async set<T>(key: string, value: T, ttlMs?: number): Promise<void> {
-    await this.write(key, value, ttlMs === undefined ? undefined : Date.now() + ttlMs, () => this.kv.set(key, value, ttlMs));
+    await this.kv.set(key, value, ttlMs);
   }
 
   async delete(key: string): Promise<void> {
-    await this.write(key, undefined, undefined, () => this.kv.delete(key));
-  }
-
-  /**
-   * keyv-file keeps the data in memory and writes the whole file `writeDelay` after a change;
-   * waiting for that write would hold every turn for it. So a file-backed write returns at once:
-   * the value is served from `pending` until the file has it, and close() waits for the last write.
-   */
-  private readonly pending = new Map<string, { value: unknown; expires?: number }>();
-  private readonly writes = new Set<Promise<unknown>>();
-
-  private async write(key: string, value: unknown, expires: number | undefined, op: () => Promise<unknown>): Promise<void> {
-    if (this.kind === 'memory') {
-      await op();
-      return;
-    }
-    const entry = { value, expires };
-    this.pending.set(key, entry);
-    const p = op()
-      .catch(() => undefined)
-      .finally(() => {
-        if (this.pending.get(key) === entry) this.pending.delete(key);
-        this.writes.delete(p);
-      });
-    this.writes.add(p);
+    await this.kv.delete(key);
   }
 
   claim(key: string, ttlMs: number): Promise<boolean> {
@@ -145,7 +128,6 @@ export class LocalStore implements Store {
 
   async close(): Promise<void> {
     this.channels.removeAllListeners();
-    while (this.writes.size) await Promise.all([...this.writes]);
     await this.kv.disconnect();
   }
 }

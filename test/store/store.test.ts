@@ -1,4 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { appendFileSync, existsSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
+import { Keyv } from 'keyv';
+import { KeyvFile } from 'keyv-file';
 import { join } from 'node:path';
 import { LocalStore, LockTimeoutError, RedisStore, type Store } from '../../src/store/index.js';
 import { createClient } from '@redis/client';
@@ -86,16 +89,131 @@ describe.each([
 });
 
 describe('file store', () => {
-  it('keeps records across a restart (a new instance on the same file)', async () => {
-    const file = join(tempDir(), 'kv.json');
+  const journal = () => join(tempDir(), 'threadline.jsonl');
+  const reopen = (file: string, opts: { legacyFile?: string; compactBytes?: number } = {}) => {
+    const s = new LocalStore({ file, ...opts });
+    opened.push(s);
+    return s;
+  };
+
+  it('keeps records across a restart (a new instance on the same file), deletes included', async () => {
+    const file = journal();
     const a = new LocalStore({ file });
     await a.set('conversation', { threadId: 'thread_1' });
+    await a.set('gone', 1);
+    await a.delete('gone');
     await a.listPush('q', ['x']);
     await a.close();
-    const b = new LocalStore({ file });
-    opened.push(b);
+    const b = reopen(file);
     expect(await b.get('conversation')).toEqual({ threadId: 'thread_1' });
+    expect(await b.get('gone')).toBeUndefined();
     expect(await b.listRange('q', 0, -1)).toEqual(['x']);
+  });
+
+  it('a write resolves once its line is in the file: a process killed right after loses nothing', async () => {
+    const file = journal();
+    const a = new LocalStore({ file });
+    opened.push(a);
+    await a.set('acked', { event: 'Ev1' });
+    // no close(): read the file as the next process would after a kill -9
+    const b = reopen(file);
+    expect(await b.get('acked')).toEqual({ event: 'Ev1' });
+  });
+
+  it('a save appends the change, not the store: at 10,000 records one set grows the file by one line', async () => {
+    const file = journal();
+    const s = reopen(file);
+    await Promise.all(Array.from({ length: 10_000 }, (_, i) => s.set(`conversation:${i}`, { threadId: `thread_${i}`, at: i })));
+    const before = statSync(file).size;
+    await s.set('conversation:42', { threadId: 'thread_42b', at: 42 });
+    const grown = statSync(file).size - before;
+    expect(grown).toBeGreaterThan(0);
+    expect(grown).toBeLessThan(120); // one line, where keyv-file rewrote about 600 KB
+  });
+
+  it('compacts a journal that is mostly overwritten lines, and reads back the same records', async () => {
+    const file = journal();
+    const s = new LocalStore({ file, compactBytes: 4_096 });
+    for (let i = 0; i < 500; i++) await s.set(`k${i % 5}`, { i });
+    await s.delete('k4');
+    expect(statSync(file).size).toBeLessThan(8_192 + 200); // 500 lines of about 40 bytes would be 20 KB
+    await s.close();
+    const again = reopen(file);
+    expect(await again.get('k0')).toEqual({ i: 495 });
+    expect(await again.get('k3')).toEqual({ i: 498 });
+    expect(await again.get('k4')).toBeUndefined();
+  });
+
+  it('expires a record by its TTL, across a restart too', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const file = journal();
+      const s = new LocalStore({ file });
+      await s.set('short', 'lived', 60_000);
+      await s.set('long', 'lived', 3_600_000);
+      vi.setSystemTime(Date.now() + 61_000);
+      expect(await s.get('short')).toBeUndefined();
+      expect(await s.get('long')).toBe('lived');
+      await s.close();
+      const again = reopen(file);
+      expect(await again.get('short')).toBeUndefined();
+      expect(await again.get('long')).toBe('lived');
+      vi.setSystemTime(Date.now() + 3_600_000);
+      expect(await again.get('long')).toBeUndefined();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('skips a last line torn by a crash mid-write, and appends after it cleanly', async () => {
+    const file = journal();
+    const a = new LocalStore({ file });
+    await a.set('whole', 1);
+    await a.close();
+    appendFileSync(file, '{"k":"threadline:torn","v":"{\\"value\\":');
+    const b = new LocalStore({ file });
+    expect(b.journal!.skippedLines).toBe(1);
+    expect(await b.get('whole')).toBe(1);
+    await b.set('after', 2);
+    await b.close();
+    const c = reopen(file);
+    expect(await c.get('after')).toBe(2);
+    expect(await c.get('whole')).toBe(1);
+  });
+
+  it('imports the keyv-file JSON of earlier releases once, expired records left behind', async () => {
+    const dir = tempDir();
+    const legacyFile = join(dir, 'threadline.json');
+    const old = new Keyv({ store: new KeyvFile({ filename: legacyFile, writeDelay: 0 }), namespace: 'threadline' });
+    await old.set('conversation:slack:T1:C1:1.0', { threadId: 'thread_old' });
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() - 3_600_000); // a claim made an hour ago, for a minute
+    await old.set('claim:Ev9', 1, 60_000);
+    vi.useRealTimers();
+    await old.disconnect();
+    const s = reopen(join(dir, 'threadline.jsonl'), { legacyFile });
+    expect(await s.get('conversation:slack:T1:C1:1.0')).toEqual({ threadId: 'thread_old' });
+    expect(await s.get('claim:Ev9')).toBeUndefined();
+    expect(existsSync(join(dir, 'threadline.jsonl'))).toBe(true);
+  });
+
+  it('a write the disk refuses fails its caller (no silent loss), and the store goes on once there is room', async () => {
+    const file = journal();
+    const s = reopen(file);
+    // the journal is opened at the first write: make that file a full disk (/dev/full answers ENOSPC)
+    symlinkSync('/dev/full', file);
+    await s.claim('Ev1', 60_000).then(
+      () => expect.unreachable('the claim cannot have been recorded'),
+      (err: unknown) => expect(err).toMatchObject({ code: 'ENOSPC' }),
+    );
+    // the claim did not happen: Slack's retry of that event must be able to claim it again
+    expect(await s.get('claim:Ev1')).toBeUndefined();
+    unlinkSync(file); // room again
+    expect(await s.claim('Ev1', 60_000)).toBe(true);
+    await s.set('kept', 2);
+    const again = reopen(file);
+    expect(await again.get('kept')).toBe(2);
+    expect(await again.get('claim:Ev1')).toBe(1);
   });
 });
 
