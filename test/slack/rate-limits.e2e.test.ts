@@ -61,10 +61,10 @@ describe("Slack's rate limits", () => {
     const limited = slack.log.filter((c) => c.method === 'chat.appendStream' && c.result?.error === 'ratelimited');
     expect(limited.length).toBeGreaterThan(0);
     expect(app.slack!.outbound.stats.rateLimited['chat.appendStream']).toBe(limited.length);
-    // while appendStream sat out its penalty, other methods went on
-    const first = limited[0];
-    const others = slack.log.filter((c) => c.method !== 'chat.appendStream' && c.at >= first.at && c.at < first.at + 1_000);
-    expect(others.length).toBeGreaterThan(0);
+    // while appendStream sat out a penalty, other methods went on (any penalty: the first may come
+    // when the other threads have nothing left to send but their appends)
+    const duringPenalty = limited.flatMap((l) => slack.log.filter((c) => c.method !== 'chat.appendStream' && c.at >= l.at && c.at < l.at + 1_000));
+    expect(duringPenalty.length).toBeGreaterThan(0);
   }, 60_000);
 
   it('when chat.startStream has no budget left, replies are posted and edited instead, at a pace Slack accepts', async () => {
