@@ -81,7 +81,7 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
       cleanup.push(() => new Promise((r) => metricsServer.close(() => r(undefined))));
       metricsUrl = `http://127.0.0.1:${(metricsServer.address() as AddressInfo).port}`;
     }
-    const store = opts.store ?? await createStore({ redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, dataDir: config.dataDir, onError: (err) => log.warn({ err: { message: err.message } }, 'redis error') });
+    const store = opts.store ?? await createStore({ redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, dataDir: config.dataDir, onError: (err) => log.warn({ err: { message: err.message } }, 'store error') });
     cleanup.unshift(() => store.close());
     readiness.add('store', () => store.ping());
     const backend = new BackendSlot();
@@ -113,11 +113,13 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
     const registry = opts.registry ?? new ToolRegistry().register(getCurrentTime);
     const loaded = await loadToolsFrom(config.toolsDir, registry);
     if (loaded.length) log.info({ tools: loaded }, 'local tools loaded');
+    const images = opts.imageFetcher ?? new ImageFetcher({ hosts: config.imageHosts });
+    metrics.heldImageBytes = () => images.heldBytes;
     const engine = new Engine({
       backend,
       store,
       registry,
-      images: opts.imageFetcher ?? new ImageFetcher({ hosts: config.imageHosts }),
+      images,
       platforms: {},
       log,
       metrics,

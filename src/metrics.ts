@@ -15,6 +15,9 @@ export class Metrics {
   readonly slackRateLimited = new Counter({ name: 'threadline_slack_rate_limited_total', help: 'Slack Web API 429 answers by method (each waited out for that method only)', labelNames: ['method'], registers: [this.registry] });
   readonly toolCalls = new Counter({ name: 'threadline_tool_calls_total', help: 'Local function tool calls by tool and outcome', labelNames: ['tool', 'outcome'], registers: [this.registry] });
   readonly queueDepth = new Gauge({ name: 'threadline_queue_depth', help: 'Messages waiting for a run to finish in their conversation', registers: [this.registry] });
+  /** Read when scraped: the composition root points it at the image fetcher. */
+  heldImageBytes: () => number = () => 0;
+  readonly imageBytesHeld: Gauge = new Gauge({ name: 'threadline_image_bytes_held', help: 'Bytes of downloaded images held in memory until their reply is uploaded (bounded for the process)', registers: [this.registry], collect: (): void => this.imageBytesHeld.set(this.heldImageBytes()) });
   readonly activeMeetings = new Gauge({ name: 'threadline_active_meetings', help: 'Meetings taking notes right now (this instance)', registers: [this.registry] });
   readonly dashscopeErrors = new Counter({ name: 'threadline_dashscope_errors_total', help: 'DashScope error responses by code', labelNames: ['code'], registers: [this.registry] });
   readonly dashscopeRequests = new Counter({ name: 'threadline_dashscope_requests_total', help: 'DashScope HTTP requests by method and status', labelNames: ['method', 'status'], registers: [this.registry] });

@@ -131,7 +131,11 @@ export class Answers {
 
   private async deliver(outcome: TurnOutcome, sink: ReplySink): Promise<void> {
     const reply = await attachImages(outcome.text, this.deps.images, (url, err) => this.deps.log.warn({ host: safeHost(url), reason: err.message }, 'image not attached'), outcome.images);
-    await sink.finish(reply.text || reply.images.length ? { ...reply, turnId: outcome.turnId } : { text: '_(The assistant returned an empty answer.)_', images: [], turnId: outcome.turnId });
+    try {
+      await sink.finish(reply.text || reply.images.length ? { ...reply, turnId: outcome.turnId } : { text: '_(The assistant returned an empty answer.)_', images: [], turnId: outcome.turnId });
+    } finally {
+      this.deps.images.release(reply.images); // uploaded (or given up): the bytes may go
+    }
   }
 
   /**

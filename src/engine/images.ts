@@ -63,6 +63,12 @@ export interface ImageFetcherOptions {
   maxRedirects?: number;
   /** DNS lookup (tests point names at chosen addresses); defaults to the system resolver. */
   lookup?: LookupFunction;
+  /**
+   * Bytes of downloaded images this process holds at once, across every reply (default 64 MiB):
+   * a download reserves its cap before it connects and gives back what it did not use; the rest
+   * is given back by `release` once the reply is uploaded. Past the budget, downloads wait.
+   */
+  memoryBytes?: number;
 }
 
 const PRIVATE = new BlockList();
@@ -99,12 +105,36 @@ export class ImageFetcher {
   private readonly timeoutMs: number;
   private readonly maxRedirects: number;
   private readonly lookup: LookupFunction;
+  /**
+   * Slack's filesUploadV2 and discord.js both read a stream whole into a Buffer before they upload
+   * it (@slack/web-api file-upload.js getFileDataAsStream; discord.js DataResolver.resolveFile), so
+   * an image cannot be streamed from DashScope's bucket into the upload through them; the memory
+   * is bounded here instead, for the whole process, not per reply.
+   */
+  private readonly memory: ByteBudget;
+  private readonly held = new WeakMap<ReplyImage, number>();
 
   constructor(private readonly opts: ImageFetcherOptions) {
     this.maxBytes = opts.maxBytes ?? 10 * 1024 * 1024;
     this.timeoutMs = opts.timeoutMs ?? 15_000;
     this.maxRedirects = opts.maxRedirects ?? 3;
     this.lookup = opts.lookup ?? (dnsLookup as LookupFunction);
+    this.memory = new ByteBudget(Math.max(opts.memoryBytes ?? 64 * 1024 * 1024, this.maxBytes));
+  }
+
+  /** Bytes of images held right now (downloading, or downloaded and not yet released). */
+  get heldBytes(): number {
+    return this.memory.used;
+  }
+
+  /** Gives back the memory of images once their reply is uploaded (or given up). */
+  release(images: ReplyImage[]): void {
+    for (const img of images) {
+      const n = this.held.get(img);
+      if (n === undefined) continue;
+      this.held.delete(img);
+      this.memory.give(n);
+    }
   }
 
   /** Whether a host (with optional port) matches an IMAGE_HOSTS pattern. */
@@ -134,18 +164,31 @@ export class ImageFetcher {
    * counts idle time lets a server trickle bytes forever while the turn (and its lock) waits.
    */
   async fetch(url: string, alt = 'image', maxBytes = this.maxBytes): Promise<ReplyImage> {
+    const cap = Math.min(maxBytes, this.maxBytes);
+    this.check(new URL(url)); // refuse before waiting for memory
     const deadline = AbortSignal.timeout(this.timeoutMs);
-    let current = url;
-    for (let hop = 0; hop <= this.maxRedirects; hop++) {
-      const res = await this.get(current, deadline);
-      if (res.statusCode && res.statusCode >= 300 && res.statusCode < 400 && res.headers.location) {
-        res.resume();
-        current = new URL(res.headers.location, current).href;
-        continue;
+    // the waiting counts against the download's deadline: past it, the image stays a link
+    await this.memory.take(cap, deadline).catch(() => {
+      throw new ImageRejected('image download timed out waiting for memory (too many images at once)');
+    });
+    let img: ReplyImage | undefined;
+    try {
+      let current = url;
+      for (let hop = 0; hop <= this.maxRedirects && !img; hop++) {
+        const res = await this.get(current, deadline);
+        if (res.statusCode && res.statusCode >= 300 && res.statusCode < 400 && res.headers.location) {
+          res.resume();
+          current = new URL(res.headers.location, current).href;
+          continue;
+        }
+        img = await this.read(res, current, alt, deadline, cap);
       }
-      return this.read(res, current, alt, deadline, Math.min(maxBytes, this.maxBytes));
+      if (!img) throw new ImageRejected('too many redirects');
+      this.held.set(img, img.bytes.length);
+      return img;
+    } finally {
+      this.memory.give(cap - (img?.bytes.length ?? 0));
     }
-    throw new ImageRejected('too many redirects');
   }
 
   private check(url: URL): { explicit: boolean } {
@@ -216,6 +259,55 @@ export class ImageFetcher {
     const ext = type.split('/')[1]?.replace('jpeg', 'jpg').replace(/[^a-z0-9]/g, '') || 'png';
     const base = (new URL(url).pathname.split('/').pop() ?? '').replace(/\.[^.]*$/, '').replace(/[^\w.-]/g, '').slice(0, 60);
     return { bytes: new Uint8Array(Buffer.concat(chunks)), contentType: type, filename: `${base || 'image'}.${ext}`, alt, url };
+  }
+}
+
+/**
+ * A count of bytes that callers take and give back; a taker waits (in arrival order) until its
+ * share fits, or until its signal fires.
+ */
+class ByteBudget {
+  used = 0;
+  private readonly waiting: Array<{ n: number; go: () => void }> = [];
+
+  constructor(private readonly limit: number) {}
+
+  take(n: number, signal: AbortSignal): Promise<void> {
+    if (!this.waiting.length && this.used + n <= this.limit) {
+      this.used += n;
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => {
+      const entry = {
+        n,
+        go: () => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        },
+      };
+      const onAbort = () => {
+        this.waiting.splice(this.waiting.indexOf(entry), 1);
+        reject(signal.reason as Error);
+        this.wake(); // a large waiter leaving may let smaller ones behind it go
+      };
+      if (signal.aborted) return reject(signal.reason as Error);
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.waiting.push(entry);
+    });
+  }
+
+  give(n: number): void {
+    if (n <= 0) return;
+    this.used -= n;
+    this.wake();
+  }
+
+  private wake(): void {
+    while (this.waiting.length && this.used + this.waiting[0].n <= this.limit) {
+      const next = this.waiting.shift()!;
+      this.used += next.n;
+      next.go();
+    }
   }
 }
 

@@ -129,3 +129,76 @@ describe('attaching images to a reply', () => {
     expect(out.text).toBe(`Here: _(image: a cat)_ and [a page](${host.url}/page.png)`);
   });
 });
+
+describe('memory for images, across every reply of the process', () => {
+  it('holds at most the budget: downloads past it wait, and go on once a reply is uploaded and releases its images', async () => {
+    const { createServer } = await import('node:http');
+    const MiB = 1024 * 1024;
+    const image = Buffer.alloc(600 * 1024, 7);
+    const held: Array<() => void> = [];
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const arrived: Array<() => void> = [];
+    const server = createServer((_req, res) => {
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      held.push(() => {
+        inFlight--;
+        res.writeHead(200, { 'content-type': 'image/png', 'content-length': image.length }).end(image);
+      });
+      arrived.shift()?.();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const hostPort = `127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}`;
+    const nextRequest = () => new Promise<void>((r) => arrived.push(r));
+    const answer = () => held.shift()!();
+    try {
+      // 1 MiB reserved per download before it connects, 2.5 MiB in all
+      const f = new ImageFetcher({ hosts: [hostPort], maxBytes: MiB, memoryBytes: 2.5 * MiB });
+      const firstTwo = [nextRequest(), nextRequest()];
+      const downloads = Array.from({ length: 5 }, (_, i) => f.fetch(`http://${hostPort}/gen/${i}.png`));
+      await Promise.all(firstTwo);
+      expect(held).toHaveLength(2); // the third waits for memory, unconnected
+      expect(f.heldBytes).toBe(2 * MiB);
+      // both arrive and give back what they did not use: the third fits (2 × 600 KiB + 1 MiB), the fourth not
+      const third = nextRequest();
+      answer();
+      answer();
+      const done = await Promise.all(downloads.slice(0, 2));
+      expect(done.map((d) => Buffer.from(d.bytes).equals(image))).toEqual([true, true]);
+      await third;
+      expect(f.heldBytes).toBe(2 * image.length + MiB);
+      answer();
+      const got3 = await downloads[2];
+      // three images held until their replies are uploaded; the fourth's megabyte does not fit
+      expect(f.heldBytes).toBe(3 * image.length);
+      const fourth = nextRequest();
+      f.release(done); // that reply is uploaded
+      await fourth;
+      expect(f.heldBytes).toBe(image.length + MiB);
+      const fifth = nextRequest();
+      answer();
+      const got4 = await downloads[3];
+      await fifth;
+      answer();
+      const got5 = await downloads[4];
+      f.release([got3, got4, got5]);
+      expect(f.heldBytes).toBe(0);
+      expect(maxInFlight).toBe(2);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  it('a download that cannot get memory before its deadline stays a link, and frees nothing it did not take', async () => {
+    const f = new ImageFetcher({ hosts: [host.host], maxBytes: 1024 * 1024, memoryBytes: 1024 * 1024, timeoutMs: 200 });
+    const kept = await f.fetch(`${host.url}/gen/cat.png`);
+    // the cat is held (its reply not uploaded): a download reserving the whole megabyte must wait
+    const reply = await attachImages(`![dog](${host.url}/gen/dog/cat.png)`, f);
+    expect(reply.images).toHaveLength(0);
+    expect(reply.text).toBe(`[dog](${host.url}/gen/dog/cat.png)`);
+    expect(f.heldBytes).toBe(kept.bytes.length);
+    f.release([kept]);
+    expect(f.heldBytes).toBe(0);
+  });
+});

@@ -157,6 +157,8 @@ describe('replies', () => {
     expect(slack.calls('files.getUploadURLExternal')[0].args).toMatchObject({ filename: 'cat.png', alt_text: 'a red fox' });
     // the streamed text showed the raw link: the message is rewritten with the caption
     expect(slack.calls('chat.update').at(-1)!.text).toBe('Here you go _(image: a red fox)_');
+    // uploaded: the image's bytes are no longer held
+    expect(await (await fetch(`${app.url}/metrics`)).text()).toMatch(/^threadline_image_bytes_held 0$/m);
   });
 
   it('falls back to post + chat.update when chat.startStream answers unknown_method', async () => {
