@@ -11,7 +11,13 @@ import { LocalStore } from '../src/store/local.js';
 import { tempDir } from '../test/helpers.js';
 import { percentile, round } from './lib.js';
 
-const record = (i: number) => ({ backend: 'assistant', threadId: `thread_${i.toString(36).padStart(24, '0')}`, reply: { platform: 'slack', channel: 'C0123456789', thread: '1767500000.000100' }, participants: ['U0123456789'], lastActivity: 1_767_500_000_000 + i });
+const record = (i: number) => ({
+  backend: 'assistant',
+  threadId: `thread_${i.toString(36).padStart(24, '0')}`,
+  reply: { platform: 'slack', channel: 'C0123456789', thread: '1767500000.000100' },
+  participants: ['U0123456789'],
+  lastActivity: 1_767_500_000_000 + i,
+});
 
 export interface FileStoreRow {
   store: string;
@@ -50,7 +56,14 @@ export async function benchFileStore(opts: { records: number; saves: number }): 
     await again.get('warm');
     const loadMs = performance.now() - t;
     if (again instanceof LocalStore) await again.close();
-    rows.push({ store: kind, records: opts.records, 'save p50 ms': round(percentile(times, 50)), 'save p99 ms': round(percentile(times, 99)), 'bytes written per save': Math.round(written / opts.saves), 'load ms': round(loadMs, 0) });
+    rows.push({
+      store: kind,
+      records: opts.records,
+      'save p50 ms': round(percentile(times, 50)),
+      'save p99 ms': round(percentile(times, 99)),
+      'bytes written per save': Math.round(written / opts.saves),
+      'load ms': round(loadMs, 0),
+    });
   }
   return rows;
 }

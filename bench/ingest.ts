@@ -25,7 +25,7 @@ async function startServer(kind: string, redisUrl: string): Promise<{ port: numb
   });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
-    child.stdout!.on('data', (d) => {
+    child.stdout.on('data', (d) => {
       out += d;
       const m = /READY (\d+)/.exec(out);
       if (m) resolve(Number(m[1]));

@@ -26,12 +26,26 @@ export async function benchMeeting(opts: { lines: number; rate: number; redisUrl
   const [ds, slack] = await Promise.all([new FakeDashScope().start(), new FakeSlack().start()]);
   ds.model = () => ({ text: '## Summary\nok' });
   const app = await startChild({
-    DASHSCOPE_API_KEY: ds.apiKey, DASHSCOPE_BASE_URL: ds.url, SLACK_BOT_TOKEN: slack.botToken, SLACK_SIGNING_SECRET: SECRET, SLACK_API_URL: slack.apiUrl,
-    REDIS_URL: opts.redisUrl, REDIS_PREFIX: `threadline-bench:${Date.now()}:`,
+    DASHSCOPE_API_KEY: ds.apiKey,
+    DASHSCOPE_BASE_URL: ds.url,
+    SLACK_BOT_TOKEN: slack.botToken,
+    SLACK_SIGNING_SECRET: SECRET,
+    SLACK_API_URL: slack.apiUrl,
+    REDIS_URL: opts.redisUrl,
+    REDIS_PREFIX: `threadline-bench:${Date.now()}:`,
   });
   const post = (body: string, form = false) =>
     fetch(`${app.url}/slack/events`, { method: 'POST', headers: { 'content-type': form ? 'application/x-www-form-urlencoded' : 'application/json', ...signSlackBody(SECRET, body) }, body });
-  const command = (text: string) => new URLSearchParams({ command: '/assistant', text, team_id: 'T00FAKE00AA', channel_id: 'CMEET', user_id: 'U1', trigger_id: `t${Date.now()}${Math.random()}`, response_url: 'http://127.0.0.1:9/' }).toString();
+  const command = (text: string) =>
+    new URLSearchParams({
+      command: '/assistant',
+      text,
+      team_id: 'T00FAKE00AA',
+      channel_id: 'CMEET',
+      user_id: 'U1',
+      trigger_id: `t${Date.now()}${Math.random()}`,
+      response_url: 'http://127.0.0.1:9/',
+    }).toString();
   try {
     await post(command('notes start Benchmark'), true);
     await slack.log.waitFor((c) => c.method === 'chat.postMessage' && String(c.args.text).includes('Taking notes'));
@@ -46,7 +60,15 @@ export async function benchMeeting(opts: { lines: number; rate: number; redisUrl
         const due = Math.min(opts.lines, Math.floor(((performance.now() - started) / 1000) * opts.rate) + 1);
         for (; i < due; i++) {
           const ts = `${1_800_000_000 + i}.000100`;
-          const body = JSON.stringify({ token: 'x', api_app_id: 'A00FAKEAPP01', type: 'event_callback', team_id: 'T00FAKE00AA', authorizations: [{ user_id: 'U00FAKEBOT01', team_id: 'T00FAKE00AA', is_bot: true }], event_id: `EvM${i}`, event: { type: 'message', user: `U${i % 7}`, text: `line ${i} of the meeting`, ts, channel: 'CMEET', event_ts: ts, channel_type: 'channel' } });
+          const body = JSON.stringify({
+            token: 'x',
+            api_app_id: 'A00FAKEAPP01',
+            type: 'event_callback',
+            team_id: 'T00FAKE00AA',
+            authorizations: [{ user_id: 'U00FAKEBOT01', team_id: 'T00FAKE00AA', is_bot: true }],
+            event_id: `EvM${i}`,
+            event: { type: 'message', user: `U${i % 7}`, text: `line ${i} of the meeting`, ts, channel: 'CMEET', event_ts: ts, channel_type: 'channel' },
+          });
           sentAt[i] = performance.now();
           void post(body);
         }
@@ -56,7 +78,11 @@ export async function benchMeeting(opts: { lines: number; rate: number; redisUrl
       tick();
     });
     const seen = (): number[] =>
-      creates().flatMap((c) => String(c.body.content).split('\n').map((l) => Number(/line (\d+) of/.exec(l)?.[1] ?? -1)));
+      creates().flatMap((c) =>
+        String(c.body.content)
+          .split('\n')
+          .map((l) => Number(/line (\d+) of/.exec(l)?.[1] ?? -1)),
+      );
     await ds.log.waitFor(() => seen().length >= opts.lines, 120_000, 'all lines captured');
     const lag: number[] = [];
     for (const c of creates()) {

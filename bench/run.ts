@@ -51,7 +51,9 @@ async function main(): Promise<void> {
   if (only.includes('streaming')) {
     const streaming = await benchStreaming({ turns: Math.min(50, env('BENCH_TURNS', 200)), redisUrl });
     results.streaming = streaming;
-    console.log(`\nFirst visible text after the model's first delta, in ms\n${table(streaming.map((s) => ({ mode: s.mode, 'Slack p50': s.firstTextSlackMs.p50, 'Slack p99': s.firstTextSlackMs.p99, 'Discord p50': s.firstTextDiscordMs.p50, 'Discord p99': s.firstTextDiscordMs.p99, 'DashScope requests/turn': s.dashscopeRequestsPerTurn })))}`);
+    console.log(
+      `\nFirst visible text after the model's first delta, in ms\n${table(streaming.map((s) => ({ mode: s.mode, 'Slack p50': s.firstTextSlackMs.p50, 'Slack p99': s.firstTextSlackMs.p99, 'Discord p50': s.firstTextDiscordMs.p50, 'Discord p99': s.firstTextDiscordMs.p99, 'DashScope requests/turn': s.dashscopeRequestsPerTurn })))}`,
+    );
   }
   if (only.includes('scale')) {
     // V8's defaults keep garbage until they need the room; a heap cap sized for the machine shows the real footprint
@@ -70,7 +72,9 @@ async function main(): Promise<void> {
   if (only.includes('meeting')) {
     const meeting = await benchMeeting({ lines: env('BENCH_MEETING_LINES', 10_000), rate: env('BENCH_MEETING_RATE', 50), redisUrl });
     results.meeting = meeting;
-    console.log(`\nMeeting capture\n${table([{ lines: meeting.lines, 'lines/s': meeting.ratePerSec, 'Message.create calls': meeting.captureRequests, lost: meeting.linesLost, 'out of order': meeting.outOfOrder, 'lag p50 ms': meeting.lagMs.p50, 'lag p99 ms': meeting.lagMs.p99, 'lag max ms': meeting.lagMs.max }])}`);
+    console.log(
+      `\nMeeting capture\n${table([{ lines: meeting.lines, 'lines/s': meeting.ratePerSec, 'Message.create calls': meeting.captureRequests, lost: meeting.linesLost, 'out of order': meeting.outOfOrder, 'lag p50 ms': meeting.lagMs.p50, 'lag p99 ms': meeting.lagMs.p99, 'lag max ms': meeting.lagMs.max }])}`,
+    );
   }
   if (only.includes('filestore')) {
     const rows = await benchFileStore({ records: env('BENCH_FILE_RECORDS', 100_000), saves: 100 });

@@ -35,7 +35,18 @@ interface Rig {
 async function rig(store: Store): Promise<Rig> {
   const [ds, slack, discord] = await Promise.all([new FakeDashScope().start(), new FakeSlack().start(), new FakeDiscord().start()]);
   const config = loadConfig(
-    { PORT: '0', HOST: '127.0.0.1', DASHSCOPE_API_KEY: ds.apiKey, DASHSCOPE_BASE_URL: ds.url, SLACK_BOT_TOKEN: slack.botToken, SLACK_SIGNING_SECRET: SECRET, SLACK_API_URL: slack.apiUrl, DISCORD_TOKEN: discord.token, DISCORD_API_URL: discord.apiBase, TOOLS_DIR: '/nonexistent' },
+    {
+      PORT: '0',
+      HOST: '127.0.0.1',
+      DASHSCOPE_API_KEY: ds.apiKey,
+      DASHSCOPE_BASE_URL: ds.url,
+      SLACK_BOT_TOKEN: slack.botToken,
+      SLACK_SIGNING_SECRET: SECRET,
+      SLACK_API_URL: slack.apiUrl,
+      DISCORD_TOKEN: discord.token,
+      DISCORD_API_URL: discord.apiBase,
+      TOOLS_DIR: '/nonexistent',
+    },
     null,
   );
   const app = await startThreadline(config, { log: silentLogger, store });
@@ -51,7 +62,18 @@ let seq = 0;
 function slackMention(threadTs?: string): { body: string; ts: string } {
   const ts = `${1_780_000_000 + ++seq}.000100`;
   const event = { type: 'app_mention', user: 'U00FAKEUSER1', text: '<@U00FAKEBOT01> hello', ts, channel: 'C00FAKECHAN1', event_ts: ts, ...(threadTs ? { thread_ts: threadTs } : {}) };
-  return { body: JSON.stringify({ token: 'x', api_app_id: 'A00FAKEAPP01', type: 'event_callback', team_id: 'T00FAKE00AA', authorizations: [{ user_id: 'U00FAKEBOT01', team_id: 'T00FAKE00AA', is_bot: true }], event_id: `Ev${ts}`, event }), ts };
+  return {
+    body: JSON.stringify({
+      token: 'x',
+      api_app_id: 'A00FAKEAPP01',
+      type: 'event_callback',
+      team_id: 'T00FAKE00AA',
+      authorizations: [{ user_id: 'U00FAKEBOT01', team_id: 'T00FAKE00AA', is_bot: true }],
+      event_id: `Ev${ts}`,
+      event,
+    }),
+    ts,
+  };
 }
 
 async function postSlack(url: string, body: string): Promise<number> {
@@ -61,7 +83,25 @@ async function postSlack(url: string, body: string): Promise<number> {
 }
 
 function discordDm(discord: FakeDiscord, channel: string) {
-  return { id: discord.nextId(), channel_id: channel, channel_type: 1, type: 0, content: 'hello', timestamp: new Date().toISOString(), edited_timestamp: null, author: { id: '1033044521375764530', username: 'u', discriminator: '0', global_name: 'U', avatar: null }, mentions: [], mention_roles: [], mention_everyone: false, attachments: [], embeds: [], components: [], pinned: false, tts: false, flags: 0 };
+  return {
+    id: discord.nextId(),
+    channel_id: channel,
+    channel_type: 1,
+    type: 0,
+    content: 'hello',
+    timestamp: new Date().toISOString(),
+    edited_timestamp: null,
+    author: { id: '1033044521375764530', username: 'u', discriminator: '0', global_name: 'U', avatar: null },
+    mentions: [],
+    mention_roles: [],
+    mention_everyone: false,
+    attachments: [],
+    embeds: [],
+    components: [],
+    pinned: false,
+    tts: false,
+    flags: 0,
+  };
 }
 
 export interface OverheadResult {
@@ -124,7 +164,19 @@ export async function benchOverheadResponses(opts: { turns: number; redisUrl: st
   log('turn overhead: redis, Responses backend');
   const [rs, slack, discord] = await Promise.all([new FakeResponses().start(), new FakeSlack().start(), new FakeDiscord().start()]);
   const config = loadConfig(
-    { PORT: '0', HOST: '127.0.0.1', DASHSCOPE_API: 'responses', DASHSCOPE_API_KEY: rs.apiKey, DASHSCOPE_BASE_URL: rs.baseUrl, SLACK_BOT_TOKEN: slack.botToken, SLACK_SIGNING_SECRET: SECRET, SLACK_API_URL: slack.apiUrl, DISCORD_TOKEN: discord.token, DISCORD_API_URL: discord.apiBase, TOOLS_DIR: '/nonexistent' },
+    {
+      PORT: '0',
+      HOST: '127.0.0.1',
+      DASHSCOPE_API: 'responses',
+      DASHSCOPE_API_KEY: rs.apiKey,
+      DASHSCOPE_BASE_URL: rs.baseUrl,
+      SLACK_BOT_TOKEN: slack.botToken,
+      SLACK_SIGNING_SECRET: SECRET,
+      SLACK_API_URL: slack.apiUrl,
+      DISCORD_TOKEN: discord.token,
+      DISCORD_API_URL: discord.apiBase,
+      TOOLS_DIR: '/nonexistent',
+    },
     null,
   );
   const app = await startThreadline(config, { log: silentLogger, store: await RedisStore.connect({ url: opts.redisUrl, prefix: `threadline-bench:${Date.now()}:` }) });
@@ -149,7 +201,7 @@ export async function benchOverheadResponses(opts: { turns: number; redisUrl: st
       const post = await discord.rest.waitFor((c) => c.method === 'POST' && c.route === `/channels/${dm.channel_id}/messages`);
       await app.discord!.idle();
       // this DM's own response (the turn is over, so it has completed)
-      const discordDone = [...rs.completedHr.values()][completions]!;
+      const discordDone = [...rs.completedHr.values()][completions];
       if (i < 5) continue; // warm-up
       toCreate.push(create.hr! - t0);
       slackPost.push(stop.hr! - slackDone);

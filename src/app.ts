@@ -47,7 +47,19 @@ export interface Threadline {
 export interface StartOptions {
   log: Logger;
   /** Test knobs: faster Socket Mode reconnects, no Web API retries, Discord timeouts. */
-  testing?: { slackBodyDeadlineMs?: number; slackMaxUnverifiedReads?: number; slackStatusRefreshMs?: number; slackRateLimits?: Record<string, import('../adapters/slack/outbound.js').MethodLimit> | 'unlimited'; imagePollMs?: number; responsesRetries?: number; socketPingTimeoutMs?: number; webApiRetries?: number; editIntervalMs?: number; discordRestRetries?: number; discordTypingEveryMs?: number };
+  testing?: {
+    slackBodyDeadlineMs?: number;
+    slackMaxUnverifiedReads?: number;
+    slackStatusRefreshMs?: number;
+    slackRateLimits?: Record<string, import('../adapters/slack/outbound.js').MethodLimit> | 'unlimited';
+    imagePollMs?: number;
+    responsesRetries?: number;
+    socketPingTimeoutMs?: number;
+    webApiRetries?: number;
+    editIntervalMs?: number;
+    discordRestRetries?: number;
+    discordTypingEveryMs?: number;
+  };
   registry?: ToolRegistry;
   imageFetcher?: ImageFetcher;
   /** A store to use instead of the configured one (benchmarks compare memory, file and Redis). */
@@ -81,7 +93,9 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
       cleanup.push(() => new Promise((r) => metricsServer.close(() => r(undefined))));
       metricsUrl = `http://127.0.0.1:${(metricsServer.address() as AddressInfo).port}`;
     }
-    const store = opts.store ?? await createStore({ redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, dataDir: config.dataDir, onError: (err) => log.warn({ err: { message: err.message } }, 'store error') });
+    const store =
+      opts.store ??
+      (await createStore({ redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, dataDir: config.dataDir, onError: (err) => log.warn({ err: { message: err.message } }, 'store error') }));
     cleanup.unshift(() => store.close());
     readiness.add('store', () => store.ping());
     const backend = new BackendSlot();
@@ -123,12 +137,27 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
       platforms: {},
       log,
       metrics,
-      options: { runTimeoutMs: config.runTimeoutMs, idleResetMs: config.conversationIdleResetMs, turnsPerMinute: config.turnsPerMinute, turnsInFlight: config.turnsInFlight, conversationTtlMs: config.conversationTtlMs },
+      options: {
+        runTimeoutMs: config.runTimeoutMs,
+        idleResetMs: config.conversationIdleResetMs,
+        turnsPerMinute: config.turnsPerMinute,
+        turnsInFlight: config.turnsInFlight,
+        conversationTtlMs: config.conversationTtlMs,
+      },
     });
     let slack: SlackAdapter | undefined;
     let discord: DiscordAdapter | undefined;
     if (config.discord) {
-      discord = await startDiscord({ config: config.discord, engine, store, log, metrics, restRetries: opts.testing?.discordRestRetries, editIntervalMs: opts.testing?.editIntervalMs, typingEveryMs: opts.testing?.discordTypingEveryMs });
+      discord = await startDiscord({
+        config: config.discord,
+        engine,
+        store,
+        log,
+        metrics,
+        restRetries: opts.testing?.discordRestRetries,
+        editIntervalMs: opts.testing?.editIntervalMs,
+        typingEveryMs: opts.testing?.discordTypingEveryMs,
+      });
       cleanup.unshift(() => discord!.stop());
       readiness.add('discord', () => discord!.isConnected());
       engine.addPlatform('discord', discord);

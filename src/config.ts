@@ -72,8 +72,7 @@ export class ConfigError extends Error {
   }
 }
 
-export const DEFAULT_INSTRUCTIONS =
-  'You are Threadline, a helpful assistant in a team chat (Slack or Discord). Messages from people start with their name. Answer clearly and concisely in Markdown.';
+export const DEFAULT_INSTRUCTIONS = 'You are Threadline, a helpful assistant in a team chat (Slack or Discord). Messages from people start with their name. Answer clearly and concisely in Markdown.';
 
 /**
  * Reads the environment (plus an optional `.env` file, which never overrides the environment)
@@ -136,8 +135,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (slackToken || signingSecret || appToken) {
     if (!slackToken) problems.push({ variable: 'SLACK_BOT_TOKEN', problem: 'is required for Slack (xoxb-…)', docs: 'Slack' });
     else if (!slackToken.startsWith('xoxb-')) problems.push({ variable: 'SLACK_BOT_TOKEN', problem: 'must be a bot token starting with xoxb-', docs: 'Slack' });
-    if (!signingSecret && !appToken)
-      problems.push({ variable: 'SLACK_SIGNING_SECRET', problem: 'is required for Slack over HTTP (or set SLACK_APP_TOKEN for Socket Mode)', docs: 'Slack' });
+    if (!signingSecret && !appToken) problems.push({ variable: 'SLACK_SIGNING_SECRET', problem: 'is required for Slack over HTTP (or set SLACK_APP_TOKEN for Socket Mode)', docs: 'Slack' });
     if (appToken && !appToken.startsWith('xapp-')) problems.push({ variable: 'SLACK_APP_TOKEN', problem: 'must be an app-level token starting with xapp-', docs: 'Slack' });
     slack = {
       botToken: slackToken ?? '',
@@ -161,7 +159,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         guildIds: list('DISCORD_GUILD_IDS'),
         channelIds: list('DISCORD_CHANNEL_IDS'),
         // a bot is public by default: with an allowlist, DMs from strangers would run on the operator's bill
-        dms: oneOf(get('DISCORD_DMS') ?? (list('DISCORD_GUILD_IDS').length || list('DISCORD_CHANNEL_IDS').length ? 'members' : 'all'), ['off', 'members', 'all'], 'DISCORD_DMS', problems) as 'off' | 'members' | 'all',
+        dms: oneOf(get('DISCORD_DMS') ?? (list('DISCORD_GUILD_IDS').length || list('DISCORD_CHANNEL_IDS').length ? 'members' : 'all'), ['off', 'members', 'all'], 'DISCORD_DMS', problems) as
+          'off' | 'members' | 'all',
       }
     : undefined;
 

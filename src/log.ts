@@ -5,9 +5,26 @@ export type { Logger };
 
 /** Paths whose values never reach a log line. */
 export const REDACT = [
-  'apiKey', '*.apiKey', 'token', '*.token', 'botToken', '*.botToken', 'appToken', '*.appToken',
-  'signingSecret', '*.signingSecret', 'user_token', '*.user_token', '*.*.user_token', 'authorization', '*.authorization',
-  'headers.authorization', 'req.headers.authorization', 'config.dashscope.apiKey', 'password', '*.password',
+  'apiKey',
+  '*.apiKey',
+  'token',
+  '*.token',
+  'botToken',
+  '*.botToken',
+  'appToken',
+  '*.appToken',
+  'signingSecret',
+  '*.signingSecret',
+  'user_token',
+  '*.user_token',
+  '*.*.user_token',
+  'authorization',
+  '*.authorization',
+  'headers.authorization',
+  'req.headers.authorization',
+  'config.dashscope.apiKey',
+  'password',
+  '*.password',
 ];
 
 /** Patterns of secrets inside free text (error messages, URLs); replaced before logging. */
@@ -45,7 +62,7 @@ export function serializeError(err: unknown): Record<string, unknown> {
   if (typeof e.url === 'string') out.route = e.url.replace(/^https?:\/\/[^/]+/, '').split('?')[0];
   if (e.data && typeof e.data.error === 'string') out.slackError = e.data.error;
   if (e.stack) out.stack = e.stack.split('\n').slice(0, 6).join('\n');
-  if (e.cause !== undefined) out.cause = e.cause instanceof Error ? serializeError(e.cause) : String(e.cause).slice(0, 200);
+  if (e.cause !== undefined) out.cause = e.cause instanceof Error ? serializeError(e.cause) : typeof e.cause === 'string' ? e.cause.slice(0, 200) : `(${typeof e.cause})`;
   return scrubDeep(out) as Record<string, unknown>;
 }
 

@@ -6,21 +6,56 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
  */
 export class Metrics {
   readonly registry = new Registry();
-  readonly eventsReceived = new Counter({ name: 'threadline_events_received_total', help: 'Inbound platform events by platform and kind', labelNames: ['platform', 'kind'], registers: [this.registry] });
+  readonly eventsReceived = new Counter({
+    name: 'threadline_events_received_total',
+    help: 'Inbound platform events by platform and kind',
+    labelNames: ['platform', 'kind'],
+    registers: [this.registry],
+  });
   readonly repliesSent = new Counter({ name: 'threadline_replies_sent_total', help: 'Replies posted by platform and type', labelNames: ['platform', 'type'], registers: [this.registry] });
   readonly runs = new Counter({ name: 'threadline_runs_total', help: 'Assistant runs by final status', labelNames: ['status'], registers: [this.registry] });
-  readonly runDuration = new Histogram({ name: 'threadline_run_duration_seconds', help: 'Run duration from Run.create to the final status', buckets: [0.25, 0.5, 1, 2, 5, 10, 20, 40, 80, 160, 320], registers: [this.registry] });
-  readonly firstText = new Histogram({ name: 'threadline_time_to_first_text_seconds', help: 'Time from Run.create to the first streamed text', buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20], registers: [this.registry] });
-  readonly feedback = new Counter({ name: 'threadline_feedback_total', help: 'Feedback on replies (the 👍/👎 buttons) by platform and value', labelNames: ['platform', 'value'], registers: [this.registry] });
-  readonly slackRateLimited = new Counter({ name: 'threadline_slack_rate_limited_total', help: 'Slack Web API 429 answers by method (each waited out for that method only)', labelNames: ['method'], registers: [this.registry] });
+  readonly runDuration = new Histogram({
+    name: 'threadline_run_duration_seconds',
+    help: 'Run duration from Run.create to the final status',
+    buckets: [0.25, 0.5, 1, 2, 5, 10, 20, 40, 80, 160, 320],
+    registers: [this.registry],
+  });
+  readonly firstText = new Histogram({
+    name: 'threadline_time_to_first_text_seconds',
+    help: 'Time from Run.create to the first streamed text',
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20],
+    registers: [this.registry],
+  });
+  readonly feedback = new Counter({
+    name: 'threadline_feedback_total',
+    help: 'Feedback on replies (the 👍/👎 buttons) by platform and value',
+    labelNames: ['platform', 'value'],
+    registers: [this.registry],
+  });
+  readonly slackRateLimited = new Counter({
+    name: 'threadline_slack_rate_limited_total',
+    help: 'Slack Web API 429 answers by method (each waited out for that method only)',
+    labelNames: ['method'],
+    registers: [this.registry],
+  });
   readonly toolCalls = new Counter({ name: 'threadline_tool_calls_total', help: 'Local function tool calls by tool and outcome', labelNames: ['tool', 'outcome'], registers: [this.registry] });
   readonly queueDepth = new Gauge({ name: 'threadline_queue_depth', help: 'Messages waiting for a run to finish in their conversation', registers: [this.registry] });
   /** Read when scraped: the composition root points it at the image fetcher. */
   heldImageBytes: () => number = () => 0;
-  readonly imageBytesHeld: Gauge = new Gauge({ name: 'threadline_image_bytes_held', help: 'Bytes of downloaded images held in memory until their reply is uploaded (bounded for the process)', registers: [this.registry], collect: (): void => this.imageBytesHeld.set(this.heldImageBytes()) });
+  readonly imageBytesHeld: Gauge = new Gauge({
+    name: 'threadline_image_bytes_held',
+    help: 'Bytes of downloaded images held in memory until their reply is uploaded (bounded for the process)',
+    registers: [this.registry],
+    collect: (): void => this.imageBytesHeld.set(this.heldImageBytes()),
+  });
   readonly activeMeetings = new Gauge({ name: 'threadline_active_meetings', help: 'Meetings taking notes right now (this instance)', registers: [this.registry] });
   readonly dashscopeErrors = new Counter({ name: 'threadline_dashscope_errors_total', help: 'DashScope error responses by code', labelNames: ['code'], registers: [this.registry] });
-  readonly dashscopeRequests = new Counter({ name: 'threadline_dashscope_requests_total', help: 'DashScope HTTP requests by method and status', labelNames: ['method', 'status'], registers: [this.registry] });
+  readonly dashscopeRequests = new Counter({
+    name: 'threadline_dashscope_requests_total',
+    help: 'DashScope HTTP requests by method and status',
+    labelNames: ['method', 'status'],
+    registers: [this.registry],
+  });
 
   constructor(opts: { defaults?: boolean } = {}) {
     if (opts.defaults) collectDefaultMetrics({ register: this.registry, prefix: 'threadline_' });

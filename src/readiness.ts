@@ -27,7 +27,7 @@ export class Readiness {
     if (this.stopping) failing.push('shutting-down');
     await Promise.all(
       [...this.checks].map(async ([name, check]) => {
-        let ok = false;
+        let ok: boolean;
         try {
           ok = await Promise.race([Promise.resolve(check()), new Promise<boolean>((r) => setTimeout(() => r(false), 2_000).unref())]);
         } catch {

@@ -44,7 +44,11 @@ export async function boot(env: Record<string, string | undefined>, opts: Partia
     },
     null,
   );
-  return startThreadline(config, { log: silentLogger, testing: { slackRateLimits: 'unlimited', webApiRetries: 0, editIntervalMs: 20, socketPingTimeoutMs: 300, discordRestRetries: 0, discordTypingEveryMs: 50 }, ...opts });
+  return startThreadline(config, {
+    log: silentLogger,
+    testing: { slackRateLimits: 'unlimited', webApiRetries: 0, editIntervalMs: 20, socketPingTimeoutMs: 300, discordRestRetries: 0, discordTypingEveryMs: 50 },
+    ...opts,
+  });
 }
 
 /** Posts a Slack request signed with the test secret (or as told), like Slack would. */

@@ -23,7 +23,11 @@ function importsOf(file: string): string[] {
 }
 
 function offenders(dir: string, forbidden: (spec: string, file: string) => boolean): string[] {
-  return files(dir).flatMap((f) => importsOf(f).filter((s) => forbidden(s, f)).map((s) => `${f} imports ${s}`));
+  return files(dir).flatMap((f) =>
+    importsOf(f)
+      .filter((s) => forbidden(s, f))
+      .map((s) => `${f} imports ${s}`),
+  );
 }
 
 const PLATFORM_SDKS = /^(@slack\/|discord\.js|@discordjs\/)/;
@@ -31,7 +35,15 @@ const PLATFORM_SDKS = /^(@slack\/|discord\.js|@discordjs\/)/;
 describe('boundaries', () => {
   it('the engine imports no platform SDK, no adapter, and no backend beyond the seam (backend.ts, errors.ts)', () => {
     expect(
-      offenders('src/engine', (s) => PLATFORM_SDKS.test(s) || s === 'openai' || s.startsWith('adapters/') || s.startsWith('src/assistant/') || (s.startsWith('src/backends/') && !['src/backends/backend.ts', 'src/backends/errors.ts'].includes(s))),
+      offenders(
+        'src/engine',
+        (s) =>
+          PLATFORM_SDKS.test(s) ||
+          s === 'openai' ||
+          s.startsWith('adapters/') ||
+          s.startsWith('src/assistant/') ||
+          (s.startsWith('src/backends/') && !['src/backends/backend.ts', 'src/backends/errors.ts'].includes(s)),
+      ),
     ).toEqual([]);
   });
 

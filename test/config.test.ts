@@ -32,13 +32,18 @@ describe('configuration', () => {
   it('names every missing or invalid variable in one error, without their values', () => {
     let err: ConfigError | undefined;
     try {
-      loadConfig({ SLACK_BOT_TOKEN: 'not-a-bot-token-secret', PORT: 'eighty', CONVERSATION_IDLE_RESET: 'soon', REDIS_URL: 'http://x', DASHSCOPE_BASE_URL: 'nope', ASSISTANT_PLUGIN_TOKENS: 'broken' }, null);
+      loadConfig(
+        { SLACK_BOT_TOKEN: 'not-a-bot-token-secret', PORT: 'eighty', CONVERSATION_IDLE_RESET: 'soon', REDIS_URL: 'http://x', DASHSCOPE_BASE_URL: 'nope', ASSISTANT_PLUGIN_TOKENS: 'broken' },
+        null,
+      );
     } catch (e) {
       err = e as ConfigError;
     }
     expect(err).toBeInstanceOf(ConfigError);
     const vars = err!.problems.map((p) => p.variable);
-    expect(vars).toEqual(expect.arrayContaining(['DASHSCOPE_API_KEY', 'SLACK_BOT_TOKEN', 'SLACK_SIGNING_SECRET', 'PORT', 'CONVERSATION_IDLE_RESET', 'REDIS_URL', 'DASHSCOPE_BASE_URL', 'ASSISTANT_PLUGIN_TOKENS']));
+    expect(vars).toEqual(
+      expect.arrayContaining(['DASHSCOPE_API_KEY', 'SLACK_BOT_TOKEN', 'SLACK_SIGNING_SECRET', 'PORT', 'CONVERSATION_IDLE_RESET', 'REDIS_URL', 'DASHSCOPE_BASE_URL', 'ASSISTANT_PLUGIN_TOKENS']),
+    );
     expect(err!.message).not.toContain('not-a-bot-token-secret');
   });
 

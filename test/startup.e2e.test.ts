@@ -18,7 +18,9 @@ afterAll(async () => {
 describe('startup with a bad token', () => {
   it('Slack: one auth.test, then a clear error naming SLACK_BOT_TOKEN (and no token in it)', async () => {
     const before = slack.calls('auth.test').length;
-    const err = await boot({ DASHSCOPE_API_KEY: ds.apiKey, DASHSCOPE_BASE_URL: ds.url, SLACK_BOT_TOKEN: 'xoxb-wrong-token', SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_API_URL: slack.apiUrl }).catch((e) => e);
+    const err = await boot({ DASHSCOPE_API_KEY: ds.apiKey, DASHSCOPE_BASE_URL: ds.url, SLACK_BOT_TOKEN: 'xoxb-wrong-token', SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_API_URL: slack.apiUrl }).catch(
+      (e) => e,
+    );
     expect(err).toMatchObject({ name: 'SlackAuthError' });
     expect(err.message).toMatch(/SLACK_BOT_TOKEN \(invalid_auth\)/);
     expect(err.message).not.toContain('xoxb-wrong-token');
@@ -32,7 +34,13 @@ describe('startup with a bad token', () => {
   });
 
   it('DashScope: a bad API key stops startup with the service error', async () => {
-    const err = await boot({ DASHSCOPE_API_KEY: 'sk-wrongwrongwrong', DASHSCOPE_BASE_URL: ds.url, SLACK_BOT_TOKEN: slack.botToken, SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_API_URL: slack.apiUrl }).catch((e) => e);
+    const err = await boot({
+      DASHSCOPE_API_KEY: 'sk-wrongwrongwrong',
+      DASHSCOPE_BASE_URL: ds.url,
+      SLACK_BOT_TOKEN: slack.botToken,
+      SLACK_SIGNING_SECRET: SIGNING_SECRET,
+      SLACK_API_URL: slack.apiUrl,
+    }).catch((e) => e);
     expect(err).toMatchObject({ name: 'AssistantApiError', code: 'InvalidApiKey', status: 401 });
   });
 });

@@ -22,7 +22,11 @@ export function cleanDiscordText(content: string, botId: string, names: Map<stri
 
 /** A thread name from the message text: first line, trimmed, at most 100 characters (Discord's limit). */
 export function threadName(text: string): string {
-  const first = text.split('\n').find((l) => l.trim())?.trim() ?? '';
+  const first =
+    text
+      .split('\n')
+      .find((l) => l.trim())
+      ?.trim() ?? '';
   const name = first.replace(/\s+/g, ' ').slice(0, 90);
   return name.length < first.length ? `${name.trimEnd()}…` : name || 'Conversation';
 }

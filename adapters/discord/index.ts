@@ -5,6 +5,7 @@ import {
   GatewayIntentBits,
   Partials,
   PermissionFlagsBits,
+  Status,
   type ChatInputCommandInteraction,
   type Interaction,
   type Message,
@@ -254,9 +255,7 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
     const isDm = !interaction.guildId;
     const parentId = channel?.isThread() ? channel.parentId : undefined;
     // In a thread: that thread's conversation; in a DM: the DM's; in a channel: the channel's own.
-    const key = isDm
-      ? `discord:dm:${interaction.channelId}`
-      : `discord:${interaction.guildId}:${parentId ?? interaction.channelId}:${interaction.channelId}`;
+    const key = isDm ? `discord:dm:${interaction.channelId}` : `discord:${interaction.guildId}:${parentId ?? interaction.channelId}:${interaction.channelId}`;
     const target: DiscordTarget = { platform: 'discord', channel: interaction.channelId, interaction: interaction.id };
     const member = interaction.inCachedGuild() ? interaction.member : undefined;
     await engine.receive({
@@ -304,7 +303,7 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
     client,
     botId,
     inviteUrl: invite,
-    isConnected: () => client.isReady() && client.ws.status === 0,
+    isConnected: () => client.isReady() && client.ws.status === Status.Ready,
     idle: async () => {
       await pending.idle();
       await engine.idle();

@@ -70,13 +70,15 @@ export class DiscordSink implements ReplySink {
       const attach = final && i === chunks.length - 1 ? files : [];
       const have = this.posted[i];
       if (have && have.text === chunks[i] && attach.length === 0) continue;
-      if (have) await this.guard('edit', async () => {
-        await this.edit(have, chunks[i], attach);
-        have.text = chunks[i];
-      });
-      else await this.guard('send', async () => {
-        this.posted.push(await this.send(chunks[i], attach, i === 0));
-      });
+      if (have)
+        await this.guard('edit', async () => {
+          await this.edit(have, chunks[i], attach);
+          have.text = chunks[i];
+        });
+      else
+        await this.guard('send', async () => {
+          this.posted.push(await this.send(chunks[i], attach, i === 0));
+        });
     }
     if (final) {
       for (const extra of this.posted.splice(chunks.length)) await this.guard('delete', async () => extra.message?.delete());

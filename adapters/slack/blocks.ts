@@ -8,7 +8,9 @@ export function feedbackBlock(turnId: string | undefined) {
   return {
     type: 'context_actions',
     block_id: `${FEEDBACK_ACTION}:${(turnId ?? '').slice(0, 200)}`,
-    elements: [{ type: 'feedback_buttons', action_id: FEEDBACK_ACTION, positive_button: button('👍', 'good', 'This answer was helpful'), negative_button: button('👎', 'bad', 'This answer was not helpful') }],
+    elements: [
+      { type: 'feedback_buttons', action_id: FEEDBACK_ACTION, positive_button: button('👍', 'good', 'This answer was helpful'), negative_button: button('👎', 'bad', 'This answer was not helpful') },
+    ],
   };
 }
 
@@ -18,4 +20,3 @@ export function toolTitle(name: string): string {
   if (name === 'web_search' || name === 'quark_search') return 'Searching the web';
   return `Using ${name.replace(/[^\w .-]/g, '').slice(0, 60)}`;
 }
-

@@ -15,10 +15,19 @@ export function newCapabilities(agentView: boolean): SlackCapabilities {
 }
 
 /** Errors that say this workspace or app has no agent sessions: fall back to status and reactions, quietly. */
-export const NO_SESSIONS = new Set(['unknown_method', 'method_deprecated', 'not_authorized', 'not_allowed_token_type', 'missing_scope', 'not_an_agent', 'invalid_arguments', 'feature_not_enabled', 'team_not_enabled']);
+export const NO_SESSIONS = new Set([
+  'unknown_method',
+  'method_deprecated',
+  'not_authorized',
+  'not_allowed_token_type',
+  'missing_scope',
+  'not_an_agent',
+  'invalid_arguments',
+  'feature_not_enabled',
+  'team_not_enabled',
+]);
 /** The bot cannot post in this channel: it is not a member (or cannot see it). */
 export const NOT_IN_CHANNEL = new Set(['not_in_channel', 'channel_not_found']);
 export const INVITE_HINT = 'I am not a member of this channel, so only you can see this. Invite me with `/invite @Threadline` to get answers in the channel, or ask me in a DM.';
 /** A streaming message that is no longer streaming (stopped by the person, or timed out at Slack). */
 export const STREAM_GONE = new Set(['message_not_in_streaming_state', 'message_not_found', 'streaming_state_conflict']);
-

@@ -85,7 +85,7 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
   const web = new WebClient(config.botToken, { ...clientOptions, logger: slackLogger(log), logLevel: LogLevel.ERROR });
   let auth: { user_id?: string; bot_id?: string; team_id?: string };
   try {
-    auth = (await web.auth.test()) as typeof auth;
+    auth = await web.auth.test();
   } catch (err) {
     const code = (err as { data?: { error?: string } }).data?.error ?? (err as Error).message;
     throw new SlackAuthError(`Slack refused SLACK_BOT_TOKEN (${code}). Check the bot token in your app's "OAuth & Permissions" page.`);
@@ -233,7 +233,9 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
     if (e.tab !== 'messages' || !e.channel || !allowed(team, e.channel)) return;
     // this replaces assistant_thread_started: suggested prompts at the top of the agent conversation, once a day per DM
     if (!(await deps.store.claim(`slack-prompts:${team}:${e.channel}`, 86_400_000))) return;
-    await client.apiCall('assistant.threads.setSuggestedPrompts', { channel_id: e.channel, prompts: SUGGESTED_PROMPTS }).catch((err: unknown) => log.warn({ err: { message: (err as Error).message } }, 'could not set suggested prompts'));
+    await client
+      .apiCall('assistant.threads.setSuggestedPrompts', { channel_id: e.channel, prompts: SUGGESTED_PROMPTS })
+      .catch((err: unknown) => log.warn({ err: { message: (err as Error).message } }, 'could not set suggested prompts'));
   });
   app.event('app_context_changed', async ({ event, body }) => {
     const e = event as unknown as { channel?: string; context?: AgentContext };
@@ -266,7 +268,13 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
   // buttons, with the action's `value` being the clicked button's, per the element's reference.)
   app.action(FEEDBACK_ACTION, async ({ ack, body, action }) => {
     await ack();
-    const b = body as { team?: { id?: string }; user?: { id?: string }; channel?: { id?: string }; container?: { channel_id?: string; thread_ts?: string; message_ts?: string }; message?: { thread_ts?: string; ts?: string } };
+    const b = body as {
+      team?: { id?: string };
+      user?: { id?: string };
+      channel?: { id?: string };
+      container?: { channel_id?: string; thread_ts?: string; message_ts?: string };
+      message?: { thread_ts?: string; ts?: string };
+    };
     const a = action as { value?: string; block_id?: string };
     const value = a.value === 'good' || a.value === 'bad' ? a.value : 'unknown';
     const channel = b.channel?.id ?? b.container?.channel_id ?? '';
@@ -286,7 +294,13 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
     if (!allowed(team, command.channel_id)) return;
     const author = await people.get(command.user_id, team);
     const text = command.text.trim();
-    const base = { author, eventId: `slack-command:${command.trigger_id}`, at: Date.now(), channelKey: `slack:${team}:${command.channel_id}`, metadata: { slack_team: team, slack_channel: command.channel_id, slack_user: command.user_id } };
+    const base = {
+      author,
+      eventId: `slack-command:${command.trigger_id}`,
+      at: Date.now(),
+      channelKey: `slack:${team}:${command.channel_id}`,
+      metadata: { slack_team: team, slack_channel: command.channel_id, slack_user: command.user_id },
+    };
     if (!text || parseCommand(text)) {
       const target: SlackTarget = { platform: 'slack', team, channel: command.channel_id, user: command.user_id, responseUrl: command.response_url };
       const key = `slack:${team}:${command.channel_id}`;
@@ -348,7 +362,7 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
 function eventKind(body: Record<string, unknown>): string {
   if (body.type === 'event_callback') return String((body.event as { type?: string })?.type ?? 'event');
   if (typeof body.command === 'string') return 'slash_command';
-  return String(body.type ?? 'unknown');
+  return typeof body.type === 'string' ? body.type : 'unknown';
 }
 
 /** Bolt's logger interface on top of pino (tokens never reach it: pino redacts). */

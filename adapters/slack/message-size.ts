@@ -18,7 +18,11 @@ export function messageEnd(text: string, base: number): { end: number; full: boo
   if (text.length - base <= room) return { end: text.length, full: false };
   const window = text.slice(base, base + room);
   // the last paragraph break in the second half of the window, else the last line break, else the last space
-  for (const [mark, after] of [['\n\n', 2], ['\n', 1], [' ', 1]] as const) {
+  for (const [mark, after] of [
+    ['\n\n', 2],
+    ['\n', 1],
+    [' ', 1],
+  ] as const) {
     const cut = window.lastIndexOf(mark) + after;
     if (cut > room / 2) return { end: base + cut, full: true };
   }
@@ -27,4 +31,3 @@ export function messageEnd(text: string, base: number): { end: number; full: boo
 
 /** Kept free in each streamed message for a code fence closed at its end and reopened at the next one's start. */
 export const FENCE_ROOM = 48;
-

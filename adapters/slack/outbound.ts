@@ -123,7 +123,9 @@ export class SlackOutbound {
 
   constructor(
     private readonly inner: typeof fetch,
-    private readonly opts: { apiUrl: string; limits?: Record<string, MethodLimit> | 'unlimited'; maxRetries?: number; onRateLimited?: (method: string, retryAfterS: number) => void } = { apiUrl: 'https://slack.com/api/' },
+    private readonly opts: { apiUrl: string; limits?: Record<string, MethodLimit> | 'unlimited'; maxRetries?: number; onRateLimited?: (method: string, retryAfterS: number) => void } = {
+      apiUrl: 'https://slack.com/api/',
+    },
   ) {}
 
   private limitOf(method: string): MethodLimit {

@@ -29,7 +29,13 @@ export class SlackProgress {
       if (this.session) return;
       const res = await this.call(
         'agents.sessions.setStatus',
-        { channel_id: channel, thread_ts: threadTs, status: 'processing', ...(this.target.title ? { title: this.target.title.slice(0, 200) } : {}), ...(this.target.user ? { initiator_user_id: this.target.user } : {}) },
+        {
+          channel_id: channel,
+          thread_ts: threadTs,
+          status: 'processing',
+          ...(this.target.title ? { title: this.target.title.slice(0, 200) } : {}),
+          ...(this.target.user ? { initiator_user_id: this.target.user } : {}),
+        },
         NO_SESSIONS,
       );
       if (res.ok) {

@@ -145,17 +145,19 @@ export class HonoReceiver implements Receiver {
    * after it (as Bolt itself acks events before its listeners).
    */
   private acceptEvent(body: Record<string, unknown>, retryNum?: string, retryReason?: string): Response {
-    void this.work.track((async () => {
-      const verdict = this.opts.screen ? await this.opts.screen(body) : { drop: false as const };
-      if (verdict.drop) return;
-      await this.app!.processEvent({
-        body,
-        ack: async () => {},
-        retryNum: retryNum !== undefined && /^\d+$/.test(retryNum) ? Number(retryNum) : undefined,
-        retryReason,
-        ...(verdict.context ? { customProperties: verdict.context } : {}),
-      });
-    })().catch((err: unknown) => this.opts.log.error({ err }, 'slack event handler failed')));
+    void this.work.track(
+      (async () => {
+        const verdict = this.opts.screen ? await this.opts.screen(body) : { drop: false as const };
+        if (verdict.drop) return;
+        await this.app!.processEvent({
+          body,
+          ack: async () => {},
+          retryNum: retryNum !== undefined && /^\d+$/.test(retryNum) ? Number(retryNum) : undefined,
+          retryReason,
+          ...(verdict.context ? { customProperties: verdict.context } : {}),
+        });
+      })().catch((err: unknown) => this.opts.log.error({ err }, 'slack event handler failed')),
+    );
     return new Response(null, { status: 200 });
   }
 

@@ -280,7 +280,7 @@ export class SlackSink implements ReplySink {
       // the final text is trimmed: a stream that ended in blank space still matches it
       if (text.startsWith(streamed.trimEnd())) {
         this.latest = text;
-        for (let progress = -1; this.mode === 'stream' && !this.capped && this.stream.base + this.stream.sent < text.length; ) {
+        for (let progress = -1; this.mode === 'stream' && !this.capped && this.stream.base + this.stream.sent < text.length;) {
           const at = this.stream.base + this.stream.sent;
           if (at === progress) break; // Slack refused the append: stop rather than loop
           progress = at;

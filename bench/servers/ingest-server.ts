@@ -49,7 +49,19 @@ async function main(): Promise<void> {
   const { silentLogger } = await import('../../src/log.js');
   const ds = await new FakeDashScope().start();
   const config = loadConfig(
-    { PORT: '0', HOST: '127.0.0.1', DASHSCOPE_API_KEY: ds.apiKey, DASHSCOPE_BASE_URL: ds.url, SLACK_BOT_TOKEN: slack.botToken, SLACK_SIGNING_SECRET: secret, SLACK_API_URL: slack.apiUrl, REDIS_URL: redisUrl, REDIS_PREFIX: prefix, TOOLS_DIR: '/nonexistent', LOG_LEVEL: 'silent' },
+    {
+      PORT: '0',
+      HOST: '127.0.0.1',
+      DASHSCOPE_API_KEY: ds.apiKey,
+      DASHSCOPE_BASE_URL: ds.url,
+      SLACK_BOT_TOKEN: slack.botToken,
+      SLACK_SIGNING_SECRET: secret,
+      SLACK_API_URL: slack.apiUrl,
+      REDIS_URL: redisUrl,
+      REDIS_PREFIX: prefix,
+      TOOLS_DIR: '/nonexistent',
+      LOG_LEVEL: 'silent',
+    },
     null,
   );
   const app = await startThreadline(config, { log: silentLogger });

@@ -84,27 +84,21 @@ export class AssistantClient {
   };
 
   readonly messages = {
-    create: (threadId: string, body: MessageCreateParams) =>
-      this.post<Message>(`/threads/${enc(threadId)}/messages`, { role: 'user', ...body }),
+    create: (threadId: string, body: MessageCreateParams) => this.post<Message>(`/threads/${enc(threadId)}/messages`, { role: 'user', ...body }),
     list: (threadId: string, params: ListParams = {}) => this.get<ListPage<Message>>(`/threads/${enc(threadId)}/messages`, params),
     retrieve: (threadId: string, id: string) => this.get<Message>(`/threads/${enc(threadId)}/messages/${enc(id)}`),
-    update: (threadId: string, id: string, metadata: Metadata) =>
-      this.post<Message>(`/threads/${enc(threadId)}/messages/${enc(id)}`, { metadata }),
+    update: (threadId: string, id: string, metadata: Metadata) => this.post<Message>(`/threads/${enc(threadId)}/messages/${enc(id)}`, { metadata }),
   };
 
   readonly runs = {
-    create: (threadId: string, body: RunCreateParams, signal?: AbortSignal) =>
-      this.post<Run>(`/threads/${enc(threadId)}/runs`, { ...body, stream: false }, signal),
+    create: (threadId: string, body: RunCreateParams, signal?: AbortSignal) => this.post<Run>(`/threads/${enc(threadId)}/runs`, { ...body, stream: false }, signal),
     /** Create a run with `stream: true`; the events arrive as they happen. */
-    stream: (threadId: string, body: RunCreateParams, signal?: AbortSignal, hooks?: StreamHooks) =>
-      this.streamOf(`/threads/${enc(threadId)}/runs`, body, signal, hooks),
+    stream: (threadId: string, body: RunCreateParams, signal?: AbortSignal, hooks?: StreamHooks) => this.streamOf(`/threads/${enc(threadId)}/runs`, body, signal, hooks),
     createThreadAndRun: (body: ThreadAndRunParams, signal?: AbortSignal) => this.post<Run>('/threads/runs', { ...body, stream: false }, signal),
     streamThreadAndRun: (body: ThreadAndRunParams, signal?: AbortSignal) => this.streamOf('/threads/runs', body, signal),
     list: (threadId: string, params: ListParams = {}) => this.get<ListPage<Run>>(`/threads/${enc(threadId)}/runs`, params),
-    retrieve: (threadId: string, runId: string, signal?: AbortSignal) =>
-      this.get<Run>(`/threads/${enc(threadId)}/runs/${enc(runId)}`, undefined, signal),
-    update: (threadId: string, runId: string, metadata: Metadata) =>
-      this.post<Run>(`/threads/${enc(threadId)}/runs/${enc(runId)}`, { metadata }),
+    retrieve: (threadId: string, runId: string, signal?: AbortSignal) => this.get<Run>(`/threads/${enc(threadId)}/runs/${enc(runId)}`, undefined, signal),
+    update: (threadId: string, runId: string, metadata: Metadata) => this.post<Run>(`/threads/${enc(threadId)}/runs/${enc(runId)}`, { metadata }),
     /** Only some deployments have this endpoint (the 2026 docs say none exists): expect NotFound. */
     cancel: (threadId: string, runId: string) => this.post<Run>(`/threads/${enc(threadId)}/runs/${enc(runId)}/cancel`, {}),
     submitToolOutputs: (threadId: string, runId: string, toolOutputs: ToolOutput[], signal?: AbortSignal) =>
@@ -119,10 +113,8 @@ export class AssistantClient {
   };
 
   readonly steps = {
-    list: (threadId: string, runId: string, params: ListParams = {}) =>
-      this.get<ListPage<RunStep>>(`/threads/${enc(threadId)}/runs/${enc(runId)}/steps`, params),
-    retrieve: (threadId: string, runId: string, stepId: string) =>
-      this.get<RunStep>(`/threads/${enc(threadId)}/runs/${enc(runId)}/steps/${enc(stepId)}`),
+    list: (threadId: string, runId: string, params: ListParams = {}) => this.get<ListPage<RunStep>>(`/threads/${enc(threadId)}/runs/${enc(runId)}/steps`, params),
+    retrieve: (threadId: string, runId: string, stepId: string) => this.get<RunStep>(`/threads/${enc(threadId)}/runs/${enc(runId)}/steps/${enc(stepId)}`),
   };
 
   readonly files = {

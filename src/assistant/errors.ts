@@ -10,16 +10,7 @@ export class AssistantApiError extends ModelError {
   /** True when the server cannot have acted on the request (refused it, or it never arrived). */
   readonly refusedBeforeActing: boolean;
 
-  constructor(init: {
-    status: number;
-    code: string;
-    message: string;
-    requestId?: string;
-    retryAfter?: number;
-    refusedBeforeActing?: boolean;
-    tool?: string;
-    cause?: unknown;
-  }) {
+  constructor(init: { status: number; code: string; message: string; requestId?: string; retryAfter?: number; refusedBeforeActing?: boolean; tool?: string; cause?: unknown }) {
     super(init);
     this.refusedBeforeActing = init.refusedBeforeActing ?? init.status === 429;
   }

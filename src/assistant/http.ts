@@ -50,7 +50,9 @@ export class Transport {
   async request<T>(req: RequestOptions): Promise<T> {
     const res = await this.send(req);
     if (req.raw) return res as unknown as T;
-    const text = await res.text().catch((err) => Promise.reject(apiError(err)));
+    const text = await res.text().catch((err: unknown) => {
+      throw apiError(err);
+    });
     if (!text) return {} as T;
     try {
       return JSON.parse(text) as T;
@@ -100,9 +102,9 @@ export class Transport {
       body = JSON.stringify(req.body);
     }
     const started = performance.now();
-    const res = await exchange({ method: req.method, url, headers, body, signal: req.signal, timeoutMs: this.opts.timeoutMs, timeBody: !req.raw }).catch((err) =>
-      Promise.reject(apiError(err)),
-    );
+    const res = await exchange({ method: req.method, url, headers, body, signal: req.signal, timeoutMs: this.opts.timeoutMs, timeBody: !req.raw }).catch((err: unknown) => {
+      throw apiError(err);
+    });
     const ms = performance.now() - started;
     const requestId = res.headers.get('x-request-id') ?? undefined;
     if (res.status >= 200 && res.status < 300) {

@@ -13,10 +13,7 @@ import type { MessageDelta, StreamEvent } from './types.js';
  * @example
  * for await (const ev of parseEventStream(response.body!)) if (ev.event === 'thread.message.delta') …
  */
-export async function* parseEventStream(
-  body: AsyncIterable<Uint8Array>,
-  requestId?: string,
-): AsyncGenerator<StreamEvent> {
+export async function* parseEventStream(body: AsyncIterable<Uint8Array>, requestId?: string): AsyncGenerator<StreamEvent> {
   const decoder = new TextDecoder();
   let buffer = '';
   let eventName = '';
@@ -96,7 +93,7 @@ function toEvent(name: string, raw: string, status: number | undefined, requestI
   if (KNOWN.has(name)) return { event: name, data: parsed } as StreamEvent;
   // Some streams name the object instead of the event; infer from `object` when the name is absent.
   if (!name && parsed && typeof parsed === 'object' && 'object' in parsed) {
-    const obj = (parsed as { object: unknown }).object;
+    const obj = parsed.object;
     if (obj === 'thread.message.delta') return { event: 'thread.message.delta', data: normaliseMessageDelta(parsed) };
   }
   return { event: 'unknown', name, data: parsed };
@@ -122,9 +119,7 @@ export function deltaText(delta: MessageDelta): string {
 
 const KNOWN = new Set<string>([
   'thread.created',
-  ...['created', 'queued', 'in_progress', 'requires_action', 'completed', 'failed', 'cancelling', 'cancelled', 'expired', 'incomplete'].map(
-    (s) => `thread.run.${s}`,
-  ),
+  ...['created', 'queued', 'in_progress', 'requires_action', 'completed', 'failed', 'cancelling', 'cancelled', 'expired', 'incomplete'].map((s) => `thread.run.${s}`),
   ...['created', 'in_progress', 'completed', 'failed', 'cancelled', 'expired', 'delta'].map((s) => `thread.run.step.${s}`),
   ...['created', 'in_progress', 'completed', 'incomplete'].map((s) => `thread.message.${s}`),
 ]);

@@ -41,9 +41,7 @@ export interface PluginAuth {
 }
 
 /** A tool on an assistant or a run: built-ins, plug-ins (`{type: "<plugin_id>"}`) and functions. */
-export type Tool =
-  | { type: 'function'; function: FunctionDefinition }
-  | { type: string; auth?: PluginAuth; [k: string]: unknown };
+export type Tool = { type: 'function'; function: FunctionDefinition } | { type: string; auth?: PluginAuth; [k: string]: unknown };
 
 export interface Assistant {
   id: string;
@@ -119,24 +117,9 @@ export interface Message {
   [k: string]: unknown;
 }
 
-export type RunStatus =
-  | 'queued'
-  | 'in_progress'
-  | 'requires_action'
-  | 'cancelling'
-  | 'cancelled'
-  | 'failed'
-  | 'completed'
-  | 'expired'
-  | 'incomplete';
+export type RunStatus = 'queued' | 'in_progress' | 'requires_action' | 'cancelling' | 'cancelled' | 'failed' | 'completed' | 'expired' | 'incomplete';
 
-export const TERMINAL_RUN_STATUSES: ReadonlySet<RunStatus> = new Set([
-  'completed',
-  'failed',
-  'cancelled',
-  'expired',
-  'incomplete',
-]);
+export const TERMINAL_RUN_STATUSES: ReadonlySet<RunStatus> = new Set(['completed', 'failed', 'cancelled', 'expired', 'incomplete']);
 
 export interface FunctionToolCall {
   id: string;
@@ -222,9 +205,7 @@ export interface RunStep {
   assistant_id?: string;
   type: 'message_creation' | 'tool_calls';
   status: string;
-  step_details:
-    | { type: 'message_creation'; message_creation: { message_id: string } }
-    | { type: 'tool_calls'; tool_calls: StepToolCall[] };
+  step_details: { type: 'message_creation'; message_creation: { message_id: string } } | { type: 'tool_calls'; tool_calls: StepToolCall[] };
   last_error?: { code: string; message: string } | null;
   request_id?: string;
   [k: string]: unknown;

@@ -39,7 +39,10 @@ export class Answers {
     const started = performance.now();
     let runId: string | undefined;
     let partial = '';
-    const sink = this.marked(rec, watchText(m.sink, (t) => (partial = t)));
+    const sink = this.marked(
+      rec,
+      watchText(m.sink, (t) => (partial = t)),
+    );
     try {
       const outcome = await this.execute(rec, (req) => this.deps.backend.turn(rec.state, req), sink, signal, m.author.id, {
         authors,
@@ -54,7 +57,7 @@ export class Answers {
       this.observe(rec.key, 'completed', started, outcome);
       await this.deps.conversations.endRun(rec);
     } catch (err) {
-      const reason = ac.signal.aborted ? ac.signal.reason : timeout.aborted ? TIMED_OUT : lock.lost.aborted ? 'lock lost' : undefined;
+      const reason: unknown = ac.signal.aborted ? ac.signal.reason : timeout.aborted ? TIMED_OUT : lock.lost.aborted ? 'lock lost' : undefined;
       if (reason === SHUTDOWN) {
         // leave the turn for the next start, which finishes it and delivers the reply: it did not crash us
         rec.delivering = undefined;
@@ -73,7 +76,8 @@ export class Answers {
       if (reason === STOPPED) await safely(() => sink.finish({ text: partial ? `${partial}\n\n_(stopped)_` : '_(stopped)_', images: [] }), this.deps.log);
       else if (reason === TIMED_OUT) await safely(() => sink.fail('That took too long, so I stopped it. Please try again.'), this.deps.log);
       else await safely(() => sink.fail(humanMessage(err)), this.deps.log);
-      if (!rec.abandoned && (rec.activeRunId || rec.turn)) await this.deps.conversations.endRun(rec).catch((e: unknown) => this.deps.log.warn({ err: e, conversation: rec.key }, 'could not end the turn in the store'));
+      if (!rec.abandoned && (rec.activeRunId || rec.turn))
+        await this.deps.conversations.endRun(rec).catch((e: unknown) => this.deps.log.warn({ err: e, conversation: rec.key }, 'could not end the turn in the store'));
     } finally {
       if (this.active.get(rec.key) === ac) this.active.delete(rec.key);
     }
@@ -153,13 +157,18 @@ export class Answers {
       this.deps.metrics?.runs.inc({ status: 'dropped' });
       const told = port?.sinkFor(rec.target);
       // status first: a sink only clears progress (the 👀 the dead process left) that it knows about
-      if (told) await safely(async () => (await told.status({ kind: 'thinking' }), await told.fail('I could not post my last answer here, so I dropped it rather than try again. Please ask again.')), this.deps.log);
+      if (told)
+        await safely(
+          async () => (await told.status({ kind: 'thinking' }), await told.fail('I could not post my last answer here, so I dropped it rather than try again. Please ask again.')),
+          this.deps.log,
+        );
     }
     const signal = AbortSignal.any([lock.lost, AbortSignal.timeout(this.deps.runTimeoutMs)]);
     const started = performance.now();
     if (!sink) {
       // Nobody waits for this turn's answer: stop it, or where it cannot be stopped, wait it out.
-      if (rec.activeRunId || rec.turn) await this.deps.backend.waitOut(rec.state, inFlight).catch((e: unknown) => this.deps.log.warn({ err: e, conversation: rec.key }, 'could not wait out the turn left in flight'));
+      if (rec.activeRunId || rec.turn)
+        await this.deps.backend.waitOut(rec.state, inFlight).catch((e: unknown) => this.deps.log.warn({ err: e, conversation: rec.key }, 'could not wait out the turn left in flight'));
     } else {
       try {
         const marked = this.marked(rec, sink);

@@ -1,9 +1,5 @@
 /** The words a person can say to Threadline on any platform. */
-export type Command =
-  | { name: 'help' }
-  | { name: 'reset' }
-  | { name: 'stop' }
-  | { name: 'notes'; action: 'start' | 'stop' | 'summary' | 'status'; title?: string };
+export type Command = { name: 'help' } | { name: 'reset' } | { name: 'stop' } | { name: 'notes'; action: 'start' | 'stop' | 'summary' | 'status'; title?: string };
 
 /**
  * Reads a command from the text after the bot's mention (or a whole DM). Only the first word

@@ -29,7 +29,7 @@ export function encodeConversationKey(ref: ConversationRef): string {
     return ref.threadTs ? `${base}:${part(ref.threadTs, 'thread_ts')}` : base;
   }
   if (ref.guild === 'dm') return `discord:dm:${part(ref.channel, 'channel')}`;
-  return `discord:${part(ref.guild, "guild")}:${part(ref.channel, "channel")}:${part(ref.thread ?? "", "thread")}`;
+  return `discord:${part(ref.guild, 'guild')}:${part(ref.channel, 'channel')}:${part(ref.thread ?? '', 'thread')}`;
 }
 
 /** Inverse of encodeConversationKey; throws TypeError on anything that is not a key. */

@@ -55,8 +55,6 @@ export interface EngineDeps {
   options?: EngineOptions;
 }
 
-
-
 /**
  * The platform-neutral heart: every inbound message goes through `receive`. Duplicates are
  * dropped, commands answered, meeting lines captured, and everything else becomes a turn on the
@@ -112,9 +110,11 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
     this.limiter = new RateLimiter(deps.store, this.opts.turnsPerMinute);
     this.meetings = deps.meetings;
     // A stop for a turn another instance runs reaches it here (the backend may have no way to stop it, e.g. Responses).
-    this.listening = deps.store.subscribe(STOP_CHANNEL, (key) => this.answers.active.get(key)?.abort(STOPPED)).catch((err: unknown) => {
-      deps.log.warn({ err }, 'cannot listen for stops from other instances; a stop reaches only turns running here');
-    });
+    this.listening = deps.store
+      .subscribe(STOP_CHANNEL, (key) => this.answers.active.get(key)?.abort(STOPPED))
+      .catch((err: unknown) => {
+        deps.log.warn({ err }, 'cannot listen for stops from other instances; a stop reaches only turns running here');
+      });
   }
 
   /** Resolves once this instance hears stops published by others (tests, startup). */
@@ -319,7 +319,12 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       // The record says which messages this turn carries before the queue lets go of them.
       await this.conversations.save(rec);
       await dropQueued();
-      await this.answers.answer(rec, last, lock, batch.map((m) => ({ id: m.author.id, name: m.author.name })));
+      await this.answers.answer(
+        rec,
+        last,
+        lock,
+        batch.map((m) => ({ id: m.author.id, name: m.author.name })),
+      );
     } catch (err) {
       this.deps.log.warn({ err, conversation: key }, 'turn failed before the run');
       const sink = batch[batch.length - 1]?.sink;

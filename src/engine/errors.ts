@@ -11,9 +11,9 @@ export function humanMessage(err: unknown): string {
     if (code === 'run_expired') return 'That took too long and expired. Please try again.';
     if (code === 'run_failed' || code === 'run_incomplete') return runFailureMessage(err.message);
     if (err.status === 429 || code.startsWith('Throttling') || /rate_limit/i.test(code)) return 'I am getting too many requests right now. Please try again in a moment.';
-    if (code === 'DataInspectionFailed' || code === 'data_inspection_failed') return 'I can\'t answer that: the model\'s content filter blocked it.';
+    if (code === 'DataInspectionFailed' || code === 'data_inspection_failed') return "I can't answer that: the model's content filter blocked it.";
     if (code === 'InvalidApiKey' || code === 'invalid_api_key' || code === 'Arrearage' || code === 'AccessDenied' || err.status === 401 || err.status === 403)
-      return 'I can\'t reach my model because of a configuration problem on our side. The operator can see the details in the logs.';
+      return "I can't reach my model because of a configuration problem on our side. The operator can see the details in the logs.";
     if (code === 'ModelNotFound') return 'My model is not available. The operator can see the details in the logs.';
     if (code === 'Timeout') return 'That took too long, so I stopped. Please try again.';
     if (err.status === 0 || err.status >= 500 || code === 'StreamCut') return 'I could not reach the model service just now. Please try again shortly.';
@@ -40,7 +40,7 @@ export class TurnError extends Error {
 export function runFailureMessage(lastError?: string): string {
   const text = lastError ?? '';
   if (/rate_limit|Throttling/i.test(text)) return 'I am getting too many requests right now. Please try again in a moment.';
-  if (/DataInspection/i.test(text)) return 'I can\'t answer that: the model\'s content filter blocked it.';
+  if (/DataInspection/i.test(text)) return "I can't answer that: the model's content filter blocked it.";
   return 'Something went wrong while answering. Please try again.';
 }
 

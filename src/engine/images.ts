@@ -16,7 +16,7 @@ export interface ImageRef {
 // Bounded quantifiers (alt text 500, URL 2,048, title 300 characters): unbounded ones rescan to the
 // end of the text for every `![`, 0.8 s on 40,000 characters of hostile text (issue 19).
 const MARKDOWN_IMAGE = /!\[([^\]\n]{0,500})\]\((<?)(https?:\/\/[^\s)>]{1,2048})>?(?:\s+"[^"\n]{0,300}")?\)/g;
-const BARE_URL = /(?<![(<\["'=])\bhttps?:\/\/[^\s<>()\]"'`]+/g;
+const BARE_URL = /(?<![(<["'=])\bhttps?:\/\/[^\s<>()\]"'`]+/g;
 const IMAGE_PATH = /\.(png|jpe?g|gif|webp|bmp)$/i;
 
 /**
@@ -73,10 +73,31 @@ export interface ImageFetcherOptions {
 
 const PRIVATE = new BlockList();
 for (const [net, bits] of [
-  ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12], ['192.0.0.0', 24],
-  ['192.0.2.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['198.51.100.0', 24], ['203.0.113.0', 24], ['224.0.0.0', 4], ['240.0.0.0', 4],
-] as const) PRIVATE.addSubnet(net, bits, 'ipv4');
-for (const [net, bits] of [['::', 128], ['::1', 128], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8], ['64:ff9b::', 96], ['2001:db8::', 32]] as const) {
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.0.0.0', 24],
+  ['192.0.2.0', 24],
+  ['192.168.0.0', 16],
+  ['198.18.0.0', 15],
+  ['198.51.100.0', 24],
+  ['203.0.113.0', 24],
+  ['224.0.0.0', 4],
+  ['240.0.0.0', 4],
+] as const)
+  PRIVATE.addSubnet(net, bits, 'ipv4');
+for (const [net, bits] of [
+  ['::', 128],
+  ['::1', 128],
+  ['fc00::', 7],
+  ['fe80::', 10],
+  ['ff00::', 8],
+  ['64:ff9b::', 96],
+  ['2001:db8::', 32],
+] as const) {
   PRIVATE.addSubnet(net, bits, 'ipv6');
 }
 
@@ -118,7 +139,7 @@ export class ImageFetcher {
     this.maxBytes = opts.maxBytes ?? 10 * 1024 * 1024;
     this.timeoutMs = opts.timeoutMs ?? 15_000;
     this.maxRedirects = opts.maxRedirects ?? 3;
-    this.lookup = opts.lookup ?? (dnsLookup as LookupFunction);
+    this.lookup = opts.lookup ?? dnsLookup;
     this.memory = new ByteBudget(Math.max(opts.memoryBytes ?? 64 * 1024 * 1024, this.maxBytes));
   }
 
@@ -153,7 +174,12 @@ export class ImageFetcher {
     for (const p of this.opts.hosts.map((x) => x.toLowerCase())) {
       if (!p.includes('*') || isIP(bare) || hasPort) continue;
       // `*.x.com`: any subdomain; `dashscope-result*.aliyuncs.com`: a name starting so, under that domain
-      const re = new RegExp(`^${p.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[a-z0-9.-]*')}$`);
+      const re = new RegExp(
+        `^${p
+          .split('*')
+          .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+          .join('[a-z0-9.-]*')}$`,
+      );
       if (re.test(bare) && (!p.startsWith('*.') || bare.length > p.length - 1)) return 'wildcard';
     }
     return 'none';
@@ -210,9 +236,9 @@ export class ImageFetcher {
     const guardedLookup: LookupFunction = (hostname, options, callback) => {
       this.lookup(hostname, { ...options, all: true }, (err, addresses) => {
         if (err) return callback(err, '', 0);
-        const list = (Array.isArray(addresses) ? addresses : [{ address: addresses as unknown as string, family: 4 }]) as LookupAddress[];
+        const list = Array.isArray(addresses) ? addresses : [{ address: addresses, family: 4 }];
         const bad = list.find((a) => isPrivateAddress(a.address));
-        if (bad && !explicit) return callback(new ImageRejected(`${hostname} resolves to a private address`) as NodeJS.ErrnoException, '', 0);
+        if (bad && !explicit) return callback(new ImageRejected(`${hostname} resolves to a private address`), '', 0);
         if ((options as { all?: boolean }).all) return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, list);
         callback(null, list[0].address, list[0].family);
       });
@@ -236,7 +262,10 @@ export class ImageFetcher {
       return new ImageRejected(why);
     };
     if (res.statusCode !== 200) throw fail(`HTTP ${res.statusCode}`);
-    const type = String(res.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+    const type = String(res.headers['content-type'] ?? '')
+      .split(';')[0]
+      .trim()
+      .toLowerCase();
     if (!type.startsWith('image/')) throw fail(`content type ${type || 'missing'} is not an image`);
     const declared = Number(res.headers['content-length']);
     if (Number.isFinite(declared) && declared > maxBytes) throw fail(`image larger than ${maxBytes} bytes`);
@@ -256,8 +285,15 @@ export class ImageFetcher {
     } finally {
       deadline.removeEventListener('abort', onDeadline);
     }
-    const ext = type.split('/')[1]?.replace('jpeg', 'jpg').replace(/[^a-z0-9]/g, '') || 'png';
-    const base = (new URL(url).pathname.split('/').pop() ?? '').replace(/\.[^.]*$/, '').replace(/[^\w.-]/g, '').slice(0, 60);
+    const ext =
+      type
+        .split('/')[1]
+        ?.replace('jpeg', 'jpg')
+        .replace(/[^a-z0-9]/g, '') || 'png';
+    const base = (new URL(url).pathname.split('/').pop() ?? '')
+      .replace(/\.[^.]*$/, '')
+      .replace(/[^\w.-]/g, '')
+      .slice(0, 60);
     return { bytes: new Uint8Array(Buffer.concat(chunks)), contentType: type, filename: `${base || 'image'}.${ext}`, alt, url };
   }
 }
@@ -332,7 +368,14 @@ export async function attachImages(
   for (let i = 0; i < refs.length; i += 2) {
     const pair = refs.slice(i, i + 2);
     const share = Math.floor(budget / pair.length);
-    const got: Array<{ r: ImageRef; img?: ReplyImage; err?: Error }> = await Promise.all(pair.map((r) => fetcher.fetch(r.url, r.alt, share).then((img) => ({ r, img }), (err: Error) => ({ r, err }))));
+    const got: Array<{ r: ImageRef; img?: ReplyImage; err?: Error }> = await Promise.all(
+      pair.map((r) =>
+        fetcher.fetch(r.url, r.alt, share).then(
+          (img) => ({ r, img }),
+          (err: Error) => ({ r, err }),
+        ),
+      ),
+    );
     for (const g of got) if (g.img) budget -= g.img.bytes.length;
     results.push(...got);
     if (budget <= 0) break;

@@ -103,7 +103,10 @@ export class TurnQueue {
       } catch (err) {
         log.warn({ err, conversation: key }, 'could not take the conversation lock');
         const raw = await store.listRange(this.name(key), 0, -1).catch(() => [] as string[]);
-        await this.deps.onLockFailure(raw.map((r) => this.revive(r)), err);
+        await this.deps.onLockFailure(
+          raw.map((r) => this.revive(r)),
+          err,
+        );
         await store.listDropFront(this.name(key), raw.length).catch(() => undefined);
         continue;
       }
@@ -117,7 +120,12 @@ export class TurnQueue {
           await store.listDropFront(this.name(key), raw.length);
         };
         try {
-          await this.deps.onBatch(key, raw.map((r) => this.revive(r)), lock, drop);
+          await this.deps.onBatch(
+            key,
+            raw.map((r) => this.revive(r)),
+            lock,
+            drop,
+          );
         } finally {
           // the batch was handled (answered, or told it failed): it leaves the queue either way
           await drop().catch(() => undefined);

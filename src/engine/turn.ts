@@ -39,7 +39,11 @@ export interface TurnOutcome {
  * runs the local functions it asks for (every call answered, each with its timeout; an unknown
  * name gets an error output and a log line), and returns the final text.
  */
-export async function executeTurn(start: (req: TurnRequest) => AsyncIterable<TurnEvent>, o: TurnOptions, base: Pick<TurnRequest, 'functions' | 'instructions' | 'additionalInstructions' | 'metadata'>): Promise<TurnOutcome> {
+export async function executeTurn(
+  start: (req: TurnRequest) => AsyncIterable<TurnEvent>,
+  o: TurnOptions,
+  base: Pick<TurnRequest, 'functions' | 'instructions' | 'additionalInstructions' | 'metadata'>,
+): Promise<TurnOutcome> {
   const started = performance.now();
   const maxRounds = o.maxToolRounds ?? 8;
   const out: TurnOutcome = { text: '', images: [], toolCalls: 0 };

@@ -47,7 +47,7 @@ export async function nodeFetch(input: string | URL | Request, init: RequestInit
   }
   const out = new Headers();
   const raw = received.message.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) out.append(raw[i]!, raw[i + 1]!);
+  for (let i = 0; i < raw.length; i += 2) out.append(raw[i], raw[i + 1]);
   return new BufferedResponse(url.href, received.status, received.statusText, out, bytes) as unknown as Response;
 }
 

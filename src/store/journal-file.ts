@@ -135,7 +135,7 @@ export class JournalFile extends EventEmitter implements KeyvStoreAdapter {
         try {
           this.handle ??= await open(this.opts.filename, 'a');
           const buf = Buffer.from(chunk);
-          for (let off = 0; off < buf.length; ) off += (await this.handle.write(buf, off)).bytesWritten;
+          for (let off = 0; off < buf.length;) off += (await this.handle.write(buf, off)).bytesWritten;
           this.fileBytes += buf.length;
           for (const b of batch) b.done();
         } catch (err) {
@@ -183,7 +183,7 @@ export class JournalFile extends EventEmitter implements KeyvStoreAdapter {
       let lines: string[] = [];
       const writeLines = async () => {
         const buf = Buffer.from(lines.join(''));
-        for (let off = 0; off < buf.length; ) off += (await out.write(buf, off)).bytesWritten;
+        for (let off = 0; off < buf.length;) off += (await out.write(buf, off)).bytesWritten;
         bytes += buf.length;
         lines = [];
       };
@@ -267,7 +267,7 @@ export class JournalFile extends EventEmitter implements KeyvStoreAdapter {
   /** keyv-file kept `{cache: [[key, {value, expire}]]}` in one JSON file: its records become the first journal. */
   private importLegacy(file: string): void {
     // keyv-file wrote it with @keyv/serialize (JSON that keeps Buffers as ':base64:' strings)
-    const parsed = defaultDeserialize(readFileSync(file, 'utf8')) as { cache?: Array<[string, { value: unknown; expire?: number }]> | Record<string, { value: unknown; expire?: number }> };
+    const parsed = defaultDeserialize<{ cache?: Array<[string, { value: unknown; expire?: number }]> | Record<string, { value: unknown; expire?: number }> }>(readFileSync(file, 'utf8'));
     const entries = Array.isArray(parsed.cache) ? parsed.cache : Object.entries(parsed.cache ?? {});
     const now = Date.now();
     const lines: string[] = [];

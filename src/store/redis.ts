@@ -32,9 +32,12 @@ export class RedisStore implements Store {
   private readonly local = new KeyedMutex();
   private readonly prefix: string;
 
-  private constructor(private readonly client: Client, prefix: string) {
+  private constructor(
+    private readonly client: Client,
+    prefix: string,
+  ) {
     this.prefix = prefix;
-    const adapter = new KeyvRedis(client as never, { namespace: prefix.replace(/:$/, ''), throwOnErrors: true, throwOnConnectError: true });
+    const adapter = new KeyvRedis(client, { namespace: prefix.replace(/:$/, ''), throwOnErrors: true, throwOnConnectError: true });
     this.keyv = new Keyv({ store: adapter, namespace: prefix.replace(/:$/, ''), useKeyPrefix: false, throwOnErrors: true });
     this.keyv.on('error', () => {
       // errors are thrown to the caller (throwOnErrors); the client's listener logs them
@@ -52,10 +55,7 @@ export class RedisStore implements Store {
     client.on('error', (err: Error) => opts.onError?.(err));
     let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([
-        client.connect(),
-        new Promise((_, reject) => (timer = setTimeout(() => reject(new StoreUnavailableError(`Redis did not answer within ${timeout} ms`)), timeout))),
-      ]);
+      await Promise.race([client.connect(), new Promise((_, reject) => (timer = setTimeout(() => reject(new StoreUnavailableError(`Redis did not answer within ${timeout} ms`)), timeout)))]);
     } catch (err) {
       client.destroy();
       throw err instanceof StoreUnavailableError ? err : new StoreUnavailableError(`cannot connect to Redis: ${(err as Error).message}`);
@@ -129,19 +129,22 @@ export class RedisStore implements Store {
       throw err;
     }
     const lost = new AbortController();
-    const renew = setInterval(() => {
-      this.client
-        .eval(RENEW, { keys: [key], arguments: [token, String(ttl)] })
-        .then((res) => {
-          if (Number(res) !== 1) {
-            clearInterval(renew);
-            lost.abort(new Error(`lock ${name} was lost`));
-          }
-        })
-        .catch(() => {
-          // Redis away for a moment: keep trying until the TTL says otherwise
-        });
-    }, Math.max(10, Math.floor(ttl / 3)));
+    const renew = setInterval(
+      () => {
+        this.client
+          .eval(RENEW, { keys: [key], arguments: [token, String(ttl)] })
+          .then((res) => {
+            if (Number(res) !== 1) {
+              clearInterval(renew);
+              lost.abort(new Error(`lock ${name} was lost`));
+            }
+          })
+          .catch(() => {
+            // Redis away for a moment: keep trying until the TTL says otherwise
+          });
+      },
+      Math.max(10, Math.floor(ttl / 3)),
+    );
     renew.unref();
     let released = false;
     return {

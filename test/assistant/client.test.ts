@@ -89,7 +89,10 @@ describe('runs', () => {
     const names = events.map((e) => e.event);
     expect(names[0]).toBe('thread.run.created');
     expect(names.at(-1)).toBe('thread.run.completed');
-    const text = events.filter((e) => e.event === 'thread.message.delta').map((e) => deltaText(e.data as never)).join('');
+    const text = events
+      .filter((e) => e.event === 'thread.message.delta')
+      .map((e) => deltaText(e.data as never))
+      .join('');
     expect(text).toBe('Hello');
     expect(fake.log.calls.at(-1)!.body.stream).toBe(true);
   });
@@ -168,7 +171,7 @@ describe('runs', () => {
     expect(seen.map((e) => e.event)).toEqual(['thread.run.created']);
     expect(err).toBeInstanceOf(AssistantApiError);
     expect(err).toMatchObject({ code: 'Aborted', retryable: false });
-    await api.runs.cancel(t.id, (seen[0]!.data as { id: string }).id);
+    await api.runs.cancel(t.id, (seen[0].data as { id: string }).id);
     expect((await api.threads.retrieve(t.id)).id).toBe(t.id);
   });
 

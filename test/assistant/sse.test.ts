@@ -16,7 +16,9 @@ const delta = (v: unknown) => JSON.stringify({ id: 'message_1', object: 'thread.
 
 describe('SSE parser', () => {
   it('parses the Java fixture framing and stops at event:done', async () => {
-    const evs = await parse(`id:1\nevent:thread.run.created\ndata:{"id":"run_1","status":"queued"}\n\nid:2\nevent:thread.message.delta\ndata:${delta([{ index: 0, type: 'text', text: { value: 'Hi' } }])}\n\nevent:done\ndata:[DONE]\n\nevent:thread.run.created\ndata:{}\n\n`);
+    const evs = await parse(
+      `id:1\nevent:thread.run.created\ndata:{"id":"run_1","status":"queued"}\n\nid:2\nevent:thread.message.delta\ndata:${delta([{ index: 0, type: 'text', text: { value: 'Hi' } }])}\n\nevent:done\ndata:[DONE]\n\nevent:thread.run.created\ndata:{}\n\n`,
+    );
     expect(evs.map((e) => e.event)).toEqual(['thread.run.created', 'thread.message.delta']);
     expect(deltaText(evs[1].data as never)).toBe('Hi');
   });
@@ -49,8 +51,23 @@ describe('SSE parser', () => {
   });
 
   it('reads every example payload shape of the reference: -1/null timestamps, empty ids', async () => {
-    const step = { id: 'step_1', object: 'thread.run.step', created_at: 1712909007434, run_id: 'run_1', type: 'tool_calls', status: 'completed', cancelled_at: -1, completed_at: -1, failed_at: -1, expires_at: null, step_details: { type: 'tool_calls', tool_calls: [{ id: '', type: 'quark_search', quark_search: { input: '{"query": "x"}', output: '{"success": true}' } }] }, usage: {} };
-    const evs = await parse(`event:thread.run.step.completed\ndata:${JSON.stringify(step)}\n\nevent:thread.run.step.delta\ndata:{"id":"step_1","object":"thread.run.step.delta","delta":{"step_details":{"tool_calls":[{"index":0,"quark_search":{"input":"{"}}]}}}\n\n`);
+    const step = {
+      id: 'step_1',
+      object: 'thread.run.step',
+      created_at: 1712909007434,
+      run_id: 'run_1',
+      type: 'tool_calls',
+      status: 'completed',
+      cancelled_at: -1,
+      completed_at: -1,
+      failed_at: -1,
+      expires_at: null,
+      step_details: { type: 'tool_calls', tool_calls: [{ id: '', type: 'quark_search', quark_search: { input: '{"query": "x"}', output: '{"success": true}' } }] },
+      usage: {},
+    };
+    const evs = await parse(
+      `event:thread.run.step.completed\ndata:${JSON.stringify(step)}\n\nevent:thread.run.step.delta\ndata:{"id":"step_1","object":"thread.run.step.delta","delta":{"step_details":{"tool_calls":[{"index":0,"quark_search":{"input":"{"}}]}}}\n\n`,
+    );
     expect(evs[0]).toMatchObject({ event: 'thread.run.step.completed', data: { cancelled_at: -1, expires_at: null } });
     expect(evs[1].event).toBe('thread.run.step.delta');
   });

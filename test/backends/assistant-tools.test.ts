@@ -48,7 +48,12 @@ describe('ASSISTANT_ID: the assistant as it is', () => {
     await engine.receive(inbound(platform, { channel: 'A1', text: 'who is 42?' }));
     await engine.idle();
     const run = fake.runCreates().at(-1)!;
-    expect(run.body.tools).toEqual([{ type: 'code_interpreter' }, { ...plugin, auth: { type: 'user_http', user_token: 'tok-123' } }, crm, expect.objectContaining({ type: 'function', function: expect.objectContaining({ name: 'get_current_time' }) })]);
+    expect(run.body.tools).toEqual([
+      { type: 'code_interpreter' },
+      { ...plugin, auth: { type: 'user_http', user_token: 'tok-123' } },
+      crm,
+      expect.objectContaining({ type: 'function', function: expect.objectContaining({ name: 'get_current_time' }) }),
+    ]);
     expect(textOf(platform.endings('A1')[0])).toMatch(/crm said .*unknown function crm_lookup/);
     expect(lines.find((l) => l.msg === 'the model called a function that has no local handler; answered with an error')).toMatchObject({ tool: 'crm_lookup', level: 'warn' });
     expect(JSON.stringify(lines)).not.toContain('tok-123');

@@ -63,10 +63,18 @@ async function responsesRig(): Promise<Rig> {
   return {
     name: 'responses',
     backend: async () =>
-      new ResponsesBackend(new OpenAI({ apiKey: fake.apiKey, baseURL: fake.compatibleUrl, fetch: dashscopeFetch, maxRetries: 0 }), { model: 'qwen-plus', instructions: 'be brief', tools: [], historyChars: 60_000 }, { log: silentLogger }),
+      new ResponsesBackend(
+        new OpenAI({ apiKey: fake.apiKey, baseURL: fake.compatibleUrl, fetch: dashscopeFetch, maxRetries: 0 }),
+        { model: 'qwen-plus', instructions: 'be brief', tools: [], historyChars: 60_000 },
+        { log: silentLogger },
+      ),
     model: (fn) => {
       fake.model = ({ context, newUserMessages, toolOutputs }) => {
-        const r = fn({ newUser: newUserMessages, allUser: context.filter((i) => (i.type ?? 'message') === 'message' && i.role === 'user').map(textOfContent), toolOutputs: toolOutputs.map((o) => o.output) });
+        const r = fn({
+          newUser: newUserMessages,
+          allUser: context.filter((i) => (i.type ?? 'message') === 'message' && i.role === 'user').map(textOfContent),
+          toolOutputs: toolOutputs.map((o) => o.output),
+        });
         return { text: r.text, until: r.until, functionCalls: r.call ? [r.call] : undefined };
       };
     },
@@ -109,11 +117,16 @@ describe.each([
   });
 
   it('runs a local function the model calls and answers with its output', async () => {
-    rig.model(({ toolOutputs }) => (toolOutputs.length ? { text: `the time is ${JSON.parse(toolOutputs[0]).timezone}` } : { call: { name: 'get_current_time', arguments: { timezone: 'Asia/Shanghai' } } }));
+    rig.model(({ toolOutputs }) =>
+      toolOutputs.length ? { text: `the time is ${JSON.parse(toolOutputs[0]).timezone}` } : { call: { name: 'get_current_time', arguments: { timezone: 'Asia/Shanghai' } } },
+    );
     await engine.receive(inbound(platform, { channel: 'K2', text: 'what time is it?' }));
     await engine.idle();
     expect(platform.endings('K2').map(textOf)).toEqual(['the time is Asia/Shanghai']);
-    expect(platform.log.filter((e) => e.target.channel === 'K2' && e.type === 'status').map((e) => (e.type === 'status' ? e.status : undefined))).toContainEqual({ kind: 'tool', name: 'get_current_time' });
+    expect(platform.log.filter((e) => e.target.channel === 'K2' && e.type === 'status').map((e) => (e.type === 'status' ? e.status : undefined))).toContainEqual({
+      kind: 'tool',
+      name: 'get_current_time',
+    });
   });
 
   it('answers a function without a local handler with an error output, not a crash', async () => {

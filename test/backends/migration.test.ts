@@ -37,7 +37,11 @@ describe('moving a deployment between backends', () => {
     await before.receive(inbound(platform, { channel: 'M1', text: 'my name is Ada' }));
     await before.idle();
 
-    const responses = new ResponsesBackend(new OpenAI({ apiKey: rs.apiKey, baseURL: rs.compatibleUrl, fetch: dashscopeFetch, maxRetries: 0 }), { model: 'qwen-plus', instructions: 'x', tools: [], historyChars: 60_000 }, { log: silentLogger, assistantApi: api });
+    const responses = new ResponsesBackend(
+      new OpenAI({ apiKey: rs.apiKey, baseURL: rs.compatibleUrl, fetch: dashscopeFetch, maxRetries: 0 }),
+      { model: 'qwen-plus', instructions: 'x', tools: [], historyChars: 60_000 },
+      { log: silentLogger, assistantApi: api },
+    );
     rs.model = ({ context }) => ({ text: `I know: ${context.map((i) => (typeof i.content === 'string' ? i.content : i.content[0].text)).join(' / ')}` });
     const after = engineOn(responses, store, platform);
     await after.receive(inbound(platform, { channel: 'M1', text: 'what is my name?' }));

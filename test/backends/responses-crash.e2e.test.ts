@@ -21,9 +21,14 @@ afterAll(async () => {
 describe('kill -9 on the Responses backend', () => {
   it('during a turn: the restarted process answers it once, in the thread, and the conversation keeps its history', async () => {
     const env = {
-      DASHSCOPE_API: 'responses', DASHSCOPE_API_KEY: rs.apiKey, DASHSCOPE_BASE_URL: rs.baseUrl,
-      SLACK_BOT_TOKEN: slack.botToken, SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_API_URL: slack.apiUrl,
-      REDIS_URL, REDIS_PREFIX: uniquePrefix('rcrash'),
+      DASHSCOPE_API: 'responses',
+      DASHSCOPE_API_KEY: rs.apiKey,
+      DASHSCOPE_BASE_URL: rs.baseUrl,
+      SLACK_BOT_TOKEN: slack.botToken,
+      SLACK_SIGNING_SECRET: SIGNING_SECRET,
+      SLACK_API_URL: slack.apiUrl,
+      REDIS_URL,
+      REDIS_PREFIX: uniquePrefix('rcrash'),
     };
     app = await startChild(env);
     rs.model = () => ({ text: 'never delivered', until: new Promise(() => undefined) });
@@ -34,15 +39,21 @@ describe('kill -9 on the Responses backend', () => {
     rs.model = ({ context }) => ({ text: `answered after the crash (${context.filter((i) => i.role === 'user').length} message)` });
     app = await startChild(env);
     // the dead process's lock expires (10 s TTL) before recovery can take the conversation
-    const reply = await slack.log.waitFor((c) => ['chat.postMessage', 'chat.startStream'].includes(c.method) && c.args.thread_ts === base.mention.event.ts, 25_000, 'recovered reply').catch((e) => {
-      throw new Error(`${(e as Error).message}\n${app?.output()}`);
-    });
+    const reply = await slack.log
+      .waitFor((c) => ['chat.postMessage', 'chat.startStream'].includes(c.method) && c.args.thread_ts === base.mention.event.ts, 25_000, 'recovered reply')
+      .catch((e) => {
+        throw new Error(`${(e as Error).message}\n${app?.output()}`);
+      });
     expect(reply.text ?? reply.args.markdown_text).toMatch(/answered after the crash \(1 message\)/);
     expect(slack.log.filter((c) => ['chat.postMessage', 'chat.startStream'].includes(c.method) && c.args.thread_ts === base.mention.event.ts)).toHaveLength(1);
     // the follow-up chains on the recovered answer
     rs.model = ({ context }) => ({ text: `now ${context.filter((i) => i.role === 'user').length} messages` });
     await postSlack(app.url, base.followUp);
-    await slack.log.waitFor((c) => c.method === 'chat.stopStream' && slack.calls('chat.startStream').some((s) => s.result?.ts === c.args.ts && String(s.args.markdown_text).startsWith('now')), 10_000, 'follow-up');
+    await slack.log.waitFor(
+      (c) => c.method === 'chat.stopStream' && slack.calls('chat.startStream').some((s) => s.result?.ts === c.args.ts && String(s.args.markdown_text).startsWith('now')),
+      10_000,
+      'follow-up',
+    );
     expect(rs.creates().at(-1)!.body.previous_response_id).toMatch(/^resp_/);
   }, 60_000);
 });

@@ -71,7 +71,14 @@ describe('a Slack thread on the Responses API', () => {
     expect(first.path).toBe('/compatible-mode/v1/responses');
     expect(first.body).toMatchObject({ model: 'qwen-plus', stream: true, store: true });
     expect(first.body.previous_response_id).toBeUndefined();
-    expect(first.body.tools).toEqual(expect.arrayContaining([{ type: 'code_interpreter' }, { type: 'web_search' }, expect.objectContaining({ type: 'function', name: 'text_to_image' }), expect.objectContaining({ type: 'function', name: 'get_current_time' })]));
+    expect(first.body.tools).toEqual(
+      expect.arrayContaining([
+        { type: 'code_interpreter' },
+        { type: 'web_search' },
+        expect.objectContaining({ type: 'function', name: 'text_to_image' }),
+        expect.objectContaining({ type: 'function', name: 'get_current_time' }),
+      ]),
+    );
 
     rs.model = ({ context, newUserMessages }) => ({ text: `seen ${context.filter((i) => i.role === 'user').length}: ${newUserMessages.join()}` });
     await postSlack(app.url, followUp(ev.event.ts, 'and again'));
@@ -88,7 +95,12 @@ describe('a Slack thread on the Responses API', () => {
     await postSlack(app.url, ev);
     await app.slack!.idle();
     rs.forget();
-    rs.model = ({ context }) => ({ text: `I remember: ${context.filter((i) => i.role === 'user').map((i) => i.content[0].text).join(' / ')}` });
+    rs.model = ({ context }) => ({
+      text: `I remember: ${context
+        .filter((i) => i.role === 'user')
+        .map((i) => i.content[0].text)
+        .join(' / ')}`,
+    });
     await postSlack(app.url, followUp(ev.event.ts, 'what was the word?'));
     await app.slack!.idle();
     const [refused, replayed] = rs.creates().slice(-2);
@@ -181,13 +193,19 @@ describe('meeting minutes on the Responses API', () => {
     await slack.log.waitFor((c) => c.method === 'chat.postMessage' && c.args.channel === CHANNEL && /Taking notes/.test(String(c.text)));
     for (const line of ['We launch on Monday', 'Grace owns the checklist']) expect((await postSlack(app.url, say(line))).status).toBe(200);
     await app.slack!.idle();
-    rs.model = ({ context, body }) => ({ text: `## Decisions\n- ${context.flatMap((i) => (i.content ?? []).map((c: { text?: string }) => c.text ?? '')).join(' / ')}${body.tools ? ' (tools!)' : ''}` });
+    rs.model = ({ context, body }) => ({
+      text: `## Decisions\n- ${context.flatMap((i) => (i.content ?? []).map((c: { text?: string }) => c.text ?? '')).join(' / ')}${body.tools ? ' (tools!)' : ''}`,
+    });
     await postSlack(app.url, command('notes stop'), { form: true });
     await app.slack!.idle();
     const req = rs.creates().at(-1)!;
     expect(req.body.tools).toBeUndefined();
     expect(req.body.instructions).toMatch(/minutes/i);
-    const minutes = slack.calls('chat.postMessage').filter((c) => c.args.channel === CHANNEL).map((c) => String(c.text)).find((t) => t.startsWith('# Minutes: Launch review'));
+    const minutes = slack
+      .calls('chat.postMessage')
+      .filter((c) => c.args.channel === CHANNEL)
+      .map((c) => String(c.text))
+      .find((t) => t.startsWith('# Minutes: Launch review'));
     expect(minutes).toMatch(/We launch on Monday/);
     expect(minutes).toMatch(/Grace owns the checklist/);
     expect(minutes).not.toMatch(/tools!/);

@@ -92,7 +92,14 @@ describe('conversations', () => {
 
   it('reuses the thread when one already exists for the message (160004)', async () => {
     const msg = mention('again please');
-    discord.threads.set(msg.id, { id: msg.id, type: 11, guild_id: discord.guildId, parent_id: msg.channel_id, name: 'old', thread_metadata: { archived: false, auto_archive_duration: 60, archive_timestamp: new Date().toISOString(), locked: false } });
+    discord.threads.set(msg.id, {
+      id: msg.id,
+      type: 11,
+      guild_id: discord.guildId,
+      parent_id: msg.channel_id,
+      name: 'old',
+      thread_metadata: { archived: false, auto_archive_duration: 60, archive_timestamp: new Date().toISOString(), locked: false },
+    });
     discord.dispatch('MESSAGE_CREATE', msg);
     await discord.rest.waitFor((c) => c.method === 'POST' && c.route === `/channels/${msg.id}/messages`);
     await app.discord!.idle();
@@ -161,19 +168,35 @@ describe('replies', () => {
       expect(m.length).toBeLessThanOrEqual(2000);
       expect(openFenceAtEnd(m)).toBeUndefined();
     }
-    expect(shown.join('').replace(/```(python)?\n?/g, '').replace(/\s+/g, '')).toBe(long.replace(/```(python)?\n?/g, '').replace(/\s+/g, ''));
+    expect(
+      shown
+        .join('')
+        .replace(/```(python)?\n?/g, '')
+        .replace(/\s+/g, ''),
+    ).toBe(long.replace(/```(python)?\n?/g, '').replace(/\s+/g, ''));
   });
 
   it('answers /ask with a deferred reply, then edits it', async () => {
     const interaction = {
-      id: discord.nextId(), application_id: discord.botId, type: 2, token: 'itoken-1', version: 1, guild_id: discord.guildId, channel_id: channelMention.channel_id,
+      id: discord.nextId(),
+      application_id: discord.botId,
+      type: 2,
+      token: 'itoken-1',
+      version: 1,
+      guild_id: discord.guildId,
+      channel_id: channelMention.channel_id,
       channel: { id: channelMention.channel_id, type: 0, guild_id: discord.guildId, name: 'channel-1' },
       member: { user: channelMention.author, roles: [], permissions: '2248473465835073', joined_at: new Date().toISOString(), deaf: false, mute: false, flags: 0 },
       data: { id: '1', name: 'ask', type: 1, options: [{ name: 'prompt', type: 3, value: 'what is up' }] },
-      app_permissions: '2248473465835073', locale: 'en-US', guild_locale: 'en-US', entitlements: [], authorizing_integration_owners: { 0: discord.guildId }, context: 0,
+      app_permissions: '2248473465835073',
+      locale: 'en-US',
+      guild_locale: 'en-US',
+      entitlements: [],
+      authorizing_integration_owners: { 0: discord.guildId },
+      context: 0,
     };
     discord.dispatch('INTERACTION_CREATE', interaction);
-    await discord.rest.waitFor((c) => c.method === "PATCH" && c.route === `/webhooks/${discord.botId}/itoken-1/messages/@original`);
+    await discord.rest.waitFor((c) => c.method === 'PATCH' && c.route === `/webhooks/${discord.botId}/itoken-1/messages/@original`);
     await app.discord!.idle();
     const callback = discord.rest.filter((c) => c.route === `/interactions/${interaction.id}/itoken-1/callback`)[0];
     expect(callback.body.type).toBe(5); // deferred channel message

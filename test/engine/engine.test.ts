@@ -100,7 +100,7 @@ describe('a turn', () => {
     await engine.conversations.save(rec);
     await engine.receive(inbound(platform, { channel: 'CI1' }));
     await engine.idle();
-    expect((await engine.conversations.get('slack:T1:CI1:1.0'))!.state.threadId as string).not.toBe((rec.state.threadId as string));
+    expect((await engine.conversations.get('slack:T1:CI1:1.0'))!.state.threadId as string).not.toBe(rec.state.threadId as string);
   });
 
   it('drops a repeated event id: one reply, not two', async () => {
@@ -135,12 +135,23 @@ describe('a turn', () => {
 
 describe('function tools', () => {
   it('runs requested functions, submits every output (errors included) and goes on', async () => {
-    const registry = new ToolRegistry()
-      .register(getCurrentTime)
-      .register({ name: 'explode', description: 'always fails', parameters: { type: 'object' }, handler: () => { throw new Error('kaboom'); } });
+    const registry = new ToolRegistry().register(getCurrentTime).register({
+      name: 'explode',
+      description: 'always fails',
+      parameters: { type: 'object' },
+      handler: () => {
+        throw new Error('kaboom');
+      },
+    });
     fake.model = ({ round, toolOutputs }) =>
       round === 0
-        ? { toolCalls: [{ name: 'get_current_time', arguments: { timezone: 'Asia/Shanghai' } }, { name: 'explode', arguments: {} }, { name: 'nope', arguments: '{' }] }
+        ? {
+            toolCalls: [
+              { name: 'get_current_time', arguments: { timezone: 'Asia/Shanghai' } },
+              { name: 'explode', arguments: {} },
+              { name: 'nope', arguments: '{' },
+            ],
+          }
         : { text: `outputs: ${toolOutputs.map((o) => o.output).join(' ;; ')}` };
     const { engine, platform } = await makeEngine(fake, store, { registry });
     await engine.receive(inbound(platform, { channel: 'CF1', text: 'time?' }));
@@ -153,7 +164,9 @@ describe('function tools', () => {
     const submit = fake.log.filter((c) => c.path.endsWith('/submit_tool_outputs')).at(-1)!;
     expect(submit.body.tool_outputs).toHaveLength(3);
     expect(submit.body.stream).toBe(true);
-    expect(platform.log.filter((e) => e.type === 'status' && e.target.channel === 'CF1').map((e) => (e.type === 'status' && e.status.kind === 'tool' ? e.status.name : 'thinking'))).toContain('get_current_time');
+    expect(platform.log.filter((e) => e.type === 'status' && e.target.channel === 'CF1').map((e) => (e.type === 'status' && e.status.kind === 'tool' ? e.status.name : 'thinking'))).toContain(
+      'get_current_time',
+    );
   });
 
   it('caps the number of tool rounds and tells the user', async () => {
@@ -285,7 +298,7 @@ describe('stop before the run has an id', () => {
 });
 
 describe('stop where the cancel endpoint does not exist', () => {
-  it('stops streaming, drops the run\'s output, and the next message waits for that run instead of overlapping it', async () => {
+  it("stops streaming, drops the run's output, and the next message waits for that run instead of overlapping it", async () => {
     fake.cancelSupported = false;
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
@@ -353,7 +366,7 @@ describe('recovery', () => {
     await started;
     await first.engine.drain(0);
     const rec = (await first.engine.conversations.get('slack:T1:CX2:1.0'))!;
-    await first.api.runs.cancel((rec.state.threadId as string), rec.activeRunId!);
+    await first.api.runs.cancel(rec.state.threadId as string, rec.activeRunId!);
     const second = await makeEngine(fake, s1);
     await second.engine.recover();
     await second.engine.idle();

@@ -17,7 +17,11 @@ export function apiFor(fake: FakeDashScope): AssistantClient {
   return new AssistantClient({ baseUrl: fake.url, apiKey: fake.apiKey, userAgent: 'threadline/test', backoffBaseMs: 5, backoffMaxMs: 20, timeoutMs: 5_000 });
 }
 
-export async function makeEngine(fake: FakeDashScope, store: Store, opts: { options?: EngineOptions; imageHosts?: string[]; registry?: ToolRegistry; platform?: RecordingPlatform; settings?: AssistantSettings } = {}) {
+export async function makeEngine(
+  fake: FakeDashScope,
+  store: Store,
+  opts: { options?: EngineOptions; imageHosts?: string[]; registry?: ToolRegistry; platform?: RecordingPlatform; settings?: AssistantSettings } = {},
+) {
   const api = apiFor(fake);
   const assistant = await ensureAssistant(api, store, opts.settings ?? SETTINGS);
   const registry = opts.registry ?? new ToolRegistry().register(getCurrentTime);

@@ -11,16 +11,18 @@ afterAll(() => host.stop());
 
 /** DNS for tests: chosen names resolve to chosen addresses (the only thing faked is the resolver). */
 function dns(map: Record<string, string>): LookupFunction {
-  return ((name: string, _opts: unknown, cb: (err: Error | null, addrs: Array<{ address: string; family: number }>) => void) => {
+  return (name: string, _opts: unknown, cb: (err: Error | null, addrs: Array<{ address: string; family: number }>) => void) => {
     const address = map[name];
     if (!address) return cb(Object.assign(new Error('ENOTFOUND'), { code: 'ENOTFOUND' }), []);
     cb(null, [{ address, family: address.includes(':') ? 6 : 4 }]);
-  }) as unknown as LookupFunction;
+  };
 }
 
 describe('finding images in the reply', () => {
   it('finds markdown images and bare image URLs, not ordinary links', () => {
-    const refs = findImageRefs('Here ![a cat](https://x.oss.aliyuncs.com/c.png?Expires=1) and https://e.com/d.jpg, see [docs](https://e.com/page) or https://e.com/page', (h) => h.endsWith('aliyuncs.com'));
+    const refs = findImageRefs('Here ![a cat](https://x.oss.aliyuncs.com/c.png?Expires=1) and https://e.com/d.jpg, see [docs](https://e.com/page) or https://e.com/page', (h) =>
+      h.endsWith('aliyuncs.com'),
+    );
     expect(refs.map((r) => [r.url, r.alt, r.markdown])).toEqual([
       ['https://x.oss.aliyuncs.com/c.png?Expires=1', 'a cat', true],
       ['https://e.com/d.jpg', 'image', false],
@@ -76,8 +78,10 @@ describe('the guarded download', () => {
 
   it('allows DashScope result buckets by default, not every OSS bucket; an exact entry allows its own port only', () => {
     const f = new ImageFetcher({ hosts: ['dashscope-result*.aliyuncs.com', 'img.example.com'] });
-    for (const ok of ['dashscope-result-bj.oss-cn-beijing.aliyuncs.com', 'dashscope-result-sgp.oss-ap-southeast-1.aliyuncs.com', 'dashscope-result.oss-cn-shanghai.aliyuncs.com', 'img.example.com']) expect(f.isAllowedHost(ok)).toBe(true);
-    for (const no of ['attacker-bucket.oss-cn-beijing.aliyuncs.com', 'dashscope-result.evil.com', 'img.example.com:8443', 'dashscope-result-bj.oss-cn-beijing.aliyuncs.com:8080']) expect(f.isAllowedHost(no)).toBe(false);
+    for (const ok of ['dashscope-result-bj.oss-cn-beijing.aliyuncs.com', 'dashscope-result-sgp.oss-ap-southeast-1.aliyuncs.com', 'dashscope-result.oss-cn-shanghai.aliyuncs.com', 'img.example.com'])
+      expect(f.isAllowedHost(ok)).toBe(true);
+    for (const no of ['attacker-bucket.oss-cn-beijing.aliyuncs.com', 'dashscope-result.evil.com', 'img.example.com:8443', 'dashscope-result-bj.oss-cn-beijing.aliyuncs.com:8080'])
+      expect(f.isAllowedHost(no)).toBe(false);
   });
 
   it('one deadline for the whole download: a server trickling its headers cannot hold the turn', async () => {

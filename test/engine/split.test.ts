@@ -86,16 +86,20 @@ describe('hostile replies (issue 19: the splitter crash loop)', () => {
 
   it('property: the split always ends, every message fits, and output ≤ input plus a small constant per message', () => {
     fc.assert(
-      fc.property(hostile.map((p) => p.join('')), fc.constantFrom(200, 2000, 3500), (text, limit) => {
-        const parts = splitMessage(text, limit);
-        for (const p of parts) expect(p.length).toBeLessThanOrEqual(limit);
-        const total = parts.reduce((n, p) => n + p.length, 0);
-        expect(total).toBeLessThanOrEqual(text.length + SPLIT_OVERHEAD * parts.length);
-        // no message is blank, and no text is lost (whitespace aside, fences we added aside)
-        const letters = (s: string) => s.replace(/[^a-zA-Z0-9]/g, '').length;
-        expect(parts.reduce((n, p) => n + letters(p), 0)).toBeGreaterThanOrEqual(letters(text));
-        expect(parts.length).toBeLessThanOrEqual(Math.ceil(text.length / (limit * 0.25)) + 1);
-      }),
+      fc.property(
+        hostile.map((p) => p.join('')),
+        fc.constantFrom(200, 2000, 3500),
+        (text, limit) => {
+          const parts = splitMessage(text, limit);
+          for (const p of parts) expect(p.length).toBeLessThanOrEqual(limit);
+          const total = parts.reduce((n, p) => n + p.length, 0);
+          expect(total).toBeLessThanOrEqual(text.length + SPLIT_OVERHEAD * parts.length);
+          // no message is blank, and no text is lost (whitespace aside, fences we added aside)
+          const letters = (s: string) => s.replace(/[^a-zA-Z0-9]/g, '').length;
+          expect(parts.reduce((n, p) => n + letters(p), 0)).toBeGreaterThanOrEqual(letters(text));
+          expect(parts.length).toBeLessThanOrEqual(Math.ceil(text.length / (limit * 0.25)) + 1);
+        },
+      ),
       { numRuns: 400 },
     );
   });

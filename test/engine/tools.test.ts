@@ -50,7 +50,9 @@ describe("arguments against the tool's schema (issue 19)", () => {
       parameters: { type: 'object', properties: { amount: { type: 'number', maximum: 100 }, to: { type: 'string' } }, required: ['amount', 'to'], additionalProperties: false },
       handler: () => (called++, 'moved'),
     });
-    const refused = await Promise.all(['{"amount":"all","to":"x"}', '{"amount":5000,"to":"x"}', '{"to":"x"}', '{"amount":5,"to":"x","admin":true}'].map((a) => registry.call('transfer', a, { conversationKey: 'k' })));
+    const refused = await Promise.all(
+      ['{"amount":"all","to":"x"}', '{"amount":5000,"to":"x"}', '{"to":"x"}', '{"amount":5,"to":"x","admin":true}'].map((a) => registry.call('transfer', a, { conversationKey: 'k' })),
+    );
     for (const r of refused) {
       expect(r.ok).toBe(false);
       expect(r.output).toMatch(/invalid arguments: arguments/);

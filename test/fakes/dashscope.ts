@@ -186,7 +186,20 @@ export class FakeDashScope {
     if (seg[0] === 'assistants') {
       if (seg.length === 1 && m === 'POST') {
         if (!body?.model) return this.json(res, 400, { code: 'InvalidParameter', message: 'model is required' });
-        const a = { id: `asst_${rid()}`, object: 'assistant', created_at: now(), description: '', instructions: '', tools: [], file_ids: [], metadata: {}, account_id: 'sk-xxxx', gmt_crete: '2024-03-06 17:15:40', is_deleted: false, ...stripNull(body) };
+        const a = {
+          id: `asst_${rid()}`,
+          object: 'assistant',
+          created_at: now(),
+          description: '',
+          instructions: '',
+          tools: [],
+          file_ids: [],
+          metadata: {},
+          account_id: 'sk-xxxx',
+          gmt_crete: '2024-03-06 17:15:40',
+          is_deleted: false,
+          ...stripNull(body),
+        };
         this.assistants.set(a.id, a);
         return this.json(res, 200, a);
       }
@@ -256,7 +269,12 @@ export class FakeDashScope {
     }
     if (seg[2] === 'runs') {
       if (seg.length === 3 && m === 'POST') return this.startRun(thread, body ?? {}, res);
-      if (seg.length === 3 && m === 'GET') return this.list(res, [...this.runs.values()].filter((r) => r.thread_id === thread.id).map((r) => this.runView(r)), call.query);
+      if (seg.length === 3 && m === 'GET')
+        return this.list(
+          res,
+          [...this.runs.values()].filter((r) => r.thread_id === thread.id).map((r) => this.runView(r)),
+          call.query,
+        );
       const run = this.runs.get(seg[3]);
       if (!run || run.thread_id !== thread.id) return this.json(res, 404, { code: 'NotFound', message: 'run not found' });
       if (seg.length === 4 && m === 'GET') return this.json(res, 200, this.runView(run));
@@ -297,9 +315,7 @@ export class FakeDashScope {
 
   private takeFault(method: string, path: string, body: any): Fault | undefined {
     const inStream = method === 'STREAM';
-    const i = this.faults.findIndex(
-      (f) => (f.kind === 'cut-stream' || f.kind === 'error-event') === inStream && (!f.match || f.match(method, path, body)),
-    );
+    const i = this.faults.findIndex((f) => (f.kind === 'cut-stream' || f.kind === 'error-event') === inStream && (!f.match || f.match(method, path, body)));
     if (i < 0) return undefined;
     const f = this.faults[i];
     f.times = (f.times ?? 1) - 1;
@@ -316,9 +332,24 @@ export class FakeDashScope {
 
   private addMessage(t: FakeThread, role: 'user' | 'assistant', text: string, metadata: any, runId = '', assistantId = ''): any {
     const msg = {
-      id: `message_${rid()}`, object: 'thread.message', created_at: now(), thread_id: t.id, assistant_id: assistantId, run_id: runId, role,
-      content: [{ type: 'text', text: { value: text, annotations: [] } }], file_ids: [], metadata, from: '', name: '', plugin_call: {}, tool_calls: [],
-      status: role === 'user' ? '' : 'completed', incomplete_details: {}, completed_at: null, incomplete_at: null,
+      id: `message_${rid()}`,
+      object: 'thread.message',
+      created_at: now(),
+      thread_id: t.id,
+      assistant_id: assistantId,
+      run_id: runId,
+      role,
+      content: [{ type: 'text', text: { value: text, annotations: [] } }],
+      file_ids: [],
+      metadata,
+      from: '',
+      name: '',
+      plugin_call: {},
+      tool_calls: [],
+      status: role === 'user' ? '' : 'completed',
+      incomplete_details: {},
+      completed_at: null,
+      incomplete_at: null,
     };
     t.messages.push(msg);
     return msg;
@@ -330,10 +361,25 @@ export class FakeDashScope {
 
   private runView(r: FakeRun) {
     return {
-      id: r.id, object: 'thread.run', created_at: r.created_at, thread_id: r.thread_id, assistant_id: r.assistant_id, status: r.status,
-      required_action: r.required_action, last_error: r.last_error, model: r.body.model ?? 'qwen-plus', instructions: r.body.instructions ?? '',
-      tools: r.body.tools ?? [], file_ids: [], metadata: r.body.metadata ?? {}, started_at: r.created_at, expires_at: null, cancelled_at: -1,
-      failed_at: -1, completed_at: r.completed_at ?? -1, usage: r.status === 'completed' ? { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 } : null,
+      id: r.id,
+      object: 'thread.run',
+      created_at: r.created_at,
+      thread_id: r.thread_id,
+      assistant_id: r.assistant_id,
+      status: r.status,
+      required_action: r.required_action,
+      last_error: r.last_error,
+      model: r.body.model ?? 'qwen-plus',
+      instructions: r.body.instructions ?? '',
+      tools: r.body.tools ?? [],
+      file_ids: [],
+      metadata: r.body.metadata ?? {},
+      started_at: r.created_at,
+      expires_at: null,
+      cancelled_at: -1,
+      failed_at: -1,
+      completed_at: r.completed_at ?? -1,
+      usage: r.status === 'completed' ? { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 } : null,
     };
   }
 
@@ -345,13 +391,23 @@ export class FakeDashScope {
       return this.json(res, 400, { code: 'InvalidParameter', message: 'Thread already has an active run' });
     }
     const run: FakeRun = {
-      id: `run_${rid()}`, thread_id: thread.id, assistant_id: body.assistant_id, status: 'queued', body, created_at: now(), required_action: null,
-      last_error: null, round: 0, pendingToolCalls: [], cancelRequested: false, completed_at: null,
+      id: `run_${rid()}`,
+      thread_id: thread.id,
+      assistant_id: body.assistant_id,
+      status: 'queued',
+      body,
+      created_at: now(),
+      required_action: null,
+      last_error: null,
+      round: 0,
+      pendingToolCalls: [],
+      cancelRequested: false,
+      completed_at: null,
     };
     this.runs.set(run.id, run);
     thread.activeRunId = run.id;
     this.runsStarted++;
-    const active = [...this.runs.values()].filter((r) => r.thread_id === thread.id && !isTerminal(r.status) ).length;
+    const active = [...this.runs.values()].filter((r) => r.thread_id === thread.id && !isTerminal(r.status)).length;
     this.maxConcurrentRunsPerThread = Math.max(this.maxConcurrentRunsPerThread, active);
     return this.execute(run, thread, [], body.stream === true ? res : undefined, res);
   }
@@ -401,7 +457,10 @@ export class FakeDashScope {
     run.status = 'in_progress';
     emit('thread.run.in_progress', this.runView(run));
 
-    const newUserMessages = thread.messages.slice(thread.consumed).filter((x) => x.role === 'user').map((x) => x.content[0].text.value);
+    const newUserMessages = thread.messages
+      .slice(thread.consumed)
+      .filter((x) => x.role === 'user')
+      .map((x) => x.content[0].text.value);
     if (run.round === 0) thread.consumed = thread.messages.length;
     const turn = await this.model({ thread, run, newUserMessages, toolOutputs, round: run.round });
     run.round++;
@@ -434,25 +493,43 @@ export class FakeDashScope {
     const stepList = this.steps.get(run.id) ?? [];
     this.steps.set(run.id, stepList);
     if (turn.codeInterpreter) {
-      const step = this.step(run, 'tool_calls', { type: 'tool_calls', tool_calls: [{ id: `call_${rid()}`, type: 'code_interpreter', code_interpreter: { input: turn.codeInterpreter.input, output: turn.codeInterpreter.output } }] });
+      const step = this.step(run, 'tool_calls', {
+        type: 'tool_calls',
+        tool_calls: [{ id: `call_${rid()}`, type: 'code_interpreter', code_interpreter: { input: turn.codeInterpreter.input, output: turn.codeInterpreter.output } }],
+      });
       stepList.push(step);
       emit('thread.run.step.created', step);
       step.status = 'completed';
       emit('thread.run.step.completed', step);
     }
     if (turn.toolCalls?.length) {
-      const calls = turn.toolCalls.map((c) => ({ id: `call_${rid()}`, type: 'function', function: { name: c.name, arguments: typeof c.arguments === 'string' ? c.arguments : JSON.stringify(c.arguments), output: null } }));
+      const calls = turn.toolCalls.map((c) => ({
+        id: `call_${rid()}`,
+        type: 'function',
+        function: { name: c.name, arguments: typeof c.arguments === 'string' ? c.arguments : JSON.stringify(c.arguments), output: null },
+      }));
       const step = this.step(run, 'tool_calls', { type: 'tool_calls', tool_calls: calls });
       stepList.push(step);
       emit('thread.run.step.created', step);
       calls.forEach((c, index) => {
         const args = c.function.arguments;
         const half = Math.ceil(args.length / 2);
-        emit('thread.run.step.delta', { id: step.id, object: 'thread.run.step.delta', delta: { step_details: { type: 'tool_calls', tool_calls: [{ index, id: c.id, type: 'function', function: { name: c.function.name, arguments: args.slice(0, half), output: null } }] } } });
-        emit('thread.run.step.delta', { id: step.id, object: 'thread.run.step.delta', delta: { step_details: { type: 'tool_calls', tool_calls: [{ index, function: { arguments: args.slice(half) } }] } } });
+        emit('thread.run.step.delta', {
+          id: step.id,
+          object: 'thread.run.step.delta',
+          delta: { step_details: { type: 'tool_calls', tool_calls: [{ index, id: c.id, type: 'function', function: { name: c.function.name, arguments: args.slice(0, half), output: null } }] } },
+        });
+        emit('thread.run.step.delta', {
+          id: step.id,
+          object: 'thread.run.step.delta',
+          delta: { step_details: { type: 'tool_calls', tool_calls: [{ index, function: { arguments: args.slice(half) } }] } },
+        });
       });
       run.status = 'requires_action';
-      run.required_action = { type: 'submit_tool_outputs', submit_tool_outputs: { tool_calls: calls.map(({ id, type, function: f }) => ({ id, type, function: { name: f.name, arguments: f.arguments } })) } };
+      run.required_action = {
+        type: 'submit_tool_outputs',
+        submit_tool_outputs: { tool_calls: calls.map(({ id, type, function: f }) => ({ id, type, function: { name: f.name, arguments: f.arguments } })) },
+      };
       emit('thread.run.requires_action', this.runView(run));
       end();
       return;
@@ -493,8 +570,22 @@ export class FakeDashScope {
 
   private step(run: FakeRun, type: string, details: any): any {
     return {
-      id: `step_${rid()}`, object: 'thread.run.step', created_at: now(), run_id: run.id, assistant_id: run.assistant_id, thread_id: run.thread_id, type,
-      status: 'in_progress', step_details: details, last_error: { code: '', message: '' }, expires_at: null, cancelled_at: -1, failed_at: -1, completed_at: -1, metadata: {}, usage: {},
+      id: `step_${rid()}`,
+      object: 'thread.run.step',
+      created_at: now(),
+      run_id: run.id,
+      assistant_id: run.assistant_id,
+      thread_id: run.thread_id,
+      type,
+      status: 'in_progress',
+      step_details: details,
+      last_error: { code: '', message: '' },
+      expires_at: null,
+      cancelled_at: -1,
+      failed_at: -1,
+      completed_at: -1,
+      metadata: {},
+      usage: {},
     };
   }
 

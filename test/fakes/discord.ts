@@ -100,12 +100,14 @@ export class FakeDiscord {
 
   /** The text a person sees in a channel now: each posted message at its last edit. */
   visible(channelId: string): string[] {
-    return this.posts(channelId).map((p) => {
-      const id = p.result?.id;
-      const edits = this.rest.filter((c) => c.method === 'PATCH' && c.route === `/channels/${channelId}/messages/${id}`);
-      const deleted = this.rest.calls.some((c) => c.method === 'DELETE' && c.route === `/channels/${channelId}/messages/${id}`);
-      return deleted ? '' : (edits.at(-1)?.body.content ?? p.body.content ?? '');
-    }).filter((t) => t !== '');
+    return this.posts(channelId)
+      .map((p) => {
+        const id = p.result?.id;
+        const edits = this.rest.filter((c) => c.method === 'PATCH' && c.route === `/channels/${channelId}/messages/${id}`);
+        const deleted = this.rest.calls.some((c) => c.method === 'DELETE' && c.route === `/channels/${channelId}/messages/${id}`);
+        return deleted ? '' : (edits.at(-1)?.body.content ?? p.body.content ?? '');
+      })
+      .filter((t) => t !== '');
   }
 
   private send(ws: WebSocket, frame: Omit<GatewayFrame, 'at'>): void {
@@ -117,7 +119,7 @@ export class FakeDiscord {
     ws.on('close', () => this.sockets.delete(ws));
     this.send(ws, { op: 10, d: { heartbeat_interval: 41_250 } });
     ws.on('message', (data) => {
-      const frame = JSON.parse(String(data)) as GatewayFrame;
+      const frame = JSON.parse((data as Buffer).toString()) as GatewayFrame; // binaryType nodebuffer: always one Buffer
       this.gateway.record({ ...frame, at: Date.now() });
       if (frame.op === 1) this.send(ws, { op: 11 });
       if (frame.op === 2) {
@@ -135,31 +137,101 @@ export class FakeDiscord {
 
   private ready() {
     return {
-      v: 10, user: this.botUser(), guilds: [{ id: this.guildId, unavailable: true }], session_id: this.sessionId,
-      resume_gateway_url: this.url.replace('http', 'ws'), application: { id: this.botId, flags: 0 }, shard: [0, 1], private_channels: [], relationships: [], user_settings: {},
+      v: 10,
+      user: this.botUser(),
+      guilds: [{ id: this.guildId, unavailable: true }],
+      session_id: this.sessionId,
+      resume_gateway_url: this.url.replace('http', 'ws'),
+      application: { id: this.botId, flags: 0 },
+      shard: [0, 1],
+      private_channels: [],
+      relationships: [],
+      user_settings: {},
     };
   }
 
   private guild() {
     const now = new Date().toISOString();
     return {
-      id: this.guildId, name: 'Fake Guild', owner_id: '1', icon: null, splash: null, discovery_splash: null, afk_channel_id: null, afk_timeout: 300,
-      verification_level: 0, default_message_notifications: 0, explicit_content_filter: 0, mfa_level: 0, system_channel_id: null, system_channel_flags: 0,
-      rules_channel_id: null, vanity_url_code: null, description: null, banner: null, premium_tier: 0, preferred_locale: 'en-US', public_updates_channel_id: null,
-      nsfw_level: 0, premium_progress_bar_enabled: false, application_id: null, max_members: 500000,
+      id: this.guildId,
+      name: 'Fake Guild',
+      owner_id: '1',
+      icon: null,
+      splash: null,
+      discovery_splash: null,
+      afk_channel_id: null,
+      afk_timeout: 300,
+      verification_level: 0,
+      default_message_notifications: 0,
+      explicit_content_filter: 0,
+      mfa_level: 0,
+      system_channel_id: null,
+      system_channel_flags: 0,
+      rules_channel_id: null,
+      vanity_url_code: null,
+      description: null,
+      banner: null,
+      premium_tier: 0,
+      preferred_locale: 'en-US',
+      public_updates_channel_id: null,
+      nsfw_level: 0,
+      premium_progress_bar_enabled: false,
+      application_id: null,
+      max_members: 500000,
       roles: [{ id: this.guildId, name: '@everyone', permissions: '1122573558787', position: 0, color: 0, hoist: false, managed: false, mentionable: false, flags: 0 }],
-      emojis: [], stickers: [], features: [],
-      channels: this.channels.map((id, i) => ({ id, type: 0, name: `channel-${i}`, position: i, permission_overwrites: [], parent_id: null, nsfw: false, rate_limit_per_user: 0, last_message_id: null, topic: null })),
+      emojis: [],
+      stickers: [],
+      features: [],
+      channels: this.channels.map((id, i) => ({
+        id,
+        type: 0,
+        name: `channel-${i}`,
+        position: i,
+        permission_overwrites: [],
+        parent_id: null,
+        nsfw: false,
+        rate_limit_per_user: 0,
+        last_message_id: null,
+        topic: null,
+      })),
       members: [{ user: this.botUser(), roles: [], joined_at: now, deaf: false, mute: false, flags: 0 }],
-      member_count: 2, joined_at: now, large: false, unavailable: false, threads: [], presences: [], voice_states: [], stage_instances: [], guild_scheduled_events: [],
+      member_count: 2,
+      joined_at: now,
+      large: false,
+      unavailable: false,
+      threads: [],
+      presences: [],
+      voice_states: [],
+      stage_instances: [],
+      guild_scheduled_events: [],
     };
   }
 
   private message(channelId: string, body: any, files: DiscordCall['files'], id = this.nextId()) {
     return {
-      id, channel_id: channelId, type: body?.message_reference ? 19 : 0, author: this.botUser(), content: body?.content ?? '', timestamp: new Date().toISOString(),
-      edited_timestamp: null, attachments: files.map((f, i) => ({ id: this.nextId(), filename: f.name, size: f.bytes.length, url: `${this.url}/attachments/${i}/${f.name}`, proxy_url: `${this.url}/p/${f.name}`, content_type: f.type })),
-      embeds: [], mentions: [], mention_roles: [], mention_everyone: false, pinned: false, tts: false, flags: 0, components: [],
+      id,
+      channel_id: channelId,
+      type: body?.message_reference ? 19 : 0,
+      author: this.botUser(),
+      content: body?.content ?? '',
+      timestamp: new Date().toISOString(),
+      edited_timestamp: null,
+      attachments: files.map((f, i) => ({
+        id: this.nextId(),
+        filename: f.name,
+        size: f.bytes.length,
+        url: `${this.url}/attachments/${i}/${f.name}`,
+        proxy_url: `${this.url}/p/${f.name}`,
+        content_type: f.type,
+      })),
+      embeds: [],
+      mentions: [],
+      mention_roles: [],
+      mention_everyone: false,
+      pinned: false,
+      tts: false,
+      flags: 0,
+      components: [],
       ...(body?.message_reference ? { message_reference: { ...body.message_reference, channel_id: channelId } } : {}),
     };
   }
@@ -168,7 +240,8 @@ export class FakeDiscord {
   private invalidBody(body: any, files: DiscordCall['files']): unknown {
     const errors: Record<string, unknown> = {};
     if (typeof body?.content === 'string' && body.content.length > 2000) errors.content = { _errors: [{ code: 'BASE_TYPE_MAX_LENGTH', message: 'Must be 2000 or fewer in length.' }] };
-    if (files.length > 10 || (Array.isArray(body?.attachments) && body.attachments.length > 10)) errors.attachments = { _errors: [{ code: 'BASE_TYPE_MAX_LENGTH', message: 'Must be 10 or fewer in length.' }] };
+    if (files.length > 10 || (Array.isArray(body?.attachments) && body.attachments.length > 10))
+      errors.attachments = { _errors: [{ code: 'BASE_TYPE_MAX_LENGTH', message: 'Must be 10 or fewer in length.' }] };
     return Object.keys(errors).length ? { code: 50035, errors, message: 'Invalid Form Body' } : undefined;
   }
 
@@ -198,11 +271,19 @@ export class FakeDiscord {
     if (!interactionRoute && auth !== `Bot ${this.token}`) return done(401, { message: '401: Unauthorized', code: 0 });
     const m = call.method;
     let p: RegExpExecArray | null;
-    if (route === '/gateway/bot') return done(200, { url: this.url.replace('http', 'ws'), shards: 1, session_start_limit: { total: 1000, remaining: 999, reset_after: 14_400_000, max_concurrency: 1 } });
+    if (route === '/gateway/bot')
+      return done(200, { url: this.url.replace('http', 'ws'), shards: 1, session_start_limit: { total: 1000, remaining: 999, reset_after: 14_400_000, max_concurrency: 1 } });
     if (route === '/users/@me') return done(200, this.botUser());
     if ((p = /^\/guilds\/(\d+)\/members\/(\d+)$/.exec(route)) && m === 'GET') {
       if (p[1] !== this.guildId || !this.members.has(p[2])) return done(404, { message: 'Unknown Member', code: 10007 });
-      return done(200, { user: { id: p[2], username: `user${p[2]}`, discriminator: '0', global_name: null, avatar: null }, roles: [], joined_at: new Date().toISOString(), deaf: false, mute: false, flags: 0 });
+      return done(200, {
+        user: { id: p[2], username: `user${p[2]}`, discriminator: '0', global_name: null, avatar: null },
+        roles: [],
+        joined_at: new Date().toISOString(),
+        deaf: false,
+        mute: false,
+        flags: 0,
+      });
     }
     if ((p = /^\/channels\/(\d+)\/typing$/.exec(route)) && m === 'POST') return done(204);
     if ((p = /^\/channels\/(\d+)\/(messages|typing)/.exec(route)) && this.refuse.has(p[1])) {
@@ -221,9 +302,19 @@ export class FakeDiscord {
       if (this.threads.has(p[2])) return done(400, { message: 'A thread has already been created for this message', code: 160004 });
       const now = new Date().toISOString();
       const thread = {
-        id: p[2], type: 11, guild_id: this.guildId, parent_id: p[1], owner_id: this.botId, name: body?.name, last_message_id: null,
+        id: p[2],
+        type: 11,
+        guild_id: this.guildId,
+        parent_id: p[1],
+        owner_id: this.botId,
+        name: body?.name,
+        last_message_id: null,
         thread_metadata: { archived: false, auto_archive_duration: body?.auto_archive_duration ?? 60, archive_timestamp: now, locked: false, create_timestamp: now },
-        member_count: 1, message_count: 0, rate_limit_per_user: 0, flags: 0, total_message_sent: 0,
+        member_count: 1,
+        message_count: 0,
+        rate_limit_per_user: 0,
+        flags: 0,
+        total_message_sent: 0,
       };
       this.threads.set(p[2], thread);
       this.dispatch('THREAD_CREATE', { ...thread, newly_created: true });
@@ -236,7 +327,10 @@ export class FakeDiscord {
       return done(200, { id: p[1], type: 1, recipients: [{ id: '1033044521375764530', username: 'testuser2384', discriminator: '0', global_name: 'Test User', avatar: null }] });
     }
     if ((p = /^\/applications\/(\d+)(?:\/guilds\/(\d+))?\/commands$/.exec(route)) && m === 'PUT') {
-      return done(200, (body as any[]).map((c) => ({ ...c, id: this.nextId(), application_id: p![1], guild_id: p![2], version: '1', default_member_permissions: null, type: 1 })));
+      return done(
+        200,
+        (body as any[]).map((c) => ({ ...c, id: this.nextId(), application_id: p![1], guild_id: p![2], version: '1', default_member_permissions: null, type: 1 })),
+      );
     }
     if ((p = /^\/interactions\/(\d+)\/([^/]+)\/callback$/.exec(route)) && m === 'POST') return done(204);
     if ((p = /^\/webhooks\/(\d+)\/([^/]+)\/messages\/(@original|\d+)$/.exec(route))) {

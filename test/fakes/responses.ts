@@ -105,7 +105,7 @@ export class FakeResponses {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://x');
     const raw = await readBody(req);
-    let body: any = null;
+    let body: any;
     try {
       body = raw.length ? JSON.parse(raw.toString()) : null;
     } catch {
@@ -134,7 +134,12 @@ export class FakeResponses {
         JSON.stringify({
           request_id: rid(),
           output: done
-            ? { task_id: task[1], task_status: 'SUCCEEDED', results: [{ url: `${this.imageBase}/gen/${task[1]}/cat.png?Expires=1&OSSAccessKeyId=x&Signature=y`, orig_prompt: t.prompt }], task_metrics: { TOTAL: 1, SUCCEEDED: 1, FAILED: 0 } }
+            ? {
+                task_id: task[1],
+                task_status: 'SUCCEEDED',
+                results: [{ url: `${this.imageBase}/gen/${task[1]}/cat.png?Expires=1&OSSAccessKeyId=x&Signature=y`, orig_prompt: t.prompt }],
+                task_metrics: { TOTAL: 1, SUCCEEDED: 1, FAILED: 0 },
+              }
             : { task_id: task[1], task_status: 'RUNNING' },
         }),
       );
@@ -150,7 +155,8 @@ export class FakeResponses {
     if (!body?.model) return this.flat(res, 400, 'InvalidParameter', 'model is required');
     if (body.previous_response_id && body.conversation) return this.flat(res, 400, 'InvalidParameter', 'previous_response_id and conversation cannot be used together');
     for (const t of body.tools ?? []) {
-      if (t?.type === 'function' && (t.function || typeof t.name !== 'string')) return this.flat(res, 400, 'InvalidParameter', 'tools: a function tool needs name, description and parameters at the top level');
+      if (t?.type === 'function' && (t.function || typeof t.name !== 'string'))
+        return this.flat(res, 400, 'InvalidParameter', 'tools: a function tool needs name, description and parameters at the top level');
     }
     let context: any[] = [];
     if (body.previous_response_id) {
@@ -167,14 +173,32 @@ export class FakeResponses {
 
     const id = `resp_${rid()}`;
     const output: any[] = [];
-    if (turn.codeInterpreter) output.push({ type: 'code_interpreter_call', id: `ci_${rid()}`, status: 'completed', code: turn.codeInterpreter.code, outputs: [{ type: 'logs', logs: turn.codeInterpreter.output }] });
+    if (turn.codeInterpreter)
+      output.push({ type: 'code_interpreter_call', id: `ci_${rid()}`, status: 'completed', code: turn.codeInterpreter.code, outputs: [{ type: 'logs', logs: turn.codeInterpreter.output }] });
     const pieces = turn.text === undefined ? [] : Array.isArray(turn.text) ? turn.text : [turn.text];
     const text = pieces.join('');
     if (text) output.push({ type: 'message', id: `msg_${rid()}`, role: 'assistant', status: 'completed', content: [{ type: 'output_text', text, annotations: [] }] });
-    for (const c of turn.functionCalls ?? []) output.push({ type: 'function_call', id: `fc_${rid()}`, call_id: `call_${rid()}`, name: c.name, arguments: typeof c.arguments === 'string' ? c.arguments : JSON.stringify(c.arguments), status: 'completed' });
+    for (const c of turn.functionCalls ?? [])
+      output.push({
+        type: 'function_call',
+        id: `fc_${rid()}`,
+        call_id: `call_${rid()}`,
+        name: c.name,
+        arguments: typeof c.arguments === 'string' ? c.arguments : JSON.stringify(c.arguments),
+        status: 'completed',
+      });
     const response = (status: string, extra: Record<string, unknown> = {}) => ({
-      id, object: 'response', created_at: Math.floor(Date.now() / 1000), model: body.model, status, output: status === 'in_progress' ? [] : output, error: null,
-      usage: status === 'completed' ? { input_tokens: JSON.stringify(context).length >> 2, output_tokens: text.length >> 2, total_tokens: 0 } : null, tools: body.tools ?? [], store: body.store ?? true, ...extra,
+      id,
+      object: 'response',
+      created_at: Math.floor(Date.now() / 1000),
+      model: body.model,
+      status,
+      output: status === 'in_progress' ? [] : output,
+      error: null,
+      usage: status === 'completed' ? { input_tokens: JSON.stringify(context).length >> 2, output_tokens: text.length >> 2, total_tokens: 0 } : null,
+      tools: body.tools ?? [],
+      store: body.store ?? true,
+      ...extra,
     });
     const store = () => {
       if (body.store !== false) this.stored.set(id, { context: [...context, ...output.filter((o) => o.type !== 'code_interpreter_call')] });

@@ -79,7 +79,7 @@ export class FakeSlack {
       this.sockets.add(ws);
       ws.on('close', () => this.sockets.delete(ws));
       ws.on('message', (data) => {
-        const msg = JSON.parse(String(data)) as { envelope_id?: string; payload?: unknown };
+        const msg = JSON.parse((data as Buffer).toString()) as { envelope_id?: string; payload?: unknown };
         if (msg.envelope_id) this.envelopeAcks.get(msg.envelope_id)?.(msg.payload);
       });
       ws.send(JSON.stringify({ type: 'hello', num_connections: 1, debug_info: { host: 'fake' }, connection_info: { app_id: 'A00FAKEAPP01' } }));
@@ -98,7 +98,8 @@ export class FakeSlack {
   sendEnvelope(type: 'events_api' | 'slash_commands' | 'interactive', payload: unknown, retryAttempt = 0): Promise<unknown> {
     const id = `env-${++this.tsCounter}`;
     const acked = new Promise<unknown>((r) => this.envelopeAcks.set(id, r));
-    for (const ws of this.sockets) ws.send(JSON.stringify({ envelope_id: id, type, payload, accepts_response_payload: type !== 'events_api', retry_attempt: retryAttempt, retry_reason: retryAttempt ? 'timeout' : '' }));
+    for (const ws of this.sockets)
+      ws.send(JSON.stringify({ envelope_id: id, type, payload, accepts_response_payload: type !== 'events_api', retry_attempt: retryAttempt, retry_reason: retryAttempt ? 'timeout' : '' }));
     return acked;
   }
 
@@ -122,7 +123,11 @@ export class FakeSlack {
     return this.repliesIn(channel, threadTs).map((c) => {
       const text =
         c.method === 'chat.startStream'
-          ? (c.args.markdown_text ?? '') + this.log.filter((x) => x.method === 'chat.appendStream' && x.args.ts === c.result?.ts && x.result?.ok).map((x) => x.args.markdown_text ?? '').join('')
+          ? (c.args.markdown_text ?? '') +
+            this.log
+              .filter((x) => x.method === 'chat.appendStream' && x.args.ts === c.result?.ts && x.result?.ok)
+              .map((x) => x.args.markdown_text ?? '')
+              .join('')
           : (this.log.filter((u) => u.method === 'chat.update' && u.args.ts === c.result?.ts && u.result?.ok).at(-1)?.text ?? c.text ?? '');
       return text.trimEnd();
     });

@@ -7,7 +7,6 @@ import { FakeDashScope } from '../fakes/dashscope.js';
 import { FakeDiscord } from '../fakes/discord.js';
 import { boot, fixture, fakeEnv } from '../app-harness.js';
 import { REDIS_URL, uniquePrefix } from '../helpers.js';
-import { apiFor } from '../engine/harness.js';
 import { meetingRuns, minutesModel } from './harness.js';
 
 const mention = fixture('channel-discord.json').mention.data;
@@ -34,11 +33,21 @@ function say(author: typeof people.ada, content: string) {
 
 function notes(action: string, title?: string, user = people.ada) {
   return {
-    id: discord.nextId(), application_id: discord.botId, type: 2, token: `tok-${discord.nextId()}`, version: 1, guild_id: discord.guildId, channel_id: CHANNEL,
+    id: discord.nextId(),
+    application_id: discord.botId,
+    type: 2,
+    token: `tok-${discord.nextId()}`,
+    version: 1,
+    guild_id: discord.guildId,
+    channel_id: CHANNEL,
     channel: { id: CHANNEL, type: 0, guild_id: discord.guildId, name: 'channel-1' },
     member: { user, roles: [], permissions: '0', joined_at: new Date().toISOString(), deaf: false, mute: false, flags: 0 },
     data: { id: '1', name: 'notes', type: 1, options: [{ name: 'action', type: 3, value: action }, ...(title ? [{ name: 'title', type: 3, value: title }] : [])] },
-    app_permissions: '2248473465835073', locale: 'en-US', entitlements: [], authorizing_integration_owners: {}, context: 0,
+    app_permissions: '2248473465835073',
+    locale: 'en-US',
+    entitlements: [],
+    authorizing_integration_owners: {},
+    context: 0,
   };
 }
 
@@ -67,7 +76,11 @@ describe('a meeting in a Discord channel', () => {
     const ids = [say(people.ada, 'We keep the blue theme'), say(people.grace, '!off brb'), say(people.grace, 'Grace will update the mockups by Monday')];
     for (const m of ids) discord.dispatch('MESSAGE_CREATE', m);
     const thread = [...ds.threads.values()].find((t) => t.metadata?.conversation === `meeting:discord:${discord.guildId}:${CHANNEL}`)!;
-    const linesIn = () => ds.messageCreates(thread.id).flatMap((c) => String(c.body.content).split('\n')).map((l) => l.replace(/^\[\d\d:\d\d\] /, ''));
+    const linesIn = () =>
+      ds
+        .messageCreates(thread.id)
+        .flatMap((c) => String(c.body.content).split('\n'))
+        .map((l) => l.replace(/^\[\d\d:\d\d\] /, ''));
     // the batch flusher adds the captured lines to the meeting's Assistant thread
     await ds.log.waitFor(() => linesIn().length >= 2);
     await app.discord!.idle();
@@ -102,7 +115,18 @@ describe('a restart in the middle of a meeting', () => {
     const doomed = new Meetings({ backend: app.engine.backend, store, engine: app.engine, log: silentLogger });
     const at = Date.now();
     for (let i = 0; i < 25; i++) {
-      await doomed.capture({ key: 'k', target: { platform: 'discord', channel: CHANNEL }, author: { id: 'u', name: i % 2 ? 'Grace' : 'Ada' }, text: `line ${i}`, kind: 'ambient', eventId: `e${i}`, group: true, channelKey, at, sink: undefined as never });
+      await doomed.capture({
+        key: 'k',
+        target: { platform: 'discord', channel: CHANNEL },
+        author: { id: 'u', name: i % 2 ? 'Grace' : 'Ada' },
+        text: `line ${i}`,
+        kind: 'ambient',
+        eventId: `e${i}`,
+        group: true,
+        channelKey,
+        at,
+        sink: undefined as never,
+      });
     }
     // the process dies here: it never started its flusher, so all 25 lines are only in the queue
     await store.close();
@@ -111,10 +135,16 @@ describe('a restart in the middle of a meeting', () => {
     app = await boot(env());
     await app.meetings.flushAll();
     const thread = (await app.meetings.get(channelKey))!.state.threadId as string;
-    const lines = ds.messageCreates(thread).flatMap((c) => String(c.body.content).split('\n')).map((l) => l.replace(/^\[\d\d:\d\d\] /, ''));
+    const lines = ds
+      .messageCreates(thread)
+      .flatMap((c) => String(c.body.content).split('\n'))
+      .map((l) => l.replace(/^\[\d\d:\d\d\] /, ''));
     expect(lines).toEqual(Array.from({ length: 25 }, (_, i) => `${i % 2 ? 'Grace' : 'Ada'}: line ${i}`));
     await interact(notes('stop'));
-    const minutes = discord.rest.calls.map((p) => p.files.find((f) => f.name.endsWith('.md'))?.bytes.toString() ?? '').filter(Boolean).at(-1)!;
+    const minutes = discord.rest.calls
+      .map((p) => p.files.find((f) => f.name.endsWith('.md'))?.bytes.toString() ?? '')
+      .filter(Boolean)
+      .at(-1)!;
     expect(minutes).toMatch(/# Minutes: Restart drill/);
     expect(minutes).toMatch(/Ada: line 0[\s\S]*Grace: line 23[\s\S]*Ada: line 24/);
   });

@@ -3,11 +3,7 @@ import { inTimeOrder } from '../../src/engine/meetings/index.js';
 
 describe('queued meeting lines', () => {
   it('are written in the order they were sent, not the order they were handled', () => {
-    expect(inTimeOrder(['1000\t[10:00] Ada: one', '3000\t[10:00] Linus: three', '2000\t[10:00] Grace: two'])).toEqual([
-      '[10:00] Ada: one',
-      '[10:00] Grace: two',
-      '[10:00] Linus: three',
-    ]);
+    expect(inTimeOrder(['1000\t[10:00] Ada: one', '3000\t[10:00] Linus: three', '2000\t[10:00] Grace: two'])).toEqual(['[10:00] Ada: one', '[10:00] Grace: two', '[10:00] Linus: three']);
   });
 
   it('keep their arrival order when sent in the same millisecond, and a tab inside a line is kept', () => {

@@ -23,7 +23,11 @@ function env(extra: Record<string, string> = {}) {
 /** A person's message in the meeting channel, shaped like the recorded Slack message events. */
 function say(user: string, text: string, threadTs?: string) {
   const t = `${++ts}.000100`;
-  return { ...slackJson.followUp, event_id: `Ev${t}`, event: { type: 'message', user, text, ts: t, channel: CHANNEL, event_ts: t, channel_type: 'channel', ...(threadTs ? { thread_ts: threadTs } : {}) } };
+  return {
+    ...slackJson.followUp,
+    event_id: `Ev${t}`,
+    event: { type: 'message', user, text, ts: t, channel: CHANNEL, event_ts: t, channel_type: 'channel', ...(threadTs ? { thread_ts: threadTs } : {}) },
+  };
 }
 
 function command(text: string, user = 'U00FAKEUSER1') {
@@ -48,7 +52,10 @@ describe('a meeting in a Slack channel', () => {
   it('starts with /assistant notes start and announces who started it, how to stop and how to opt out', async () => {
     await postSlack(app.url, command('notes start Weekly sync'), { form: true });
     await app.slack!.idle();
-    const announce = slack.calls('chat.postMessage').filter((c) => c.args.channel === CHANNEL).at(-1)!;
+    const announce = slack
+      .calls('chat.postMessage')
+      .filter((c) => c.args.channel === CHANNEL)
+      .at(-1)!;
     expect(announce.text).toMatch(/Taking notes for \*\*Weekly sync\*\*, started by Ada/);
     expect(announce.text).toMatch(/!off/);
     expect(announce.text).toMatch(/notes stop/);
@@ -65,7 +72,11 @@ describe('a meeting in a Slack channel', () => {
     await postSlack(app.url, { ...say('U00FAKEUSER1', 'edited'), event: { ...say('U00FAKEUSER1', 'x').event, subtype: 'message_changed' } });
     await app.slack!.idle();
     await app.meetings.flushAll();
-    const created = ds.messageCreates(meetingThread).map((c) => c.body.content as string).join('\n').split('\n');
+    const created = ds
+      .messageCreates(meetingThread)
+      .map((c) => c.body.content as string)
+      .join('\n')
+      .split('\n');
     expect(created.map((l) => l.replace(/^\[\d\d:\d\d\] /, ''))).toEqual(['Ada: Let us ship on Friday', 'Grace: I will write the release notes by Thursday', 'Linus: Agreed, Friday it is']);
     expect(created[0]).toMatch(/^\[\d\d:\d\d\] /);
     expect(ds.runCreates()).toHaveLength(0);
@@ -74,7 +85,10 @@ describe('a meeting in a Slack channel', () => {
   it('notes status says since when, by whom and how many lines', async () => {
     await postSlack(app.url, command('notes status'), { form: true });
     await app.slack!.idle();
-    const status = slack.calls('chat.postMessage').filter((c) => c.args.channel === CHANNEL).at(-1)!;
+    const status = slack
+      .calls('chat.postMessage')
+      .filter((c) => c.args.channel === CHANNEL)
+      .at(-1)!;
     expect(status.text).toMatch(/since \d\d:\d\d UTC .*started by Ada: 3 lines captured/);
   });
 
@@ -84,14 +98,20 @@ describe('a meeting in a Slack channel', () => {
     await app.slack!.idle();
     await app.meetings.flushAll();
     expect(slack.repliesIn(CHANNEL, mention.event.ts)).toHaveLength(1);
-    const lines = ds.messageCreates(meetingThread).map((c) => c.body.content as string).join('\n');
+    const lines = ds
+      .messageCreates(meetingThread)
+      .map((c) => c.body.content as string)
+      .join('\n');
     expect(lines).toMatch(/Grace: what day did we pick\?/);
   });
 
   it('only the starter or an admin may stop it', async () => {
     await postSlack(app.url, command('notes stop', 'U00FAKEUSER3'), { form: true });
     await app.slack!.idle();
-    const refusal = slack.calls('chat.postMessage').filter((c) => c.args.channel === CHANNEL).at(-1)!;
+    const refusal = slack
+      .calls('chat.postMessage')
+      .filter((c) => c.args.channel === CHANNEL)
+      .at(-1)!;
     expect(refusal.text).toMatch(/Only Ada/);
     expect(meetingRuns(ds, 'minutes')).toHaveLength(0);
   });
@@ -104,7 +124,10 @@ describe('a meeting in a Slack channel', () => {
     const run = meetingRuns(ds, 'minutes')[0];
     expect(run.path).toBe(`/threads/${meetingThread}/runs`);
     expect(run.body.tools).toBeUndefined(); // not `tools: []`: on a run that is not documented to mean "no tools" (issue 13)
-    const posted = slack.calls('chat.postMessage').filter((c) => c.args.channel === CHANNEL && !c.args.thread_ts).map((c) => String(c.text));
+    const posted = slack
+      .calls('chat.postMessage')
+      .filter((c) => c.args.channel === CHANNEL && !c.args.thread_ts)
+      .map((c) => String(c.text));
     const minutes = posted.find((t) => t.startsWith('# Minutes: Weekly sync'))!;
     expect(minutes).toMatch(/Ada: Let us ship on Friday/);
     expect(minutes).toMatch(/^## Action items$/m);
@@ -162,7 +185,10 @@ describe('meetings that end by themselves', () => {
     expect(await app.meetings.isActive(`slack:T00FAKE00AA:${CHANNEL}`)).toBe(true);
     await app.meetings.sweep(Date.now() + 31 * 60_000);
     expect(await app.meetings.isActive(`slack:T00FAKE00AA:${CHANNEL}`)).toBe(false);
-    const texts = slack.calls('chat.postMessage').filter((c) => c.args.channel === CHANNEL && !c.args.thread_ts).map((c) => String(c.text));
+    const texts = slack
+      .calls('chat.postMessage')
+      .filter((c) => c.args.channel === CHANNEL && !c.args.thread_ts)
+      .map((c) => String(c.text));
     expect(texts.some((t) => /stopped after 30 minutes without messages/.test(t))).toBe(true);
     expect(texts.at(-1)).toMatch(/^# Minutes: Quiet one[\s\S]*Ada: only line/);
 
@@ -172,7 +198,10 @@ describe('meetings that end by themselves', () => {
     await app.slack!.idle();
     // lines keep coming, but four hours is the limit
     await app.meetings.sweep(Date.now() + 4 * 3_600_000);
-    const last = slack.calls('chat.postMessage').filter((c) => c.args.channel === CHANNEL && !c.args.thread_ts).map((c) => String(c.text));
+    const last = slack
+      .calls('chat.postMessage')
+      .filter((c) => c.args.channel === CHANNEL && !c.args.thread_ts)
+      .map((c) => String(c.text));
     expect(last.some((t) => /reached the maximum meeting length/.test(t))).toBe(true);
   });
 });

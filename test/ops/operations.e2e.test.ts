@@ -83,7 +83,11 @@ describe('graceful stop in process', () => {
     expect((await postSlack(app.url, { ...ev, event: { ...ev.event, ts: '1767500000.000004' } })).status).toBe(503);
     release();
     expect(await stopping).toEqual({ finished: true });
-    const text = slack.calls('chat.startStream').filter((c) => c.args.thread_ts === '1767500000.000003').map((c) => c.args.markdown_text).join('');
+    const text = slack
+      .calls('chat.startStream')
+      .filter((c) => c.args.thread_ts === '1767500000.000003')
+      .map((c) => c.args.markdown_text)
+      .join('');
     expect(text).toBe('finished after the stop began');
   });
 });

@@ -55,10 +55,17 @@ describe.each(['SIGTERM', 'SIGINT'] as const)('npm start, then %s with a run in 
     release();
     const [code] = await once(child, 'exit');
     expect(code).toBe(0);
-    const reply = slack.calls('chat.startStream').filter((c) => c.args.thread_ts === ts).map((c) => c.args.markdown_text).join('');
+    const reply = slack
+      .calls('chat.startStream')
+      .filter((c) => c.args.thread_ts === ts)
+      .map((c) => c.args.markdown_text)
+      .join('');
     expect(reply).toBe(`answered despite ${signal}`);
     // one JSON line per turn, with the conversation, run and request ids and durations; no secrets
-    const turn = out.split('\n').filter((l) => l.includes('"msg":"turn"')).map((l) => JSON.parse(l))[0];
+    const turn = out
+      .split('\n')
+      .filter((l) => l.includes('"msg":"turn"'))
+      .map((l) => JSON.parse(l))[0];
     expect(turn).toMatchObject({ conversation: `slack:T00FAKE00AA:C00FAKECHAN1:${ts}`, status: 'completed' });
     expect(turn.runId).toMatch(/^run_/);
     expect(turn.requestId).toBeTruthy();

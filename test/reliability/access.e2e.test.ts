@@ -16,8 +16,12 @@ beforeAll(async () => {
   ds.model = () => ({ text: 'ok' });
   app = await boot({
     ...fakeEnv({ ds, slack }),
-    SLACK_TEAM_IDS: 'T00FAKE00AA', SLACK_CHANNEL_IDS: 'C00FAKECHAN1',
-    DISCORD_TOKEN: discord.token, DISCORD_API_URL: discord.apiBase, DISCORD_GUILD_IDS: discord.guildId, DISCORD_CHANNEL_IDS: '1459213904352645277',
+    SLACK_TEAM_IDS: 'T00FAKE00AA',
+    SLACK_CHANNEL_IDS: 'C00FAKECHAN1',
+    DISCORD_TOKEN: discord.token,
+    DISCORD_API_URL: discord.apiBase,
+    DISCORD_GUILD_IDS: discord.guildId,
+    DISCORD_CHANNEL_IDS: '1459213904352645277',
     TURNS_PER_MINUTE: '2',
   });
 });
@@ -30,7 +34,10 @@ let n = 0;
 function slackEvent(over: { team?: string; channel?: string; user?: string }) {
   const base = fixture('slack.json').mention;
   const ts = `${1799500000 + ++n}.000100`;
-  return { ts, body: { ...base, team_id: over.team ?? base.team_id, event_id: `EvA${n}`, event: { ...base.event, ts, event_ts: ts, channel: over.channel ?? 'C00FAKECHAN1', user: over.user ?? `UQ${n}` } } };
+  return {
+    ts,
+    body: { ...base, team_id: over.team ?? base.team_id, event_id: `EvA${n}`, event: { ...base.event, ts, event_ts: ts, channel: over.channel ?? 'C00FAKECHAN1', user: over.user ?? `UQ${n}` } },
+  };
 }
 
 describe('allowlists', () => {

@@ -18,7 +18,7 @@ beforeAll(async () => {
   process.on('unhandledRejection', onUnhandled);
   [ds, slack, discord] = await Promise.all([new FakeDashScope().start(), new FakeSlack().start(), new FakeDiscord().start()]);
   ds.model = () => ({ text: 'ok' });
-  app = await boot({ ...fakeEnv({ ds, slack, discord }), });
+  app = await boot({ ...fakeEnv({ ds, slack, discord }) });
 });
 afterAll(async () => {
   process.off('unhandledRejection', onUnhandled);
@@ -26,15 +26,23 @@ afterAll(async () => {
   await Promise.all([ds.stop(), slack.stop(), discord.stop()]);
 });
 
-const recordedSlack = [fixture('slack.json').mention, fixture('slack.json').followUp, fixture('channel-slack.json').mention, fixture('channel-slack.json').channel_post_action, fixture('dm-slack.json').dmMessage, fixture('member-joined-channel-slack.json').memberJoinedChannel, fixture('slash-commands-slack.json').viewSubmission];
+const recordedSlack = [
+  fixture('slack.json').mention,
+  fixture('slack.json').followUp,
+  fixture('channel-slack.json').mention,
+  fixture('channel-slack.json').channel_post_action,
+  fixture('dm-slack.json').dmMessage,
+  fixture('member-joined-channel-slack.json').memberJoinedChannel,
+  fixture('slash-commands-slack.json').viewSubmission,
+];
 
 /** Replaces a random path inside a recorded payload with a random value. */
 function mutate(base: unknown, path: number[], value: unknown): unknown {
   if (path.length === 0 || base === null || typeof base !== 'object') return value;
-  const keys = Object.keys(base as object);
+  const keys = Object.keys(base);
   if (keys.length === 0) return value;
   const key = keys[path[0] % keys.length];
-  const copy: any = Array.isArray(base) ? [...base] : { ...(base as object) };
+  const copy: any = Array.isArray(base) ? [...base] : { ...base };
   copy[key] = mutate((base as any)[key], path.slice(1), value);
   return copy;
 }
@@ -79,7 +87,18 @@ describe('random Slack bodies', () => {
 describe('random Discord gateway payloads', () => {
   it('mutated MESSAGE_CREATEs and random dispatches never crash the client; a DM is still answered', async () => {
     const base = fixture('channel-discord.json').mention.data;
-    const names = ['MESSAGE_CREATE', 'MESSAGE_UPDATE', 'MESSAGE_DELETE', 'THREAD_CREATE', 'CHANNEL_CREATE', 'INTERACTION_CREATE', 'MESSAGE_REACTION_ADD', 'TYPING_START', 'GUILD_MEMBER_UPDATE', 'SOMETHING_NEW'];
+    const names = [
+      'MESSAGE_CREATE',
+      'MESSAGE_UPDATE',
+      'MESSAGE_DELETE',
+      'THREAD_CREATE',
+      'CHANNEL_CREATE',
+      'INTERACTION_CREATE',
+      'MESSAGE_REACTION_ADD',
+      'TYPING_START',
+      'GUILD_MEMBER_UPDATE',
+      'SOMETHING_NEW',
+    ];
     await fc.assert(
       fc.asyncProperty(
         fc.oneof(

@@ -34,10 +34,15 @@ describe('kill -9', () => {
     release(); // the run finishes at DashScope while Threadline is down
     app = await startChild(env);
     // the dead process's lock on the conversation expires (10 s TTL, no renewal) before recovery can run
-    await slack.log.waitFor((c) => c.method === 'chat.postMessage' && c.args.thread_ts === base.mention.event.ts, 25_000, 'recovered reply').catch((e) => {
-      throw new Error(`${(e as Error).message}\n${app?.output()}`);
-    });
-    const reply = slack.calls('chat.postMessage').filter((c) => c.args.thread_ts === base.mention.event.ts).at(-1)!;
+    await slack.log
+      .waitFor((c) => c.method === 'chat.postMessage' && c.args.thread_ts === base.mention.event.ts, 25_000, 'recovered reply')
+      .catch((e) => {
+        throw new Error(`${(e as Error).message}\n${app?.output()}`);
+      });
+    const reply = slack
+      .calls('chat.postMessage')
+      .filter((c) => c.args.thread_ts === base.mention.event.ts)
+      .at(-1)!;
     expect(reply.text).toBe('the answer that survived a crash');
     // the agent session the dead process left `processing` is set back to `active` by the one that answered
     await slack.log.waitFor((c) => c.method === 'agents.sessions.setStatus' && c.args.thread_ts === base.mention.event.ts && c.args.status === 'active', 5_000, 'session active');
@@ -46,9 +51,11 @@ describe('kill -9', () => {
     ds.model = ({ newUserMessages }) => ({ text: `follow-up: ${newUserMessages.join()}` });
     const threadsBefore = ds.threads.size;
     await postSlack(app.url, base.followUp);
-    await slack.log.waitFor((c) => c.method === 'chat.stopStream' && slack.calls('chat.startStream').some((s) => s.result?.ts === c.args.ts && s.args.thread_ts === base.mention.event.ts)).catch((e) => {
-      throw new Error(`${(e as Error).message}\n${slack.log.calls.map((c) => c.method).join(' ')}\n${app?.output()}`);
-    });
+    await slack.log
+      .waitFor((c) => c.method === 'chat.stopStream' && slack.calls('chat.startStream').some((s) => s.result?.ts === c.args.ts && s.args.thread_ts === base.mention.event.ts))
+      .catch((e) => {
+        throw new Error(`${(e as Error).message}\n${slack.log.calls.map((c) => c.method).join(' ')}\n${app?.output()}`);
+      });
     expect(ds.threads.size).toBe(threadsBefore);
     const runs = ds.runCreates();
     expect(runs.at(-1)!.path).toBe(runs[0].path);
@@ -67,9 +74,11 @@ describe('kill -9', () => {
     await app.kill();
     release();
     app = await startChild(env);
-    const apology = await slack.log.waitFor((c) => c.method === 'chat.postMessage' && c.args.thread_ts === ts, 25_000, 'apology').catch((e) => {
-      throw new Error(`${(e as Error).message}\n${app?.output()}`);
-    });
+    const apology = await slack.log
+      .waitFor((c) => c.method === 'chat.postMessage' && c.args.thread_ts === ts, 25_000, 'apology')
+      .catch((e) => {
+        throw new Error(`${(e as Error).message}\n${app?.output()}`);
+      });
     expect(apology.text).toMatch(/could not post my last answer/);
     // the session the dead process left `processing` is set back by the one that apologised, and nothing else reached the thread
     await slack.log.waitFor((c) => c.method === 'agents.sessions.setStatus' && c.args.thread_ts === ts && c.args.status === 'active', 5_000, 'session active');
@@ -82,13 +91,24 @@ describe('kill -9', () => {
     await app?.stop();
     // the first process batches lines only once an hour, so at the kill they are all still queued
     app = await startChild({ ...env, MEETING_BATCH: '1h' });
-    const command = (text: string) => ({ command: '/assistant', text, team_id: 'T00FAKE00AA', channel_id: 'CCRASH', user_id: 'U00FAKEUSER1', trigger_id: `tr-${text}-${Date.now()}`, response_url: 'http://127.0.0.1:9/' });
+    const command = (text: string) => ({
+      command: '/assistant',
+      text,
+      team_id: 'T00FAKE00AA',
+      channel_id: 'CCRASH',
+      user_id: 'U00FAKEUSER1',
+      trigger_id: `tr-${text}-${Date.now()}`,
+      response_url: 'http://127.0.0.1:9/',
+    });
     await postSlack(app.url, command('notes start Crash drill'), { form: true });
     await slack.log.waitFor((c) => c.method === 'chat.postMessage' && String(c.text).includes('Crash drill'));
     const base = fixture('slack.json').followUp;
     for (let i = 0; i < 40; i++) {
       const ts = `${1797000000 + i}.000100`;
-      expect((await postSlack(app.url, { ...base, event_id: `EvC${i}`, event: { type: 'message', user: 'U00FAKEUSER1', text: `line ${i}`, ts, channel: 'CCRASH', event_ts: ts, channel_type: 'channel' } })).status).toBe(200);
+      expect(
+        (await postSlack(app.url, { ...base, event_id: `EvC${i}`, event: { type: 'message', user: 'U00FAKEUSER1', text: `line ${i}`, ts, channel: 'CCRASH', event_ts: ts, channel_type: 'channel' } }))
+          .status,
+      ).toBe(200);
     }
     // Slack got its 200s before the lines were queued: wait until all 40 are in the meeting's queue in Redis
     const redis = createClient({ url: REDIS_URL });
@@ -107,9 +127,11 @@ describe('kill -9', () => {
     const meetingThreads = () => [...ds.threads.values()].filter((t) => t.metadata?.conversation === 'meeting:slack:T00FAKE00AA:CCRASH');
     // what reached the meeting's Assistant threads (the requests' bodies: the fake logs a call before it applies it)
     const lines = () => meetingThreads().flatMap((t) => ds.messageCreates(t.id).flatMap((c) => String(c.body.content).split('\n')));
-    await ds.log.waitFor(() => lines().length >= 40, 15_000, 'lines after the restart').catch((e) => {
-      throw new Error(`${(e as Error).message}: ${lines().length} lines\n${app?.output()}`);
-    });
+    await ds.log
+      .waitFor(() => lines().length >= 40, 15_000, 'lines after the restart')
+      .catch((e) => {
+        throw new Error(`${(e as Error).message}: ${lines().length} lines\n${app?.output()}`);
+      });
     expect(lines().map((l) => l.replace(/^\[\d\d:\d\d\] /, ''))).toEqual(Array.from({ length: 40 }, (_, i) => `user-U00FAKEUSER1: line ${i}`));
   }, 60_000);
 });

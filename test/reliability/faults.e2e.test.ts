@@ -47,7 +47,15 @@ describe('DashScope faults', () => {
     ['429 that never ends', [{ kind: '429', retryAfter: 0, times: 10, match: runCreate }], undefined, /too many requests/],
     ['500 on run create', [{ kind: '500', match: runCreate }], undefined, /could not reach the model service/],
     ['connection reset on run create', [{ kind: 'reset', match: runCreate }], undefined, /could not reach the model service/],
-    ['a stream cut mid-way (then polling, with 503s on the polls)', [{ kind: 'cut-stream', afterDeltas: 1 }, { kind: '503', match: anyGet, times: 2 }], () => (ds.model = () => ({ text: ['a ', 'b ', 'c'] })), 'reply'],
+    [
+      'a stream cut mid-way (then polling, with 503s on the polls)',
+      [
+        { kind: 'cut-stream', afterDeltas: 1 },
+        { kind: '503', match: anyGet, times: 2 },
+      ],
+      () => (ds.model = () => ({ text: ['a ', 'b ', 'c'] })),
+      'reply',
+    ],
     ['an error event in the stream', [{ kind: 'error-event' }], undefined, /could not reach the model service/],
     ['a failed run', [], () => (ds.model = () => ({ fail: { code: 'server_error', message: 'internal' } })), /Something went wrong/],
     ['a run that never finishes (deadline, cancel, told)', [], () => (ds.model = () => ({ hang: true })), /took too long/],
@@ -71,7 +79,7 @@ describe('DashScope faults', () => {
   it('a storm of 60 messages with random faults: each ends in exactly one reply or one failure message', async () => {
     const kinds: Array<Fault['kind'] | 'fail' | 'none'> = ['429', '500', '503', 'reset', 'cut-stream', 'error-event', 'fail', 'none', 'none', 'none'];
     let seed = 7;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const sent: string[] = [];
     let injected = 0;
     ds.model = ({ newUserMessages }) => (newUserMessages.some((m) => m.includes('[fail]')) ? { fail: { code: 'server_error', message: 'x' } } : { text: ['fine ', 'answer'] });

@@ -81,7 +81,15 @@ describe('two instances, one Redis', () => {
       slack
         .calls('chat.startStream')
         .filter((c) => c.args.thread_ts === threadTs && slack.calls('chat.stopStream').some((x) => x.args.ts === c.result?.ts))
-        .map((c) => String(c.args.markdown_text) + slack.calls('chat.appendStream').filter((x) => x.args.ts === c.result?.ts).map((x) => x.args.markdown_text).join(''))
+        .map(
+          (c) =>
+            String(c.args.markdown_text) +
+            slack
+              .calls('chat.appendStream')
+              .filter((x) => x.args.ts === c.result?.ts)
+              .map((x) => x.args.markdown_text)
+              .join(''),
+        )
         .join('\n');
     const allAnswered = () => threads.every((threadTs, t) => Array.from({ length: 5 }, (_, i) => `thread ${t} message ${i}`).every((m) => answeredIn(threadTs).includes(m)));
     await slack.log.waitFor(() => allAnswered(), 30_000, 'all replies');

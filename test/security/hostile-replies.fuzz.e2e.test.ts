@@ -26,7 +26,27 @@ afterAll(async () => {
 });
 
 const hostilePiece = fc.oneof(
-  fc.constantFrom('```', '~~~', '````python', '```' + 'q'.repeat(2_500), '`'.repeat(300), '\n', '\n\n', ' ', '```x```', '<!channel>', '<!here|here>', '@everyone', '@here', '<@U00FAKEUSER2>', '[x](!channel)', '[https://bank](https://evil.example)', '![img](http://169.254.169.254/a.png)', '<', '@'),
+  fc.constantFrom(
+    '```',
+    '~~~',
+    '````python',
+    '```' + 'q'.repeat(2_500),
+    '`'.repeat(300),
+    '\n',
+    '\n\n',
+    ' ',
+    '```x```',
+    '<!channel>',
+    '<!here|here>',
+    '@everyone',
+    '@here',
+    '<@U00FAKEUSER2>',
+    '[x](!channel)',
+    '[https://bank](https://evil.example)',
+    '![img](http://169.254.169.254/a.png)',
+    '<',
+    '@',
+  ),
   fc.string({ maxLength: 80 }),
   fc.constant('z'.repeat(2_100)),
   fc.constant('word '.repeat(500)),

@@ -34,13 +34,20 @@ describe('mass mentions', () => {
     const dm = fixture('dm-slack.json').dmMessage;
     await postSlack(app.url, { ...dm, event_id: 'EvPing2', event: { ...dm.event, ts: '1769900001.000100', event_ts: '1769900001.000100' } });
     const slash = fixture('slash-commands-slack.json').slashCommand;
-    await postSlack(app.url, { ...slash, command: '/assistant', text: 'notes start [standup](!channel) <!here>', team_id: 'T00FAKE00AA', channel_id: 'C00PINGMEET', user_id: 'U00FAKEUSER1', trigger_id: 'trig-ping' }, { form: true });
+    await postSlack(
+      app.url,
+      { ...slash, command: '/assistant', text: 'notes start [standup](!channel) <!here>', team_id: 'T00FAKE00AA', channel_id: 'C00PINGMEET', user_id: 'U00FAKEUSER1', trigger_id: 'trig-ping' },
+      { form: true },
+    );
     await app.slack!.idle();
     expect(slack.calls('chat.startStream').length).toBeGreaterThan(0);
     expect(slackTexts().filter((t) => t.includes('Ping')).length).toBeGreaterThanOrEqual(2);
     expect(slackTexts().filter((t) => PINGS.test(t))).toEqual([]);
     // what the person sees still says it, with a zero-width space inside
-    const streamed = slack.log.filter((c) => c.method === 'chat.startStream' || c.method === 'chat.appendStream').map((c) => c.args.markdown_text).join('');
+    const streamed = slack.log
+      .filter((c) => c.method === 'chat.startStream' || c.method === 'chat.appendStream')
+      .map((c) => c.args.markdown_text)
+      .join('');
     expect(streamed.replace(/\u200b/g, '')).toContain('@everyone');
     expect(slackTexts().some((t) => t.includes('standup'))).toBe(true);
   });

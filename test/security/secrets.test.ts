@@ -35,7 +35,8 @@ describe('secrets', () => {
     const platform = new RecordingPlatform();
     const engine = new Engine({ backend, store: new LocalStore(), registry, images: new ImageFetcher({ hosts: [] }), platforms: { slack: platform }, log });
     let seen = '';
-    fake.model = ({ toolOutputs }) => (toolOutputs.length ? ((seen = toolOutputs[0].output), { text: `the tool said: ${toolOutputs[0].output}` }) : { toolCalls: [{ name: 'weather', arguments: {} }] });
+    fake.model = ({ toolOutputs }) =>
+      toolOutputs.length ? ((seen = toolOutputs[0].output), { text: `the tool said: ${toolOutputs[0].output}` }) : { toolCalls: [{ name: 'weather', arguments: {} }] };
     await engine.receive(inbound(platform, { channel: 'S1', text: 'weather?' }));
     await engine.idle();
     expect(seen).toBe(JSON.stringify({ error: "weather failed; the details are in the operator's log" }));
@@ -46,9 +47,11 @@ describe('secrets', () => {
     expect(all).not.toMatch(/abcd1234supersecret|tok_live_9999/);
   });
 
-  it("a Discord error is logged with its code, status, method and route, without the interaction token or the message body", () => {
+  it('a Discord error is logged with its code, status, method and route, without the interaction token or the message body', () => {
     const token = 'aW50ZXJhY3Rpb246MTQ2MDAwMDAwMDAwMDAwMDAwMTpzZWNyZXR0b2tlbg';
-    const err = new DiscordAPIError({ message: 'Unknown interaction', code: 10062 }, 10062, 404, 'POST', `https://discord.com/api/v10/interactions/1460000000000000001/${token}/callback`, { body: { content: 'a private message body' } });
+    const err = new DiscordAPIError({ message: 'Unknown interaction', code: 10062 }, 10062, 404, 'POST', `https://discord.com/api/v10/interactions/1460000000000000001/${token}/callback`, {
+      body: { content: 'a private message body' },
+    });
     const out = serializeError(err);
     expect(out).toMatchObject({ code: 10062, status: 404, method: 'POST', route: '/api/v10/interactions/1460000000000000001/[redacted]/callback' });
     expect(JSON.stringify(out)).not.toContain(token);
@@ -57,6 +60,8 @@ describe('secrets', () => {
 
   it('scrubs tokens in nested fields, URL keys and signed URLs', () => {
     expect(scrubDeep({ a: { b: 'xoxb-1234-abcd', token: 'anything', list: ['sk-abcdefgh12345678'] } })).toEqual({ a: { b: '[redacted]', token: '[redacted]', list: ['[redacted]'] } });
-    expect(scrub('https://x.oss-cn.aliyuncs.com/a.png?Expires=1&OSSAccessKeyId=LTAI5t&Signature=abc%3D')).toBe('https://x.oss-cn.aliyuncs.com/a.png?Expires=1&OSSAccessKeyId=[redacted]&Signature=[redacted]');
+    expect(scrub('https://x.oss-cn.aliyuncs.com/a.png?Expires=1&OSSAccessKeyId=LTAI5t&Signature=abc%3D')).toBe(
+      'https://x.oss-cn.aliyuncs.com/a.png?Expires=1&OSSAccessKeyId=[redacted]&Signature=[redacted]',
+    );
   });
 });

@@ -49,7 +49,12 @@ describe('tools in a turn that carries several people', () => {
   it("learn every message's author, not only the last one's", async () => {
     const { ToolRegistry } = await import('../../src/engine/tools/registry.js');
     let seen: unknown;
-    const registry = new ToolRegistry().register({ name: 'who', description: 'who asked', parameters: { type: 'object' }, handler: (_a, ctx) => ((seen = { userId: ctx.userId, authors: ctx.authors }), 'noted') });
+    const registry = new ToolRegistry().register({
+      name: 'who',
+      description: 'who asked',
+      parameters: { type: 'object' },
+      handler: (_a, ctx) => ((seen = { userId: ctx.userId, authors: ctx.authors }), 'noted'),
+    });
     const { engine, platform } = await makeEngine(fake, new LocalStore(), { registry });
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
@@ -64,6 +69,12 @@ describe('tools in a turn that carries several people', () => {
     release();
     await first;
     await engine.idle();
-    expect(seen).toEqual({ userId: 'U_GRACE', authors: [{ id: 'U_ADA', name: 'Ada' }, { id: 'U_GRACE', name: 'Grace' }] });
+    expect(seen).toEqual({
+      userId: 'U_GRACE',
+      authors: [
+        { id: 'U_ADA', name: 'Ada' },
+        { id: 'U_GRACE', name: 'Grace' },
+      ],
+    });
   });
 });

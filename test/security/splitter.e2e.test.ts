@@ -104,7 +104,11 @@ describe('a reply that used to crash the splitter', () => {
     const base = fixture('slack.json').mention;
     const ts = '1767390000.000001';
     await postSlack(app.url, { ...base, event_id: 'EvHuge', event: { ...base.event, ts, event_ts: ts, text: '<@U00FAKEBOT01> write a lot' } });
-    await slack.log.waitFor((c) => c.method === 'upload', 10_000).catch((e) => { throw new Error(`${(e as Error).message}: ${slack.log.calls.map((c) => c.method + ':' + JSON.stringify(c.result).slice(0, 80)).join('\n')}`); });
+    await slack.log
+      .waitFor((c) => c.method === 'upload', 10_000)
+      .catch((e) => {
+        throw new Error(`${(e as Error).message}: ${slack.log.calls.map((c) => c.method + ':' + JSON.stringify(c.result).slice(0, 80)).join('\n')}`);
+      });
     await app.slack!.idle();
     expect(slack.repliesIn(base.event.channel, ts).length).toBeLessThanOrEqual(10);
     const file = [...slack.uploads.values()].find((u) => u.filename === 'answer.md');

@@ -20,7 +20,16 @@ const TEAM = 'T00FAKE00AA';
 let n = 0;
 
 function envelope(event: Record<string, unknown>) {
-  return { token: dm.token, team_id: TEAM, api_app_id: dm.api_app_id, type: 'event_callback', event_id: `EvAV${++n}`, event_time: Math.floor(Date.now() / 1000), event, authorizations: dm.authorizations };
+  return {
+    token: dm.token,
+    team_id: TEAM,
+    api_app_id: dm.api_app_id,
+    type: 'event_callback',
+    event_id: `EvAV${++n}`,
+    event_time: Math.floor(Date.now() / 1000),
+    event,
+    authorizations: dm.authorizations,
+  };
 }
 function dmMessage(channel: string, text: string, extra: Record<string, unknown> = {}) {
   const ts = `17680${String(++n).padStart(5, '0')}.000100`;
@@ -38,7 +47,9 @@ describe('the manifest', () => {
     const manifest = JSON.parse(readFileSync(join(import.meta.dirname, '../../adapters/slack/manifest.json'), 'utf8'));
     expect(manifest.features.agent_view.agent_description).toMatch(/\w/);
     expect(manifest.features.assistant_view).toBeUndefined();
-    expect(manifest.settings.event_subscriptions.bot_events).toEqual(expect.arrayContaining(['app_home_opened', 'app_context_changed', 'agent_session_stopped', 'agent_session_title_changed', 'message.im', 'app_mention']));
+    expect(manifest.settings.event_subscriptions.bot_events).toEqual(
+      expect.arrayContaining(['app_home_opened', 'app_context_changed', 'agent_session_stopped', 'agent_session_title_changed', 'message.im', 'app_mention']),
+    );
     expect(manifest.oauth_config.scopes.bot).toEqual(expect.arrayContaining(['assistant:write', 'chat:write', 'im:history']));
   });
 });
@@ -63,7 +74,14 @@ describe('an app on agent_view', () => {
   });
 
   it('opening the Messages tab sets suggested prompts (once a day); a top-level DM is answered in its own thread, streamed, in a session, with what the person looks at', async () => {
-    const home = envelope({ type: 'app_home_opened', user: 'U00FAKEUSER1', channel: 'D0AGENT01', tab: 'messages', event_ts: '1771460700.333100', context: { entities: [{ type: 'slack#/types/channel_id', value: 'C00FAKECHAN1' }] } });
+    const home = envelope({
+      type: 'app_home_opened',
+      user: 'U00FAKEUSER1',
+      channel: 'D0AGENT01',
+      tab: 'messages',
+      event_ts: '1771460700.333100',
+      context: { entities: [{ type: 'slack#/types/channel_id', value: 'C00FAKECHAN1' }] },
+    });
     await postSlack(app.url, home);
     await postSlack(app.url, { ...home, event_id: 'EvAVhome2' });
     await app.slack!.idle();
@@ -71,7 +89,16 @@ describe('an app on agent_view', () => {
     expect(prompts).toHaveLength(1);
     expect(prompts[0].args.prompts.length).toBeGreaterThan(0);
 
-    await postSlack(app.url, envelope({ type: 'app_context_changed', channel: 'D0AGENT01', user: 'U00FAKEUSER1', context: { entities: [{ type: 'slack#/types/channel_id', value: 'C00FAKECHAN7', team_id: TEAM }] }, event_ts: '1771460500.111180' }));
+    await postSlack(
+      app.url,
+      envelope({
+        type: 'app_context_changed',
+        channel: 'D0AGENT01',
+        user: 'U00FAKEUSER1',
+        context: { entities: [{ type: 'slack#/types/channel_id', value: 'C00FAKECHAN7', team_id: TEAM }] },
+        event_ts: '1771460500.111180',
+      }),
+    );
     const first = dmMessage('D0AGENT01', 'what is going on in there?');
     await postSlack(app.url, first);
     await app.slack!.idle();
@@ -83,7 +110,9 @@ describe('an app on agent_view', () => {
 
     // the next top-level message is a new thread, a new conversation; a folded app_context wins over the remembered one
     const threads = ds.threads.size;
-    const second = dmMessage('D0AGENT01', 'summarize this', { app_context: { entities: [{ type: 'slack#/types/message_context', value: { message_ts: '1771460400.100100', channel_id: 'C00FAKECHAN2' }, team_id: TEAM }] } });
+    const second = dmMessage('D0AGENT01', 'summarize this', {
+      app_context: { entities: [{ type: 'slack#/types/message_context', value: { message_ts: '1771460400.100100', channel_id: 'C00FAKECHAN2' }, team_id: TEAM }] },
+    });
     await postSlack(app.url, second);
     await app.slack!.idle();
     expect(ds.threads.size).toBe(threads + 1);
@@ -121,9 +150,15 @@ describe('an app on agent_view', () => {
     const ev = mention('rate me');
     await postSlack(app.url, ev);
     await app.slack!.idle();
-    const stop = slack.calls('chat.stopStream').filter((c) => slack.calls('chat.startStream').some((s) => s.result?.ts === c.args.ts && s.args.thread_ts === ev.event.ts)).at(-1)!;
+    const stop = slack
+      .calls('chat.stopStream')
+      .filter((c) => slack.calls('chat.startStream').some((s) => s.result?.ts === c.args.ts && s.args.thread_ts === ev.event.ts))
+      .at(-1)!;
     const block = stop.args.blocks[0];
-    expect(block).toMatchObject({ type: 'context_actions', elements: [{ type: 'feedback_buttons', action_id: 'threadline_feedback', positive_button: { value: 'good' }, negative_button: { value: 'bad' } }] });
+    expect(block).toMatchObject({
+      type: 'context_actions',
+      elements: [{ type: 'feedback_buttons', action_id: 'threadline_feedback', positive_button: { value: 'good' }, negative_button: { value: 'bad' } }],
+    });
     const runId = [...ds.runs.keys()].at(-1)!;
     expect(block.block_id).toBe(`threadline_feedback:${runId}`);
     const recorded = fixture('channel-slack.json').channel_post_action;
@@ -171,7 +206,16 @@ describe('an app on agent_view', () => {
   it('/assistant in a channel the bot is not in: the answer comes through the response_url, with how to invite the bot; never silence', async () => {
     const slash = fixture('slash-commands-slack.json').slashCommand;
     slack.notMember.add('C0NOTMEMBER');
-    const command = (text: string, id: string) => ({ ...slash, command: '/assistant', text, team_id: TEAM, channel_id: 'C0NOTMEMBER', user_id: 'U00FAKEUSER1', trigger_id: `trig-${id}`, response_url: slack.responseUrl(id) });
+    const command = (text: string, id: string) => ({
+      ...slash,
+      command: '/assistant',
+      text,
+      team_id: TEAM,
+      channel_id: 'C0NOTMEMBER',
+      user_id: 'U00FAKEUSER1',
+      trigger_id: `trig-${id}`,
+      response_url: slack.responseUrl(id),
+    });
     expect((await postSlack(app.url, command('what is a monad?', 'q1'), { form: true })).status).toBe(200);
     await app.slack!.idle();
     const answered = slack.log.filter((c) => c.method === 'response_url' && c.args.id === 'q1');
@@ -203,9 +247,14 @@ describe('Stop clicked while another instance runs the turn', () => {
   it('reaches the turn on that instance (Responses backend: no server-side cancel), which stops at once', async () => {
     const [rs, slack] = await Promise.all([new FakeResponses().start(), new FakeSlack().start()]);
     const env = {
-      DASHSCOPE_API: 'responses', DASHSCOPE_API_KEY: rs.apiKey, DASHSCOPE_BASE_URL: rs.baseUrl,
-      SLACK_BOT_TOKEN: slack.botToken, SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_API_URL: slack.apiUrl,
-      REDIS_URL, REDIS_PREFIX: uniquePrefix('stop2'),
+      DASHSCOPE_API: 'responses',
+      DASHSCOPE_API_KEY: rs.apiKey,
+      DASHSCOPE_BASE_URL: rs.baseUrl,
+      SLACK_BOT_TOKEN: slack.botToken,
+      SLACK_SIGNING_SECRET: SIGNING_SECRET,
+      SLACK_API_URL: slack.apiUrl,
+      REDIS_URL,
+      REDIS_PREFIX: uniquePrefix('stop2'),
     };
     const a = await boot(env);
     const b = await boot(env);

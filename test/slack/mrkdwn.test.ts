@@ -30,6 +30,8 @@ describe('markdown to Slack mrkdwn', () => {
 
 describe('Slack text for the model', () => {
   it('removes the mention and unwraps links, channels and entities', () => {
-    expect(cleanText('<@U00FAKEBOT01> Can you see <#C00FAKECHAN2|general>? see <https://a.io|A> &amp; <https://b.io>', 'U00FAKEBOT01')).toBe('Can you see #general? see A (https://a.io) & https://b.io');
+    expect(cleanText('<@U00FAKEBOT01> Can you see <#C00FAKECHAN2|general>? see <https://a.io|A> &amp; <https://b.io>', 'U00FAKEBOT01')).toBe(
+      'Can you see #general? see A (https://a.io) & https://b.io',
+    );
   });
 });

@@ -111,12 +111,7 @@ describe('conversations', () => {
     const appMention = channelSlack.mention; // app_mention
     const asMessage = { ...appMention, event: { ...appMention.event, type: 'message', channel_type: 'channel' } };
     const runs = ds.runCreates().length;
-    await Promise.all([
-      postSlack(app.url, appMention),
-      postSlack(app.url, asMessage),
-      postSlack(app.url, appMention, { retryNum: 1 }),
-      postSlack(app.url, appMention, { retryNum: 2 }),
-    ]);
+    await Promise.all([postSlack(app.url, appMention), postSlack(app.url, asMessage), postSlack(app.url, appMention, { retryNum: 1 }), postSlack(app.url, appMention, { retryNum: 2 })]);
     await app.slack!.idle();
     expect(ds.runCreates().length - runs).toBe(1);
     expect(slack.repliesIn('C00FAKECHAN1', ts)).toHaveLength(1);
@@ -169,7 +164,11 @@ describe('replies', () => {
     await app.slack!.idle();
     const posts = slack.repliesIn('C00FAKECHAN1', '1767300000.000002');
     expect(posts.map((p) => p.method)).toEqual(['chat.startStream', 'chat.postMessage']);
-    const finalText = slack.calls('chat.update').filter((u) => u.args.ts !== undefined).at(-1)?.text ?? posts[1].text;
+    const finalText =
+      slack
+        .calls('chat.update')
+        .filter((u) => u.args.ts !== undefined)
+        .at(-1)?.text ?? posts[1].text;
     // markdown_text: Slack renders the Markdown itself
     expect(finalText).toBe('**Bold** start, then [a link](https://example.com) and the end.');
     expect(posts[1].args.markdown_text).toBeDefined();
@@ -199,7 +198,12 @@ describe('replies', () => {
 describe("Slack's AI app surface", () => {
   it('greets a new assistant thread with suggested prompts, then shows progress as the assistant status', async () => {
     const started = {
-      token: 'x', team_id: 'T00FAKE00AA', api_app_id: 'A00FAKEAPP01', type: 'event_callback', event_id: 'EvAI1', event_time: 1,
+      token: 'x',
+      team_id: 'T00FAKE00AA',
+      api_app_id: 'A00FAKEAPP01',
+      type: 'event_callback',
+      event_id: 'EvAI1',
+      event_time: 1,
       event: { type: 'assistant_thread_started', assistant_thread: { user_id: 'U00FAKEUSER1', context: {}, channel_id: 'D0AIAPP001', thread_ts: '1767400000.000100' }, event_ts: '1767400000.000200' },
     };
     await postSlack(app.url, started);
@@ -207,7 +211,11 @@ describe("Slack's AI app surface", () => {
     const prompts = slack.calls('assistant.threads.setSuggestedPrompts')[0];
     expect(prompts.args).toMatchObject({ channel_id: 'D0AIAPP001', thread_ts: '1767400000.000100' });
     expect(prompts.args.prompts.length).toBeGreaterThan(0);
-    const dmInThread = { ...dmSlack.dmMessage, event_id: 'EvAI2', event: { ...dmSlack.dmMessage.event, channel: 'D0AIAPP001', ts: '1767400001.000100', thread_ts: '1767400000.000100', text: 'hello assistant' } };
+    const dmInThread = {
+      ...dmSlack.dmMessage,
+      event_id: 'EvAI2',
+      event: { ...dmSlack.dmMessage.event, channel: 'D0AIAPP001', ts: '1767400001.000100', thread_ts: '1767400000.000100', text: 'hello assistant' },
+    };
     await postSlack(app.url, dmInThread);
     await app.slack!.idle();
     const statuses = slack.calls('assistant.threads.setStatus').filter((c) => c.args.channel_id === 'D0AIAPP001');
@@ -220,8 +228,17 @@ describe("Slack's AI app surface", () => {
   it('tells the model which channel the person is looking at, and follows them when it changes', async () => {
     const thread = '1767400002.000100';
     const aiEvent = (type: string, id: string, channel: string) => ({
-      token: 'x', team_id: 'T00FAKE00AA', api_app_id: 'A00FAKEAPP01', type: 'event_callback', event_id: id, event_time: 1,
-      event: { type, assistant_thread: { user_id: 'U00FAKEUSER1', context: { channel_id: channel, team_id: 'T00FAKE00AA', enterprise_id: null }, channel_id: 'D0AIAPP001', thread_ts: thread }, event_ts: '1767400002.000200' },
+      token: 'x',
+      team_id: 'T00FAKE00AA',
+      api_app_id: 'A00FAKEAPP01',
+      type: 'event_callback',
+      event_id: id,
+      event_time: 1,
+      event: {
+        type,
+        assistant_thread: { user_id: 'U00FAKEUSER1', context: { channel_id: channel, team_id: 'T00FAKE00AA', enterprise_id: null }, channel_id: 'D0AIAPP001', thread_ts: thread },
+        event_ts: '1767400002.000200',
+      },
     });
     const ask = (id: string, ts: string, text: string) => ({ ...dmSlack.dmMessage, event_id: id, event: { ...dmSlack.dmMessage.event, channel: 'D0AIAPP001', ts, thread_ts: thread, text } });
     await postSlack(app.url, aiEvent('assistant_thread_started', 'EvAI3', 'C00FAKECHAN1'));
@@ -240,21 +257,21 @@ describe("Slack's AI app surface", () => {
 
 describe('long replies', () => {
   // T00FAKE00AA lost chat.startStream in the fallback test above (posted and edited); T0STREAM01 streams.
-  it.each([['T0STREAM01', '1767300000.000011', 'chat.startStream'], ['T00FAKE00AA', '1767300000.000010', 'chat.postMessage']])(
-    'a reply longer than one Slack message continues in a new message (team %s)',
-    async (team, ts, method) => {
-      const long = Array.from({ length: 450 }, (_, i) => `Sentence number ${i} of a long answer.`).join(' ');
-      ds.model = () => ({ text: long.match(/[\s\S]{1,1200}/g)!, delayMs: 5 });
-      const ev = { ...slackJson.mention, team_id: team, event: { ...slackJson.mention.event, ts } };
-      await postSlack(app.url, ev);
-      await app.slack!.idle();
-      const messages = slack.calls(method).filter((c) => c.args.thread_ts === ts);
-      expect(messages.length).toBeGreaterThanOrEqual(2);
-      // markdown_text takes 12,000 characters a message, streamed or posted
-      for (const m of messages) expect(String(m.args.markdown_text ?? m.text).length).toBeLessThanOrEqual(12_000);
-      expect(visibleText('C00FAKECHAN1', ts).replace(/\s+/g, ' ')).toBe(long);
-    },
-  );
+  it.each([
+    ['T0STREAM01', '1767300000.000011', 'chat.startStream'],
+    ['T00FAKE00AA', '1767300000.000010', 'chat.postMessage'],
+  ])('a reply longer than one Slack message continues in a new message (team %s)', async (team, ts, method) => {
+    const long = Array.from({ length: 450 }, (_, i) => `Sentence number ${i} of a long answer.`).join(' ');
+    ds.model = () => ({ text: long.match(/[\s\S]{1,1200}/g)!, delayMs: 5 });
+    const ev = { ...slackJson.mention, team_id: team, event: { ...slackJson.mention.event, ts } };
+    await postSlack(app.url, ev);
+    await app.slack!.idle();
+    const messages = slack.calls(method).filter((c) => c.args.thread_ts === ts);
+    expect(messages.length).toBeGreaterThanOrEqual(2);
+    // markdown_text takes 12,000 characters a message, streamed or posted
+    for (const m of messages) expect(String(m.args.markdown_text ?? m.text).length).toBeLessThanOrEqual(12_000);
+    expect(visibleText('C00FAKECHAN1', ts).replace(/\s+/g, ' ')).toBe(long);
+  });
 
   it('a code block cut by the roll-over is closed in one streamed message and reopened, with its language, in the next', async () => {
     const code = Array.from({ length: 500 }, (_, i) => `print('line ${i} of the program')`);
@@ -270,7 +287,12 @@ describe('long replies', () => {
       expect(openFenceAtEnd(m)).toBeUndefined();
     }
     for (const m of messages.slice(1)) expect(m.startsWith('```python\n') || !m.includes('print(')).toBe(true);
-    expect(messages.join('\n').split('\n').filter((l) => l.startsWith('print('))).toEqual(code);
+    expect(
+      messages
+        .join('\n')
+        .split('\n')
+        .filter((l) => l.startsWith('print(')),
+    ).toEqual(code);
     expect(messages.at(-1)).toMatch(/That is all\.$/);
   });
 });
@@ -295,7 +317,10 @@ describe('commands', () => {
     const res = await postSlack(app.url, body, { form: true });
     expect(res.status).toBe(200);
     await app.slack!.idle();
-    const help = slack.calls('chat.postMessage').filter((c) => c.args.channel === 'C00FAKECHAN3').at(-1)!;
+    const help = slack
+      .calls('chat.postMessage')
+      .filter((c) => c.args.channel === 'C00FAKECHAN3')
+      .at(-1)!;
     expect(help.text).toMatch(/Commands/);
     const mention = { ...slackJson.mention, event: { ...slackJson.mention.event, ts: '1767300000.000005', text: '<@U00FAKEBOT01> help' } };
     const runs = ds.runCreates().length;

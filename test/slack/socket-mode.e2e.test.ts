@@ -45,5 +45,4 @@ describe('Socket Mode', () => {
   // Reconnects after Slack's `disconnect` message are @slack/socket-mode's own; a test of them was
   // dropped because the library's reconnect path leaves an unhandled rejection now and then
   // (SocketModeClient.delayReconnectAttempt does not catch start()). main.ts logs such rejections.
-
 });

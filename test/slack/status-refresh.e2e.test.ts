@@ -31,7 +31,12 @@ afterAll(async () => {
 describe('the assistant-thread status during a long tool call', () => {
   it('is sent again while the tool runs, and cleared at the end', async () => {
     const dm = fixture('dm-slack.json').dmMessage;
-    await postSlack(app.url, { type: 'event_callback', team_id: 'T00FAKE00AA', event_id: 'EvST0', event: { type: 'assistant_thread_started', assistant_thread: { channel_id: 'D0STATUS1', thread_ts: '1770000000.000100', user_id: 'U00FAKEUSER1', context: {} } } });
+    await postSlack(app.url, {
+      type: 'event_callback',
+      team_id: 'T00FAKE00AA',
+      event_id: 'EvST0',
+      event: { type: 'assistant_thread_started', assistant_thread: { channel_id: 'D0STATUS1', thread_ts: '1770000000.000100', user_id: 'U00FAKEUSER1', context: {} } },
+    });
     ds.model = ({ toolOutputs }) => (toolOutputs.length ? { text: 'three rows' } : { toolCalls: [{ name: 'slow_report', arguments: {} }] });
     await postSlack(app.url, { ...dm, event_id: 'EvST1', event: { ...dm.event, channel: 'D0STATUS1', ts: '1770000001.000100', thread_ts: '1770000000.000100', text: 'run the report' } });
     const statuses = () => slack.calls('assistant.threads.setStatus').filter((c) => c.args.channel_id === 'D0STATUS1' && c.args.status === 'is using slow_report…');

@@ -25,7 +25,14 @@ function memory(): LocalStore {
 
 describe.each([
   ['memory', async () => memory()],
-  ['file', async () => { const s = new LocalStore({ file: join(tempDir(), 'kv.json') }); opened.push(s); return s; }],
+  [
+    'file',
+    async () => {
+      const s = new LocalStore({ file: join(tempDir(), 'kv.json') });
+      opened.push(s);
+      return s;
+    },
+  ],
   ['redis', () => redis()],
 ] as const)('%s store', (_name, make) => {
   it('keeps records, expires them by TTL, deletes them', async () => {
@@ -241,7 +248,7 @@ describe('redis store', () => {
     const raw = createClient({ url: REDIS_URL });
     await raw.connect();
     const keys = await raw.keys(`${prefix}hits:*`);
-    const ttl = await raw.pTTL(keys[0]!);
+    const ttl = await raw.pTTL(keys[0]);
     await raw.close();
     expect(keys).toEqual([`${prefix}hits:ada:${Math.floor(now / 60_000)}`]);
     expect(ttl).toBeGreaterThan(60_000);

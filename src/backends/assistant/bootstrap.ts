@@ -46,17 +46,22 @@ export async function ensureAssistant(api: AssistantClient, store: Store, settin
     .digest('hex')
     .slice(0, 16);
   const metadata = { [TAG]: 'managed', config: hash };
-  return withLock(store, `bootstrap:${settings.name}`, async () => {
-    const mine = (await api.assistants.all()).filter((a) => a.name === settings.name && a.metadata?.[TAG] === 'managed');
-    const existing = mine.sort((x, y) => (x.created_at ?? 0) - (y.created_at ?? 0))[0];
-    if (existing && existing.metadata?.config === hash) return ready(existing.id, existing.tools ?? tools, settings, 'found');
-    if (existing) {
-      const a = await api.assistants.update(existing.id, { model: settings.model, instructions: settings.instructions, tools, metadata });
-      return ready(a.id, a.tools ?? tools, settings, 'updated');
-    }
-    const a = await api.assistants.create({ name: settings.name, model: settings.model, instructions: settings.instructions, tools, metadata });
-    return ready(a.id, a.tools ?? tools, settings, 'created');
-  }, { ttlMs: 30_000, waitMs: 60_000 });
+  return withLock(
+    store,
+    `bootstrap:${settings.name}`,
+    async () => {
+      const mine = (await api.assistants.all()).filter((a) => a.name === settings.name && a.metadata?.[TAG] === 'managed');
+      const existing = mine.sort((x, y) => (x.created_at ?? 0) - (y.created_at ?? 0))[0];
+      if (existing && existing.metadata?.config === hash) return ready(existing.id, existing.tools ?? tools, settings, 'found');
+      if (existing) {
+        const a = await api.assistants.update(existing.id, { model: settings.model, instructions: settings.instructions, tools, metadata });
+        return ready(a.id, a.tools ?? tools, settings, 'updated');
+      }
+      const a = await api.assistants.create({ name: settings.name, model: settings.model, instructions: settings.instructions, tools, metadata });
+      return ready(a.id, a.tools ?? tools, settings, 'created');
+    },
+    { ttlMs: 30_000, waitMs: 60_000 },
+  );
 }
 
 function ready(id: string, tools: Tool[], settings: AssistantSettings, action: ReadyAssistant['action']): ReadyAssistant {
@@ -65,7 +70,7 @@ function ready(id: string, tools: Tool[], settings: AssistantSettings, action: R
   // local handler exists), with plug-in auth attached; local functions are added per run.
   const runTools = tools.map((t) => {
     const token = t.type !== 'function' ? settings.pluginTokens[t.type] : undefined;
-    return token ? ({ ...t, auth: { type: 'user_http', user_token: token } } as Tool) : t;
+    return token ? { ...t, auth: { type: 'user_http' as const, user_token: token } } : t;
   });
   const toolTypes = tools.filter((t) => t.type !== 'function').map((t) => t.type);
   const functions = tools.flatMap((t) => (t.type === 'function' && 'function' in t && t.function ? [(t.function as { name: string }).name] : []));

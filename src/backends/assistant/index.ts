@@ -48,7 +48,7 @@ export class AssistantBackend implements ModelBackend {
     if (state.backend !== 'assistant') {
       // A conversation the Responses backend kept: its history cannot be replayed as assistant
       // messages (Message.create takes the user role only), so it goes on in a new thread.
-      return this.open(String(state.conversationKey ?? 'migrated'), messages);
+      return this.open(typeof state.conversationKey === 'string' ? state.conversationKey : 'migrated', messages);
     }
     const threadId = threadOf(state);
     for (const m of messages) await this.api.messages.create(threadId, wire(m));
@@ -62,7 +62,7 @@ export class AssistantBackend implements ModelBackend {
     if (req.functions === 'none') return undefined;
     const local = new Set(req.functions.map((f) => f.name));
     const own = this.assistant.runTools.filter((t) => !(t.type === 'function' && 'function' in t && local.has((t.function as { name: string }).name)));
-    return [...own, ...req.functions.map((f) => ({ type: 'function', function: { name: f.name, description: f.description, parameters: f.parameters } }) as Tool)];
+    return [...own, ...req.functions.map((f) => ({ type: 'function', function: { name: f.name, description: f.description, parameters: f.parameters } }))];
   }
 
   turn(state: ConversationState, req: TurnRequest): AsyncIterable<TurnEvent> {

@@ -48,7 +48,12 @@ export async function* assistantRun(spec: RunSpec, req: TurnRequest): AsyncGener
       if (codeShown.has(key)) continue;
       codeShown.add(key);
       const ci = c.code_interpreter;
-      const output = ci.output ?? (ci.outputs ?? []).map((o) => o.logs ?? '').filter(Boolean).join('\n');
+      const output =
+        ci.output ??
+        (ci.outputs ?? [])
+          .map((o) => o.logs ?? '')
+          .filter(Boolean)
+          .join('\n');
       yield { type: 'step', step: { kind: 'code', input: ci.input ?? '', output } };
     }
   }
@@ -121,7 +126,16 @@ export async function* assistantRun(spec: RunSpec, req: TurnRequest): AsyncGener
       }
       if (signal.aborted) throw signal.reason;
       yield* status(undefined);
-      phase = { kind: 'events', events: api.runs.submitToolOutputsStream(threadId, runId, outputs.map((o) => ({ tool_call_id: o.id, output: o.output })), signal, hooks) };
+      phase = {
+        kind: 'events',
+        events: api.runs.submitToolOutputsStream(
+          threadId,
+          runId,
+          outputs.map((o) => ({ tool_call_id: o.id, output: o.output })),
+          signal,
+          hooks,
+        ),
+      };
       continue;
     }
     const run = terminal!;

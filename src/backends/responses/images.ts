@@ -44,7 +44,11 @@ export class ImageSynthesis {
       const res = await this.http.request<{ output?: { choices?: Array<{ message?: { content?: Array<{ image?: string }> } }> }; request_id?: string }>({
         method: 'POST',
         path: '/services/aigc/multimodal-generation/generation',
-        body: { model: this.opts.model, input: { messages: [{ role: 'user', content: [{ text: prompt }] }] }, parameters: { size, n: 1, watermark: false, ...(o.negativePrompt ? { negative_prompt: o.negativePrompt } : {}) } },
+        body: {
+          model: this.opts.model,
+          input: { messages: [{ role: 'user', content: [{ text: prompt }] }] },
+          parameters: { size, n: 1, watermark: false, ...(o.negativePrompt ? { negative_prompt: o.negativePrompt } : {}) },
+        },
         signal: o.signal,
       });
       const url = res.output?.choices?.[0]?.message?.content?.find((c) => c.image)?.image;

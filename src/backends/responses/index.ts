@@ -46,7 +46,41 @@ const TEXT_TO_IMAGE: FunctionTool = {
   },
 };
 
-type StreamEvent = { type: string; [k: string]: any };
+/**
+ * What Threadline reads of the Responses stream. DashScope sends OpenAI's event names; the fields
+ * are typed as optional because DashScope's are not all documented (reference §1.4), and every one
+ * is checked where it is read.
+ */
+interface StreamEvent {
+  type: string;
+  delta?: unknown;
+  response?: WireResponse;
+  item?: WireItem;
+  error?: WireError;
+}
+interface WireResponse {
+  id?: string;
+  status?: string;
+  output?: WireItem[];
+  usage?: { input_tokens?: number; output_tokens?: number };
+  error?: WireError;
+}
+interface WireItem {
+  type?: string;
+  id?: string;
+  call_id?: string;
+  name?: string;
+  arguments?: string;
+  content?: Array<{ type?: string; text?: string }>;
+  code?: string;
+  input?: string;
+  output?: string;
+  outputs?: Array<{ logs?: string }>;
+}
+interface WireError {
+  code?: string;
+  message?: string;
+}
 
 function stateOf(state: ConversationState): ResponsesState {
   if (state.backend !== 'responses' || !Array.isArray(state.history)) throw new TypeError(`not a Responses conversation (${state.backend})`);
@@ -140,14 +174,16 @@ export class ResponsesBackend implements ModelBackend {
     yield { type: 'status' }; // thinking: the typing indicator or 👀 shows before the first word
     for (;;) {
       const response = yield* this.respond(s, req, tools, (id) => (startedId ? undefined : (startedId = id)), texts.length > 0);
-      const output: Array<Record<string, any>> = Array.isArray(response.output) ? response.output : [];
+      const output: WireItem[] = Array.isArray(response.output) ? response.output : [];
       const text = output
         .filter((o) => o.type === 'message')
         .flatMap((o) => (Array.isArray(o.content) ? o.content : []))
         .filter((c: { type?: string }) => c.type === 'output_text')
         .map((c: { text?: string }) => c.text ?? '')
         .join('');
-      const calls: ToolCall[] = output.filter((o) => o.type === 'function_call').map((o) => ({ id: String(o.call_id ?? o.id ?? ''), name: String(o.name ?? ''), arguments: String(o.arguments ?? '{}') }));
+      const calls: ToolCall[] = output
+        .filter((o) => o.type === 'function_call')
+        .map((o) => ({ id: String(o.call_id ?? o.id ?? ''), name: String(o.name ?? ''), arguments: String(o.arguments ?? '{}') }));
       if (response.usage) yield { type: 'usage', inputTokens: response.usage.input_tokens, outputTokens: response.usage.output_tokens };
       if (text) {
         texts.push(text);
@@ -192,7 +228,7 @@ export class ResponsesBackend implements ModelBackend {
   }
 
   /** One request with its stream; chains when it can, replays the history when the server forgot it. Returns the completed response. */
-  private async *respond(s: ResponsesState, req: TurnRequest, tools: unknown[] | undefined, onId: (id: string) => string | undefined, more: boolean): AsyncGenerator<TurnEvent, Record<string, any>> {
+  private async *respond(s: ResponsesState, req: TurnRequest, tools: unknown[] | undefined, onId: (id: string) => string | undefined, more: boolean): AsyncGenerator<TurnEvent, WireResponse> {
     const fresh = s.lastResponseId && s.chained !== undefined && s.chained <= s.history.length && Date.now() - (s.lastResponseAt ?? 0) < CHAIN_MAX_AGE_MS;
     let chain = !!fresh;
     for (;;) {
@@ -221,7 +257,7 @@ export class ResponsesBackend implements ModelBackend {
         throw e;
       }
       let separated = !more;
-      let done: Record<string, any> | undefined;
+      let done: WireResponse | undefined;
       try {
         for await (const ev of stream) {
           if (ev.type === 'response.created' && ev.response?.id) {
@@ -240,13 +276,16 @@ export class ResponsesBackend implements ModelBackend {
           } else if (ev.type === 'response.output_item.done' && ev.item?.type === 'code_interpreter_call') {
             // The fields of DashScope's code_interpreter_call are not documented (reference §1.4): OpenAI's shape is read.
             const item = ev.item;
-            const output = (Array.isArray(item.outputs) ? item.outputs : []).map((o: { logs?: string }) => o.logs ?? '').filter(Boolean).join('\n');
+            const output = (Array.isArray(item.outputs) ? item.outputs : [])
+              .map((o) => o.logs ?? '')
+              .filter(Boolean)
+              .join('\n');
             yield { type: 'step', step: { kind: 'code', input: String(item.code ?? item.input ?? ''), output: output || String(item.output ?? '') } };
           } else if (ev.type === 'response.completed' || ev.type === 'response.incomplete') {
             done = ev.response ?? {};
           } else if (ev.type === 'response.failed' || ev.type === 'error') {
             // HTTP 200 and then a failure: never judge a stream by its status
-            const error = ev.response?.error ?? ev.error ?? ev;
+            const error: WireError = ev.response?.error ?? ev.error ?? (ev as WireError);
             throw new ModelError({ status: 200, code: String(error?.code || 'run_failed'), message: String(error?.message ?? 'the response failed'), requestId: ev.response?.id });
           }
         }
@@ -271,7 +310,11 @@ export class ResponsesBackend implements ModelBackend {
     const prompt = typeof args.prompt === 'string' ? args.prompt.trim().slice(0, 2_000) : '';
     if (!prompt) return { id: c.id, output: JSON.stringify({ error: 'a prompt is required' }) };
     try {
-      const url = await this.deps.images!.generate(prompt, { size: typeof args.size === 'string' ? args.size : undefined, negativePrompt: typeof args.negative_prompt === 'string' ? args.negative_prompt : undefined, signal });
+      const url = await this.deps.images!.generate(prompt, {
+        size: typeof args.size === 'string' ? args.size : undefined,
+        negativePrompt: typeof args.negative_prompt === 'string' ? args.negative_prompt : undefined,
+        signal,
+      });
       yield { type: 'image', url, alt: prompt.slice(0, 200) };
       return { id: c.id, output: JSON.stringify({ status: 'done', note: 'The image is attached to your reply.' }) };
     } catch (err) {
@@ -315,10 +358,12 @@ export function toModelError(err: unknown): ModelError {
   if (err instanceof OpenAI.APIConnectionError) return new ModelError({ status: 0, code: 'NetworkError', message: err.message, cause: err });
   if (err instanceof OpenAI.APIError) {
     const body = (err.error ?? {}) as { code?: string; message?: string };
-    const retryAfter = Number(err.headers?.get('retry-after'));
+    const code: unknown = err.code;
+    const retryAfter = Number((err.headers as Headers | undefined)?.get('retry-after'));
+    const status: unknown = err.status;
     return new ModelError({
-      status: err.status ?? 0,
-      code: String(err.code ?? body.code ?? (err.status === 429 ? 'Throttling' : 'Unknown')),
+      status: typeof status === 'number' ? status : 0,
+      code: typeof code === 'string' ? code : (body.code ?? (status === 429 ? 'Throttling' : 'Unknown')),
       message: String(body.message ?? err.message),
       requestId: err.requestID ?? undefined,
       retryAfter: Number.isFinite(retryAfter) ? retryAfter : undefined,

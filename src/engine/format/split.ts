@@ -68,7 +68,7 @@ export function fenceAcross(text: string, at: number): { close: string; reopen: 
   const open = openFence(text.slice(0, at));
   if (!open) return undefined;
   const own = /^\n?([^\n]*)\n/.exec(text.slice(at, at + MAX_FENCE_LINE + 2));
-  if (own && closes(own[1]!, open.marker)) return { close: own[0], reopen: '', skip: own[0].length };
+  if (own && closes(own[1], open.marker)) return { close: own[0], reopen: '', skip: own[0].length };
   return { close: `\n${open.marker}`, reopen: `${open.reopen}\n`, skip: 0 };
 }
 

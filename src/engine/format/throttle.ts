@@ -40,7 +40,10 @@ export class EditThrottle {
     this.last = Date.now();
     const text = this.latest;
     this.running = this.show(text)
-      .then(() => void (this.shown = text), () => undefined)
+      .then(
+        () => void (this.shown = text),
+        () => undefined,
+      )
       .finally(() => {
         this.running = undefined;
         if (this.latest !== this.shown) this.schedule();

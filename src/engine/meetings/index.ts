@@ -54,9 +54,7 @@ export class Meetings implements MeetingDesk {
   private ticking?: Promise<void>;
   private readonly opts: MeetingOptions;
 
-  constructor(
-    private readonly deps: { backend: ModelBackend; store: Store; engine: Engine; log: Logger; metrics?: Metrics; options?: Partial<MeetingOptions> },
-  ) {
+  constructor(private readonly deps: { backend: ModelBackend; store: Store; engine: Engine; log: Logger; metrics?: Metrics; options?: Partial<MeetingOptions> }) {
     this.opts = { idleStopMs: 30 * 60_000, maxDurationMs: 4 * 3_600_000, checkpointChars: 24_000, batchMs: 1_000, ...deps.options };
   }
 
@@ -332,7 +330,7 @@ function clock(ms: number): string {
 /** The channel itself (not a thread under a mention) for posting minutes. */
 function channelTarget(t: ReplyTarget): ReplyTarget {
   const { threadTs: _t, messageTs: _m, replyTo: _r, interaction: _i, ...rest } = t as ReplyTarget & Record<string, unknown>;
-  return rest as ReplyTarget;
+  return rest;
 }
 
 /** Queued lines (`<sent at ms>\t<line>`) in the order they were sent; a stable sort, so equal times keep their arrival order. */

@@ -3,7 +3,7 @@ import { ToolError, type LocalTool } from './registry.js';
 /** `get_current_time({ timezone })`: the current date and time, in an IANA time zone (default UTC). */
 export const getCurrentTime: LocalTool = {
   name: 'get_current_time',
-  description: 'Get the current date and time. Use it whenever the answer depends on today\'s date or the time.',
+  description: "Get the current date and time. Use it whenever the answer depends on today's date or the time.",
   parameters: {
     type: 'object',
     properties: { timezone: { type: 'string', description: 'IANA time zone such as Europe/Berlin or Asia/Shanghai (default UTC)' } },

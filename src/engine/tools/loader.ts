@@ -23,7 +23,12 @@ export async function loadToolsFrom(dir: string, registry: ToolRegistry): Promis
       mod = (await import(pathToFileURL(path).href)) as typeof mod;
     } catch (err) {
       const ts = extname(file) === '.ts' && (err as { code?: string }).code === 'ERR_UNKNOWN_FILE_EXTENSION';
-      throw new Error(ts ? `cannot load tool module ${file}: the compiled build (npm run start:prod, the Docker image) runs JavaScript only; compile it to .js, or run from source with npm start` : `cannot load tool module ${file}: ${(err as Error).message}`);
+      throw new Error(
+        ts
+          ? `cannot load tool module ${file}: the compiled build (npm run start:prod, the Docker image) runs JavaScript only; compile it to .js, or run from source with npm start`
+          : `cannot load tool module ${file}: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
     const tools = Array.isArray(mod.default) ? mod.default : mod.default ? [mod.default] : [];
     if (tools.length === 0) throw new Error(`tool module ${file} has no default export (a tool or an array of tools)`);

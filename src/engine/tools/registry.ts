@@ -20,7 +20,8 @@ export interface LocalTool {
   description: string;
   /** JSON schema of the arguments object. */
   parameters: Record<string, unknown>;
-  handler: (args: Record<string, unknown>, ctx: ToolContext) => unknown | Promise<unknown>;
+  /** Returns the output (or a promise of it): a string is sent as it is, anything else as JSON. */
+  handler: (args: Record<string, unknown>, ctx: ToolContext) => unknown;
   /** Per-call timeout (default 30 s). */
   timeoutMs?: number;
 }
@@ -54,7 +55,7 @@ export class ToolRegistry {
     try {
       validate = ajv.compile(tool.parameters ?? { type: 'object' });
     } catch (err) {
-      throw new TypeError(`tool ${tool.name} declares parameters that are not a JSON schema: ${(err as Error).message}`);
+      throw new TypeError(`tool ${tool.name} declares parameters that are not a JSON schema: ${(err as Error).message}`, { cause: err });
     }
     this.tools.set(tool.name, tool);
     this.validators.set(tool.name, validate);
