@@ -21,7 +21,10 @@ afterAll(() => fake.stop());
 beforeEach(async () => {
   fake.faults = [];
   fake.model = ({ newUserMessages }) => ({ text: [`You said: `, newUserMessages.join(' | ')] });
-  store = await openRedis(uniquePrefix('engine'));
+  // The engine's behaviour does not depend on the store: the memory store serves these tests.
+  // Tests about several instances, locks and recovery across processes open Redis themselves.
+  store = new LocalStore();
+  stores.push(store);
 });
 /** A Redis store under `prefix`, closed after the test. */
 async function openRedis(prefix: string): Promise<Store> {
@@ -54,7 +57,11 @@ describe('conversation keys', () => {
   });
 });
 
-describe('a turn', () => {
+describe.each(['memory', 'redis'] as const)('a turn [%s store]', (kind) => {
+  beforeEach(async () => {
+    if (kind === 'redis') store = await openRedis(uniquePrefix('engine'));
+  });
+
   it('adds the message with its author, runs with streaming and the tools, and replies once', async () => {
     const { engine, platform, assistant } = await makeEngine(fake, store);
     const m = inbound(platform, { channel: 'CT1', text: 'What is up?' });
@@ -226,7 +233,7 @@ describe('one active run per Assistant thread', () => {
     expect(fake.maxConcurrentRunsPerThread).toBe(1);
   });
 
-  it('holds the Redis lock past its TTL while a long run streams, so a second instance waits', async () => {
+  it('[redis] holds the Redis lock past its TTL while a long run streams, so a second instance waits', async () => {
     let n = 0;
     // the first run takes 600 ms at the fake: four lock TTLs of 150 ms
     fake.model = ({ newUserMessages }) => (n++ === 0 ? { text: [newUserMessages.join(',')], delayMs: 300 } : { text: `later: ${newUserMessages.join(',')}` });
@@ -250,9 +257,11 @@ describe('one active run per Assistant thread', () => {
   it('stop cancels the active run and says so', async () => {
     fake.model = () => ({ text: ['partial ', 'never'], delayMs: 20, hang: true });
     const { engine, platform } = await makeEngine(fake, store);
+    const started = once<{ key: string; runId: string }>(engine, 'run-started');
     await engine.receive(inbound(platform, { channel: 'CS1' }));
-    await fake.log.waitFor((c) => c.method === 'POST' && c.path.endsWith('/runs'));
-    await engine.conversations.get('slack:T1:CS1:1.0');
+    const { runId } = await started;
+    // the run is on record before anyone can stop it (a stop from another instance finds it there)
+    expect((await engine.conversations.get('slack:T1:CS1:1.0'))?.activeRunId).toBe(runId);
     await platform.log.waitFor((e) => e.type === 'status' && e.target.channel === 'CS1');
     await engine.receive(inbound(platform, { channel: 'CS1', text: 'stop' }));
     await engine.idle();
@@ -330,7 +339,7 @@ describe('stop where the cancel endpoint does not exist', () => {
 });
 
 describe('recovery', () => {
-  it('finishes a run left in flight by a process that went away and delivers the reply to the stored target', async () => {
+  it('[redis] finishes a run left in flight by a process that went away and delivers the reply to the stored target', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     fake.model = () => ({ text: 'the late answer', until: gate });
@@ -356,7 +365,7 @@ describe('recovery', () => {
     expect(await second.engine.conversations.inFlight()).not.toContain('slack:T1:CX1:1.0');
   });
 
-  it('reports an interrupted run that failed meanwhile', async () => {
+  it('[redis] reports an interrupted run that failed meanwhile', async () => {
     fake.model = () => ({ hang: true });
     const prefix = uniquePrefix('interrupted');
     const s1 = await openRedis(prefix);
@@ -432,16 +441,17 @@ describe('assistant bootstrap', () => {
     expect(JSON.stringify(fake.assistants.get(a.assistant.id))).not.toContain('secret-user-token');
   });
 
-  it('two instances starting together make one assistant', async () => {
+  it('[redis] two instances starting together make one assistant', async () => {
     const settings = { name: `Race ${Date.now()}`, model: 'qwen-plus', instructions: 'x', tools: [], pluginTokens: {} };
-    const [x, y] = await Promise.all([makeEngine(fake, store, { settings }), makeEngine(fake, store, { settings })]);
+    const prefix = uniquePrefix('race');
+    const [x, y] = await Promise.all([makeEngine(fake, await openRedis(prefix), { settings }), makeEngine(fake, await openRedis(prefix), { settings })]);
     expect(x.assistant.id).toBe(y.assistant.id);
   });
 });
 
 describe('embedded file store', () => {
   it('keeps conversations across a restart', async () => {
-    const file = join(tempDir(), 'kv.json');
+    const file = join(tempDir(), 'threadline.jsonl');
     const s1 = new LocalStore({ file });
     const a = await makeEngine(fake, s1);
     await a.engine.receive(inbound(a.platform, { channel: 'CP1' }));

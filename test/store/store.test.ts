@@ -5,7 +5,7 @@ import { KeyvFile } from 'keyv-file';
 import { join } from 'node:path';
 import { LocalStore, LockTimeoutError, RedisStore, type Store } from '../../src/store/index.js';
 import { createClient } from '@redis/client';
-import { REDIS_URL, tempDir, uniquePrefix } from '../helpers.js';
+import { REDIS_URL, eventually, tempDir, uniquePrefix } from '../helpers.js';
 
 const opened: Store[] = [];
 afterEach(async () => {
@@ -41,6 +41,14 @@ describe.each([
     expect(await s.get('a')).toEqual({ n: 1 });
     await s.delete('a');
     expect(await s.get('a')).toBeUndefined();
+    // a record with a TTL goes away by itself; one without, and one with a long TTL, stay
+    await s.set('short', 'lived', 60);
+    await s.set('long', 'lived', 3_600_000);
+    await s.set('kept', 'forever');
+    expect(await s.get('short')).toBe('lived');
+    await eventually(async () => (await s.get('short')) === undefined, 2_000, 'the 60 ms record to expire');
+    expect(await s.get('long')).toBe('lived');
+    expect(await s.get('kept')).toBe('forever');
   });
 
   it('claims an id once, also under concurrency', async () => {
