@@ -219,7 +219,8 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
         })()),
     };
   } catch (err) {
-    for (const fn of cleanup) await fn().catch(() => undefined);
+    // startup failed: that error is what the operator needs; a cleanup failure is noted beside it
+    for (const fn of cleanup) await fn().catch((e: unknown) => log.debug({ err: e }, 'cleanup after a failed start'));
     throw err;
   }
 }

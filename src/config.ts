@@ -238,6 +238,7 @@ function originOf(u: string): string {
   try {
     return new URL(u).origin;
   } catch {
+    // only picks a default: an invalid DASHSCOPE_BASE_URL is already reported by url()
     return 'https://dashscope-intl.aliyuncs.com';
   }
 }
@@ -250,7 +251,9 @@ function readEnvFile(path: string | null): Record<string, string> {
   if (!path) return {};
   try {
     return parseEnv(readFileSync(path, 'utf8')) as Record<string, string>;
-  } catch {
-    return {};
+  } catch (err) {
+    // no .env is the usual case; one that exists and cannot be read is a configuration problem
+    if ((err as { code?: string }).code === 'ENOENT') return {};
+    throw new ConfigError([{ variable: path, problem: `cannot be read (${(err as { code?: string }).code ?? (err as Error).message})` }]);
   }
 }

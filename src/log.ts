@@ -91,6 +91,7 @@ function pretty(): DestinationStream {
   try {
     return pinoPretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service', sync: true });
   } catch {
+    // pino-pretty could not start (no TTY features): plain JSON lines are as complete
     return destination({ dest: 1, sync: true });
   }
 }

@@ -10,6 +10,7 @@ export class PendingWork {
   /** Tracks `p` until it settles; returns it unchanged. */
   track<T>(p: Promise<T>): Promise<T> {
     this.pending.add(p);
+    // the caller owns p and handles its rejection; this chain only stops tracking it
     void p.finally(() => this.pending.delete(p)).catch(() => undefined);
     return p;
   }

@@ -31,7 +31,7 @@ export class Readiness {
         try {
           ok = await Promise.race([Promise.resolve(check()), new Promise<boolean>((r) => setTimeout(() => r(false), 2_000).unref())]);
         } catch {
-          ok = false;
+          ok = false; // a check that throws is failing: /readyz names it, which is the report
         }
         if (!ok) failing.push(name);
       }),

@@ -56,6 +56,12 @@ describe('configuration', () => {
     expect(c.discord?.token).toBe('from-file');
   });
 
+  it('reports a .env that exists and cannot be read, instead of running without it', () => {
+    const dir = tempDir('env');
+    expect(() => loadConfig({ ...base }, dir)).toThrow(ConfigError); // a folder where the file should be: EISDIR
+    expect(() => loadConfig({ ...base }, join(dir, 'missing.env'))).not.toThrow(); // no .env at all is fine
+  });
+
   it('parses durations, lists and plug-in tokens', () => {
     const c = loadConfig({ ...base, CONVERSATION_IDLE_RESET: '7d', ASSISTANT_TOOLS: 'code_interpreter, text_to_image,my_plugin', ASSISTANT_PLUGIN_TOKENS: 'my_plugin=tok' }, null);
     expect(c.conversationIdleResetMs).toBe(7 * 86_400_000);

@@ -102,7 +102,11 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
     for (const id of guilds) {
       const guild = client.guilds.cache.get(id);
       if (!guild) continue;
-      const member = await guild.members.fetch({ user: userId, cache: false }).catch(() => undefined);
+      const member = await guild.members.fetch({ user: userId, cache: false }).catch((err: unknown) => {
+        // Unknown Member (10007) is the answer "not in this server"; anything else is worth a line
+        if ((err as { code?: unknown }).code !== 10007) log.warn({ err, guild: id }, 'could not check server membership for a DM');
+        return undefined;
+      });
       if (member) {
         ok = true;
         break;
@@ -151,8 +155,14 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
     if (isDm && !(await mayDm(message.author.id))) {
       log.info({ user: message.author.id, policy: config.dms }, 'discord DM refused (DISCORD_DMS)');
       // one short answer a day per person, so a refused DM is not met with silence
-      if (await deps.store.claim(`discord-dm-refused:${message.author.id}`, 86_400_000).catch(() => false)) {
-        await message.reply({ content: 'I only answer people in the servers I am set up for. Please ask me there.', allowedMentions: { parse: [], repliedUser: false } }).catch(() => undefined);
+      const tell = await deps.store.claim(`discord-dm-refused:${message.author.id}`, 86_400_000).catch((err: unknown) => {
+        log.warn({ err }, 'could not record the refused DM; not answering it');
+        return false;
+      });
+      if (tell) {
+        await message
+          .reply({ content: 'I only answer people in the servers I am set up for. Please ask me there.', allowedMentions: { parse: [], repliedUser: false } })
+          .catch((err: unknown) => log.warn({ err, user: message.author.id }, 'could not answer a refused DM'));
       }
       return;
     }
@@ -213,6 +223,7 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
       return await message.startThread({ name: threadName(text), autoArchiveDuration: 1440 });
     } catch (err) {
       if (err instanceof DiscordAPIError && Number(err.code) === 160004) {
+        // 160004: a thread exists for this message already (a retry, another instance): use it if we can see it
         const existing = message.thread ?? (await client.channels.fetch(message.id).catch(() => null));
         if (existing?.isThread()) return existing;
       }
@@ -238,7 +249,7 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
   async function onInteraction(interaction: Interaction): Promise<void> {
     if (!interaction.isChatInputCommand()) return;
     if (!allowed(interaction.guildId, interaction.channelId) || (!interaction.guildId && !(await mayDm(interaction.user.id)))) {
-      await interaction.reply({ content: 'Threadline is not enabled here.', ephemeral: true }).catch(() => undefined);
+      await interaction.reply({ content: 'Threadline is not enabled here.', ephemeral: true }).catch((err: unknown) => log.warn({ err }, 'could not answer a refused command'));
       return;
     }
     await interaction.deferReply();
@@ -280,7 +291,7 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
   try {
     await client.login(config.token);
   } catch (err) {
-    await client.destroy().catch(() => undefined);
+    await client.destroy().catch(() => undefined); // the login error below is the one to report
     const code = (err as { code?: string }).code;
     if (code === 'TokenInvalid' || /401|Unauthorized|invalid token/i.test((err as Error).message)) {
       throw new DiscordAuthError('Discord refused DISCORD_TOKEN. Copy the bot token from the Developer Portal (Bot → Reset Token).');

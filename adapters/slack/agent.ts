@@ -11,7 +11,10 @@ const ID = /^[CGD][A-Z0-9]{2,20}$/;
 
 /** A sentence telling the model what the person is looking at, or undefined when nothing usable is in view. */
 export function agentContextText(context: AgentContext | undefined, name: string): string | undefined {
-  for (const e of context?.entities ?? []) {
+  // from an event or read back from the store: either may be of a shape we do not know
+  const entities: unknown[] = Array.isArray(context?.entities) ? context.entities : [];
+  for (const e of entities as Array<{ type?: unknown; value?: unknown } | null>) {
+    if (!e || typeof e !== 'object') continue;
     if (e.type === 'slack#/types/channel_id' && typeof e.value === 'string' && ID.test(e.value)) {
       return `${name} is writing while looking at the channel <#${e.value}>. When they say "this channel", they mean that one; write <#${e.value}> to name it.`;
     }

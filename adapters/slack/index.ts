@@ -12,7 +12,7 @@ import { nodeFetch } from '../../src/net/fetch.js';
 import { routeSlackMessage, type SlackMessageEvent, type SlackRoute, type SlackTarget } from './inbound.js';
 import { HonoReceiver } from './receiver.js';
 import { SlackOutbound, type MethodLimit } from './outbound.js';
-import { FEEDBACK_ACTION, SlackSink, newCapabilities } from './sink.js';
+import { FEEDBACK_ACTION, SlackSink, newCapabilities, slackError } from './sink.js';
 import { encodeConversationKey } from '../../src/engine/conversation-key.js';
 import { agentContextText, type AgentContext } from './agent.js';
 import { People } from './people.js';
@@ -162,8 +162,9 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
       if (route.kind === 'ambient') return (await engine.wantsAmbient(route.channelKey)) ? { drop: false, context: { threadlineRoute: route } } : { drop: true };
       if (!(await engine.claimEvent(route.eventId))) return { drop: true };
       return { drop: false, context: { threadlineRoute: route, threadlineClaimed: true } };
-    } catch {
+    } catch (err) {
       // the store is away: let the engine try, and tell the person
+      log.warn({ err }, 'could not claim a Slack event; passing it on');
       return { drop: false };
     }
   }
@@ -255,7 +256,9 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
     log.info({ conversation: key, user: e.user, stopped }, 'agent session stopped by the person');
     if (!stopped) {
       // nothing was running: the session must still leave `processing` (Slack does not change it)
-      await app.client.apiCall('agents.sessions.setStatus', { channel_id: e.channel, thread_ts: e.thread_ts, status: 'active' }).catch(() => undefined);
+      await app.client
+        .apiCall('agents.sessions.setStatus', { channel_id: e.channel, thread_ts: e.thread_ts, status: 'active' })
+        .catch((err: unknown) => log.warn({ err: slackError(err), conversation: key }, 'could not mark the stopped session active'));
     }
   });
   app.event('agent_session_title_changed', async ({ event }) => {

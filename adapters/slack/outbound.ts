@@ -95,7 +95,7 @@ class Bucket {
       this.sent.push(Date.now());
       return send();
     });
-    this.chain = turn.catch(() => undefined);
+    this.chain = turn.catch(() => undefined); // the caller gets turn's failure; the chain only orders the next call
     return turn;
   }
 }
@@ -178,7 +178,7 @@ export class SlackOutbound {
       bucket.penaltyUntil = Math.max(bucket.penaltyUntil, Date.now() + retryAfter * 1000);
       // past the retries, the 429 goes to the WebClient, which fails this call alone (rejectRateLimitedCalls)
       if (attempt >= (this.opts.maxRetries ?? 3)) return res;
-      await res.arrayBuffer().catch(() => undefined);
+      await res.arrayBuffer().catch(() => undefined); // drained only to free the socket; the call is sent again
     }
   };
 }
@@ -196,7 +196,7 @@ function fieldOf(body: RequestInit['body'], name: string): string | undefined {
         const v = (JSON.parse(body) as Record<string, unknown>)[name];
         return typeof v === 'string' ? v : undefined;
       } catch {
-        return undefined;
+        return undefined; // not JSON: no channel to schedule by, so the method's own bucket
       }
     }
     return new URLSearchParams(body).get(name) ?? undefined;

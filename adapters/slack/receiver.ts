@@ -103,7 +103,7 @@ export class HonoReceiver implements Receiver {
         if (buf === TOO_LARGE || buf.byteLength > MAX_BODY) return c.json({ error: 'body too large' }, 413);
         raw = utf8.decode(buf);
       } catch {
-        return c.json({ error: 'malformed body' }, 400);
+        return c.json({ error: 'malformed body' }, 400); // the client's fault: a 4xx is the whole answer
       } finally {
         this.reading--;
       }
@@ -208,7 +208,7 @@ export function parseBody(raw: string, contentType: string): Record<string, unkn
     const parsed = JSON.parse(raw) as unknown;
     return isObject(parsed) ? parsed : undefined;
   } catch {
-    return undefined;
+    return undefined; // not JSON: the caller answers 400
   }
 }
 

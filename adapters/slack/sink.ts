@@ -102,7 +102,7 @@ export class SlackSink implements ReplySink {
   private ops: Promise<unknown> = Promise.resolve();
   private serial<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.ops.then(fn);
-    this.ops = run.catch(() => undefined);
+    this.ops = run.catch(() => undefined); // the caller gets run's failure; the chain only orders the next one
     return run;
   }
 

@@ -37,7 +37,7 @@ export async function createBackend(config: Config, deps: BackendDeps): Promise<
       const api = assistantClient(config, deps);
       const assistant = await ensureAssistant(api, deps.store, config.assistant);
       deps.log.info({ backend: 'assistant', assistant: assistant.id, action: assistant.action, tools: assistant.toolTypes }, 'assistant ready');
-      return new AssistantBackend(api, assistant);
+      return new AssistantBackend(api, assistant, deps.log);
     }
     case 'responses': {
       const { apiKey, workspace } = config.dashscope;

@@ -85,7 +85,11 @@ export class Answers {
 
   /** Stops a turn we gave up on; when the backend cannot stop it, remembers it so the next turn waits it out. */
   private async stopOrAbandon(rec: ConversationRecord, runId: string): Promise<void> {
-    const outcome = await this.deps.backend.stop(rec.state, runId).catch(() => 'abandoned' as const);
+    const outcome = await this.deps.backend.stop(rec.state, runId).catch((e: unknown) => {
+      // not known to be stopped: the next turn waits it out rather than overlap it
+      this.deps.log.warn({ err: e, conversation: rec.key, runId }, 'could not stop the turn; it is waited out');
+      return 'abandoned' as const;
+    });
     if (outcome !== 'abandoned') return;
     rec.abandoned = true;
     await this.deps.conversations.save(rec).catch((e: unknown) => this.deps.log.warn({ err: e, conversation: rec.key }, 'could not mark the stopped turn abandoned'));

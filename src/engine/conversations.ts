@@ -1,3 +1,4 @@
+import type { Logger } from '../log.js';
 import type { ConversationState } from '../backends/backend.js';
 import type { Store } from '../store/index.js';
 import type { ReplyTarget } from './types.js';
@@ -41,21 +42,45 @@ const IN_FLIGHT = 'inflight-runs';
 export class Conversations {
   constructor(
     private readonly store: Store,
-    private readonly opts: { idleResetMs?: number; ttlMs?: number } = {},
+    private readonly opts: { idleResetMs?: number; ttlMs?: number; log?: Logger } = {},
   ) {}
 
   private id(key: string): string {
     return `conversation:${key}`;
   }
 
+  /**
+   * The stored record, checked: one that is corrupt or of a shape this release does not know is
+   * logged and treated as absent (the conversation starts afresh), never handed to a turn.
+   */
   async get(key: string): Promise<ConversationRecord | undefined> {
-    const rec = await this.store.get<ConversationRecord & { threadId?: string }>(this.id(key));
-    if (!rec) return undefined;
+    const rec = await this.store.get<unknown>(this.id(key));
+    if (rec === undefined || rec === null) return undefined;
+    if (!isObject(rec)) return this.invalid(key, typeof rec);
     // records written before the backend seam name their Assistant thread at the top level
     if (!rec.state && typeof rec.threadId === 'string') rec.state = { backend: 'assistant', threadId: rec.threadId };
     delete rec.threadId;
-    if (!rec.state || typeof rec.state.backend !== 'string' || !rec.key || !rec.target) return undefined;
-    return rec;
+    const problem =
+      !isObject(rec.state) || typeof rec.state.backend !== 'string'
+        ? 'state'
+        : typeof rec.key !== 'string'
+          ? 'key'
+          : !isObject(rec.target) || typeof rec.target.platform !== 'string' // the rest of a target is the platform's own
+            ? 'target'
+            : typeof rec.lastActivity !== 'number'
+              ? 'lastActivity'
+              : rec.activeRunId !== undefined && typeof rec.activeRunId !== 'string'
+                ? 'activeRunId'
+                : rec.participants !== undefined && !Array.isArray(rec.participants)
+                  ? 'participants'
+                  : undefined;
+    if (problem) return this.invalid(key, problem);
+    return rec as unknown as ConversationRecord;
+  }
+
+  private invalid(key: string, field: string): undefined {
+    this.opts.log?.warn({ conversation: key, field }, 'stored conversation record is not valid: starting the conversation afresh');
+    return undefined;
   }
 
   /** The record when it is still fresh (not idle past the reset), else undefined. */
@@ -107,4 +132,8 @@ export class Conversations {
   async forgetInFlight(key: string): Promise<void> {
     await this.store.setRemove(IN_FLIGHT, key);
   }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

@@ -83,7 +83,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       commandPrefix: '',
       ...deps.options,
     };
-    this.conversations = new Conversations(deps.store, { idleResetMs: this.opts.idleResetMs, ttlMs: this.opts.conversationTtlMs });
+    this.conversations = new Conversations(deps.store, { idleResetMs: this.opts.idleResetMs, ttlMs: this.opts.conversationTtlMs, log: deps.log });
     this.queue = new TurnQueue({
       store: deps.store,
       conversations: this.conversations,
@@ -260,7 +260,10 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
     // through the API, and that instance's stream ends with the cancellation.
     if (local) local.abort(STOPPED);
     else if (rec?.activeRunId) await this.stopElsewhere(key, rec.state, rec.activeRunId);
-    const queued = await this.queue.length(key).catch(() => 0);
+    const queued = await this.queue.length(key).catch((err: unknown) => {
+      this.deps.log.warn({ err, conversation: key }, 'could not read the queue while stopping');
+      return 0; // what was stopped above still counts
+    });
     return !!local || !!rec?.activeRunId || queued > 0;
   }
 

@@ -38,7 +38,7 @@ export function findImageRefs(text: string, isAllowedHost: (host: string) => boo
     try {
       parsed = new URL(url);
     } catch {
-      continue;
+      continue; // not a URL, so not an image: it stays text
     }
     if (!IMAGE_PATH.test(parsed.pathname) && !isAllowedHost(parsed.host)) continue;
     seen.add(url);

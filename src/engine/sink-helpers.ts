@@ -19,7 +19,7 @@ export function safeHost(url: string): string {
   try {
     return new URL(url).host;
   } catch {
-    return 'invalid';
+    return 'invalid'; // for a log line: the URL itself is not logged (it may carry a signature)
   }
 }
 

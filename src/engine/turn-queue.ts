@@ -102,12 +102,18 @@ export class TurnQueue {
         lock = await store.lock(`conversation:${key}`, { ttlMs: this.deps.lockTtlMs, waitMs: this.deps.lockWaitMs });
       } catch (err) {
         log.warn({ err, conversation: key }, 'could not take the conversation lock');
-        const raw = await store.listRange(this.name(key), 0, -1).catch(() => [] as string[]);
+        const raw = await store.listRange(this.name(key), 0, -1).catch((e: unknown) => {
+          // they stay queued and marked in flight: the next start answers them
+          log.warn({ err: e, conversation: key }, 'could not read the queued messages to tell them');
+          return [] as string[];
+        });
         await this.deps.onLockFailure(
-          raw.map((r) => this.revive(r)),
+          raw.map((r) => this.revive(r)).filter((m) => m !== undefined),
           err,
         );
-        await store.listDropFront(this.name(key), raw.length).catch(() => undefined);
+        await store
+          .listDropFront(this.name(key), raw.length)
+          .catch((e: unknown) => log.warn({ err: e, conversation: key }, 'could not drop the messages told of the failure: a restart may answer them'));
         continue;
       }
       try {
@@ -122,13 +128,13 @@ export class TurnQueue {
         try {
           await this.deps.onBatch(
             key,
-            raw.map((r) => this.revive(r)),
+            raw.map((r) => this.revive(r)).filter((m) => m !== undefined),
             lock,
             drop,
           );
         } finally {
           // the batch was handled (answered, or told it failed): it leaves the queue either way
-          await drop().catch(() => undefined);
+          await drop().catch((e: unknown) => log.error({ err: e, conversation: key }, 'could not take the answered messages off the queue: a restart may answer them again'));
         }
       } catch (err) {
         log.error({ err, conversation: key }, 'turn crashed');
@@ -146,14 +152,35 @@ export class TurnQueue {
       await this.deps.conversations.forgetInFlight(key);
       // another instance may have queued a message meanwhile: keep the mark then
       if ((await this.deps.store.listLength(this.name(key))) > 0) await this.deps.conversations.markInFlight(key);
-    } catch {
+    } catch (err) {
       // the mark stays; a restart only finds nothing to do
+      this.deps.log.debug({ err, conversation: key }, 'could not clear the in-flight mark');
     }
   }
 
   /** A queued message with its sink: the original when it came to this instance, else one for its target. */
-  private revive(raw: string): Inbound {
-    const q = JSON.parse(raw) as Queued;
+  /** A queued message as the engine takes it; one that is corrupt is logged and left out of the batch. */
+  private revive(raw: string): Inbound | undefined {
+    let q: Queued;
+    try {
+      q = JSON.parse(raw) as Queued;
+    } catch {
+      q = undefined as unknown as Queued;
+    }
+    if (
+      !q ||
+      typeof q !== 'object' ||
+      typeof q.eventId !== 'string' ||
+      typeof q.key !== 'string' ||
+      typeof q.text !== 'string' ||
+      typeof q.target !== 'object' ||
+      q.target === null ||
+      typeof q.author !== 'object' ||
+      q.author === null
+    ) {
+      this.deps.log.warn({ bytes: raw.length }, 'a queued message is not valid: left out');
+      return undefined;
+    }
     const local = this.localSinks.get(q.eventId);
     if (local) {
       this.localSinks.delete(q.eventId);

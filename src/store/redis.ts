@@ -202,7 +202,7 @@ export class RedisStore implements Store {
       clearTimeout(timer);
       return res === 'PONG';
     } catch {
-      return false;
+      return false; // not answering: /readyz names the store, the client's error listener logs why
     }
   }
 
@@ -225,14 +225,14 @@ export class RedisStore implements Store {
   }
 
   async close(): Promise<void> {
-    const sub = await this.subscriber?.catch(() => undefined);
+    const sub = await this.subscriber?.catch(() => undefined); // a subscriber that never connected was reported then; nothing to close
     for (const c of [sub, this.client]) {
       if (!c) continue;
       try {
         if (c.isReady) await c.close();
         else c.destroy();
       } catch {
-        c.destroy();
+        c.destroy(); // a clean QUIT failed: drop the socket, which is all close() owes
       }
     }
   }

@@ -25,6 +25,10 @@ describe('operator tools from a folder', () => {
     const dir = tempDir('broken');
     writeFileSync(join(dir, 'bad.mjs'), 'export const notDefault = 1;\n');
     await expect(loadToolsFrom(dir, new ToolRegistry())).rejects.toThrow(/bad\.mjs/);
+    // a TOOLS_DIR that is there but not a folder is the operator's to fix, not "no tools"
+    const file = join(tempDir('file'), 'tools');
+    writeFileSync(file, 'not a folder');
+    await expect(loadToolsFrom(file, new ToolRegistry())).rejects.toThrow(/cannot read TOOLS_DIR/);
   });
 
   it('a tool that times out becomes an error output', async () => {

@@ -24,7 +24,13 @@ describe('conversation records', () => {
     const store = await RedisStore.connect({ url: REDIS_URL, prefix });
     closers.push(() => store.close());
     const conversations = new Conversations(store, { ttlMs: 3_600_000 });
-    const rec = { key: 'slack:T1:CTTL:1.0', state: { backend: 'assistant', threadId: 'thread_1' }, target: { platform: 'slack' as const }, createdAt: Date.now(), lastActivity: Date.now() };
+    const rec = {
+      key: 'slack:T1:CTTL:1.0',
+      state: { backend: 'assistant', threadId: 'thread_1' },
+      target: { platform: 'slack' as const, channel: 'CTTL' },
+      createdAt: Date.now(),
+      lastActivity: Date.now(),
+    };
     await conversations.save(rec);
     const [ttl] = await ttlOf();
     expect(ttl).toBeGreaterThan(3_500_000);

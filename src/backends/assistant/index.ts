@@ -1,4 +1,5 @@
 import { TERMINAL_RUN_STATUSES, type AssistantClient, type Tool } from '../../assistant/index.js';
+import { silentLogger, type Logger } from '../../log.js';
 import type { ConversationState, InFlight, ModelBackend, StopOutcome, TurnMessage, TurnRequest, TurnEvent } from '../backend.js';
 import type { ReadyAssistant } from './bootstrap.js';
 import { assistantRun } from './run.js';
@@ -29,6 +30,7 @@ export class AssistantBackend implements ModelBackend {
   constructor(
     private readonly api: AssistantClient,
     private readonly assistant: ReadyAssistant,
+    private readonly log: Logger = silentLogger,
   ) {}
 
   get toolTypes(): string[] {
@@ -77,7 +79,10 @@ export class AssistantBackend implements ModelBackend {
     } catch {
       // Refused: either it is already ending (someone cancelled it first) or cancel is not supported
       // (the 2026 docs list no cancel endpoint): then the run must be waited out.
-      const run = await this.api.runs.retrieve(threadId, turnId).catch(() => undefined);
+      const run = await this.api.runs.retrieve(threadId, turnId).catch((err: unknown) => {
+        this.log.warn({ err, runId: turnId }, 'could not read the run being stopped; it is waited out');
+        return undefined;
+      });
       if (run && (run.status === 'cancelling' || TERMINAL_RUN_STATUSES.has(run.status))) return 'ended';
       return 'abandoned';
     }
@@ -86,7 +91,13 @@ export class AssistantBackend implements ModelBackend {
   /** The run of an interrupted turn: the one recorded, or the newest on the thread when the process died before saving its id. */
   private async find(threadId: string, inFlight: InFlight): Promise<string | undefined> {
     if (inFlight.turnId) return inFlight.turnId;
-    const latest = (await this.api.runs.list(threadId, { order: 'desc', limit: 1 }).catch(() => undefined))?.data[0];
+    const latest = (
+      await this.api.runs.list(threadId, { order: 'desc', limit: 1 }).catch((err: unknown) => {
+        // no run found: the interrupted messages are answered by a new run
+        this.log.warn({ err, threadId }, 'could not list the runs of an interrupted turn');
+        return undefined;
+      })
+    )?.data[0];
     return latest && (latest.created_at ?? 0) >= inFlight.startedAt - 5_000 ? latest.id : undefined;
   }
 
@@ -101,8 +112,10 @@ export class AssistantBackend implements ModelBackend {
     const threadId = threadOf(state);
     const runId = await this.find(threadId, inFlight);
     if (!runId) return;
-    await this.api.runs.cancel(threadId, runId).catch(() => undefined);
-    await this.api.runs.wait(threadId, runId, { signal: AbortSignal.timeout(60_000) }).catch(() => undefined);
+    // Best effort, both: a run that cannot be cancelled is waited for, and one still going after a
+    // minute expires at DashScope by itself; the next turn's run create reports it if it overlaps.
+    await this.api.runs.cancel(threadId, runId).catch((err: unknown) => this.log.debug({ err, runId }, 'cancel refused while waiting out a run'));
+    await this.api.runs.wait(threadId, runId, { signal: AbortSignal.timeout(60_000) }).catch((err: unknown) => this.log.warn({ err, runId }, 'a run left in flight did not end within a minute'));
   }
 
   async lastMark(state: ConversationState, name: string): Promise<string | undefined> {

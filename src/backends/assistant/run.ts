@@ -121,6 +121,7 @@ export async function* assistantRun(spec: RunSpec, req: TurnRequest): AsyncGener
         outputs = await req.runTools(calls);
       } catch (err) {
         // the engine ended the turn (too many rounds, a stop): the run would wait for outputs until it expires
+        // best effort: a run left waiting for outputs expires at DashScope by itself; the error that ended the turn is the one to report
         await api.runs.cancel(threadId, runId).catch(() => undefined);
         throw err;
       }

@@ -77,13 +77,32 @@ export class Meetings implements MeetingDesk {
     return `meeting-lines:${m.id}`;
   }
 
+  /** The channel's meeting, checked: a corrupt or unknown-shaped record is logged and treated as no meeting. */
   async get(channelKey: string): Promise<Meeting | undefined> {
-    const m = await this.deps.store.get<Meeting & { threadId?: string }>(this.key(channelKey));
-    if (!m) return undefined;
+    const m = await this.deps.store.get<(Meeting & { threadId?: string }) | null>(this.key(channelKey));
+    if (m === undefined || m === null) return undefined;
+    if (typeof m !== 'object' || Array.isArray(m)) return this.invalid(channelKey, typeof m);
     // meetings recorded before the backend seam name their backend conversation at the top level
     if (!m.state && typeof m.threadId === 'string') m.state = { backend: 'assistant', threadId: m.threadId };
     delete m.threadId;
-    return m;
+    const problem =
+      typeof m.id !== 'string'
+        ? 'id'
+        : typeof m.state !== 'object' || m.state === null || typeof m.state.backend !== 'string'
+          ? 'state'
+          : typeof m.target !== 'object' || m.target === null || typeof m.target.platform !== 'string'
+            ? 'target'
+            : typeof m.startedAt !== 'number' || typeof m.flushed !== 'number' || typeof m.chunkChars !== 'number'
+              ? 'counters'
+              : !Array.isArray(m.checkpoints) || typeof m.title !== 'string' || typeof m.startedBy !== 'object' || m.startedBy === null
+                ? 'fields'
+                : undefined;
+    return problem ? this.invalid(channelKey, problem) : m;
+  }
+
+  private invalid(channelKey: string, field: string): undefined {
+    this.deps.log.warn({ channel: channelKey, field }, 'stored meeting record is not valid: treated as no meeting');
+    return undefined;
   }
 
   async isActive(channelKey: string): Promise<boolean> {
@@ -319,7 +338,8 @@ export class Meetings implements MeetingDesk {
   async close(): Promise<void> {
     clearInterval(this.timer);
     clearInterval(this.sweeper);
-    await this.flushAll().catch(() => undefined);
+    // lines not flushed stay queued in the store: the next start takes them
+    await this.flushAll().catch((err: unknown) => this.deps.log.warn({ err }, 'could not flush meeting notes while stopping'));
   }
 }
 

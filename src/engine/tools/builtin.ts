@@ -16,6 +16,7 @@ export const getCurrentTime: LocalTool = {
     try {
       local = new Intl.DateTimeFormat('en-GB', { timeZone: zone, dateStyle: 'full', timeStyle: 'long' }).format(now);
     } catch {
+      // Intl's RangeError says no more than this, and the model can correct its argument
       throw new ToolError(`unknown time zone ${zone}`);
     }
     return { timezone: zone, iso: now.toISOString(), local };

@@ -12,8 +12,10 @@ export async function loadToolsFrom(dir: string, registry: ToolRegistry): Promis
   let files: string[];
   try {
     files = (await readdir(dir)).filter((f) => ['.ts', '.js', '.mjs'].includes(extname(f)) && !f.endsWith('.d.ts') && !f.startsWith('_')).sort();
-  } catch {
-    return [];
+  } catch (err) {
+    // no tools folder: no tools. Any other failure (not a folder, no permission) is the operator's to fix.
+    if ((err as { code?: string }).code === 'ENOENT') return [];
+    throw new Error(`cannot read TOOLS_DIR ${dir}: ${(err as Error).message}`, { cause: err });
   }
   const loaded: string[] = [];
   for (const file of files) {
