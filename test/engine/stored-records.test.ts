@@ -47,7 +47,6 @@ describe('stored records that are not what this release wrote', () => {
     ['an array', [1, 2]],
     ['a record without its backend state', { key: 'slack:T1:CR1:1.0', target: { platform: 'slack', channel: 'CR1' }, lastActivity: 1 }],
     ['a record whose target is not one', { key: 'slack:T1:CR1:1.0', state: { backend: 'assistant', threadId: 'thread_x' }, target: 'C1', lastActivity: 1 }],
-    ,
     [
       'a record whose run id is a number',
       { key: 'slack:T1:CR1:1.0', state: { backend: 'assistant', threadId: 'thread_x' }, target: { platform: 'slack', channel: 'CR1' }, lastActivity: 1, activeRunId: 42 },
