@@ -103,7 +103,7 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
       const guild = client.guilds.cache.get(id);
       if (!guild) continue;
       const member = await guild.members.fetch({ user: userId, cache: false }).catch((err: unknown) => {
-        // Unknown Member (10007) is the answer "not in this server"; anything else is worth a line
+        // Unknown Member (10007) is the answer "not in this server" (docs/discord.md §5); anything else is worth a line
         if ((err as { code?: unknown }).code !== 10007) log.warn({ err, guild: id }, 'could not check server membership for a DM');
         return undefined;
       });
@@ -217,7 +217,7 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
     await engine.receive(inbound);
   }
 
-  /** Opens a thread on the message; when one exists already (160004), uses it. */
+  /** Opens a thread on the message; when one exists already (160004, docs/discord.md §3), uses it. */
   async function openThread(message: Message, text: string): Promise<ThreadChannel | undefined> {
     try {
       return await message.startThread({ name: threadName(text), autoArchiveDuration: 1440 });

@@ -9,7 +9,7 @@ export const DISCORD_LIMIT = 2_000;
 const LONG_OUTPUT = 1_500;
 /** Discord shows typing for about 10 s per call. */
 const TYPING_EVERY_MS = 8_000;
-/** Errors after which this channel cannot be posted to: missing permissions, unknown channel, archived or locked thread. */
+/** Errors after which this channel cannot be posted to: missing permissions, unknown channel, archived or locked thread (docs/discord.md §2). */
 const GONE = new Set([50013, 50001, 10003, 50083, 160005, 10008]);
 
 type Posted = { message?: Message; id: string; text: string };

@@ -1,7 +1,7 @@
 /**
  * What a person has in view under Slack's agent messaging experience: `context` on
  * app_context_changed and app_home_opened, `app_context` folded into a DM message. Entity types as
- * documented and recorded by the Chat SDK; unknown ones are skipped.
+ * documented and recorded by the Chat SDK; unknown ones are skipped. Not recorded by us: docs/slack.md §2.
  */
 export interface AgentContext {
   entities?: Array<{ type: string; value: unknown; team_id?: string }>;

@@ -14,7 +14,7 @@ export function newCapabilities(agentView: boolean): SlackCapabilities {
   return { noStreaming: new Set(), noSessions: new Set(), stoppedStreams: new Set(), agentView };
 }
 
-/** Errors that say this workspace or app has no agent sessions: fall back to status and reactions, quietly. */
+/** Errors that say this workspace or app has no agent sessions: fall back to status and reactions, quietly (docs/slack.md §2). */
 export const NO_SESSIONS = new Set([
   'unknown_method',
   'method_deprecated',
@@ -29,5 +29,5 @@ export const NO_SESSIONS = new Set([
 /** The bot cannot post in this channel: it is not a member (or cannot see it). */
 export const NOT_IN_CHANNEL = new Set(['not_in_channel', 'channel_not_found']);
 export const INVITE_HINT = 'I am not a member of this channel, so only you can see this. Invite me with `/invite @Threadline` to get answers in the channel, or ask me in a DM.';
-/** A streaming message that is no longer streaming (stopped by the person, or timed out at Slack). */
+/** A streaming message that is no longer streaming (stopped by the person, or timed out at Slack). The code is not documented: docs/slack.md §3. */
 export const STREAM_GONE = new Set(['message_not_in_streaming_state', 'message_not_found', 'streaming_state_conflict']);

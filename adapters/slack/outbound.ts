@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
  * Tier 2 20+/min, Tier 3 50+/min, Tier 4 100+/min, per workspace per app; chat.postMessage is
  * "special": about one per second per channel. Tiers of the newer methods as their reference
  * pages give them (chat.startStream / stopStream Tier 2, appendStream Tier 4); where a page gives
- * none (agents.sessions.*, assistant.threads.*) Tier 3 is assumed.
+ * none (agents.sessions.*, assistant.threads.*) Tier 3 is assumed. See docs/slack.md §4.
  */
 export interface MethodLimit {
   limit: number;

@@ -43,7 +43,7 @@ function readIncoming(incoming: IncomingMessage, max: number, deadlineMs: number
 export interface HonoReceiverOptions {
   signingSecret: string;
   log: Logger;
-  /** How long to wait for Bolt's ack before answering 200 anyway (Slack gives 3 s). */
+  /** How long to wait for Bolt's ack before answering 200 anyway (Slack gives 3 s, then retries: docs/slack.md §1). */
   ackTimeoutMs?: number;
   /** Called for every accepted event (metrics). */
   onEvent?: (body: Record<string, unknown>) => void;
