@@ -1,10 +1,11 @@
-import { NetError, encodeForm, exchange } from './exchange.js';
+import { NetError, encodeForm, exchange, type ExchangeOptions } from './exchange.js';
 
 /**
  * The part of fetch that Slack's WebClient and Bolt's `respond` use (a POST with a buffered
- * body, a buffered answer), over node:http. Given to Bolt as `clientOptions.fetch`: every reply
- * makes four to six Web API calls, and through fetch each one builds web streams, a Request, a
- * dispatcher and AbortSignal chains that the garbage collector then has to find.
+ * body, a buffered answer), over undici's request API. Given to Bolt as `clientOptions.fetch`:
+ * every reply makes four to six Web API calls, and through fetch each one builds a Request, a
+ * response stream and AbortSignal chains that the garbage collector then has to find. What it
+ * returns is a real `Response` over the bytes already read, so the WebClient may use any of it.
  *
  * Anything outside that part (a streamed request body, the rest of a redirect) is handed to the
  * real fetch, so callers never see a difference except in memory.
@@ -19,13 +20,13 @@ export async function nodeFetch(input: string | URL | Request, init: RequestInit
   const url = new URL(input);
   let received;
   try {
-    received = await exchange({ method: init.method ?? 'GET', url, headers, body: body.bytes, signal: init.signal ?? undefined, timeBody: true });
+    received = await exchange({ method: (init.method ?? 'GET').toUpperCase() as ExchangeOptions['method'], url, headers, body: body.bytes, signal: init.signal ?? undefined, timeBody: true });
   } catch (err) {
     throw fetchError(err, init.signal);
   }
   const location = received.status >= 300 && received.status < 400 ? received.headers.get('location') : null;
   if (location && init.redirect !== 'manual') {
-    received.message.resume();
+    await received.discard();
     if (init.redirect === 'error') throw new TypeError('fetch failed', { cause: new Error('unexpected redirect') });
     // follow it with the real fetch, from the new address: this request has been sent once already
     const keep = received.status === 307 || received.status === 308;
@@ -46,9 +47,16 @@ export async function nodeFetch(input: string | URL | Request, init: RequestInit
     throw fetchError(err, init.signal);
   }
   const out = new Headers();
-  const raw = received.message.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) out.append(raw[i], raw[i + 1]);
-  return new BufferedResponse(url.href, received.status, received.statusText, out, bytes) as unknown as Response;
+  for (const [name, value] of Object.entries(received.rawHeaders)) {
+    if (value === undefined) continue;
+    for (const v of Array.isArray(value) ? value : [value]) out.append(name, v);
+  }
+  // a null-body status (204, 205, 304) may carry no body in a Response
+  const empty = received.status === 204 || received.status === 205 || received.status === 304;
+  const res = new Response(empty ? null : bytes, { status: received.status, statusText: received.statusText, headers: out });
+  // the constructor cannot set `url`, and the WebClient reads it (admin.analytics.getFile)
+  Object.defineProperty(res, 'url', { value: url.href });
+  return res;
 }
 
 const UNSUPPORTED = Symbol('unsupported');
@@ -68,49 +76,4 @@ function fetchError(err: unknown, signal: AbortSignal | null | undefined): unkno
   if (!(err instanceof NetError)) return err;
   if (err.reason === 'aborted' && signal?.aborted) return signal.reason;
   return new TypeError('fetch failed', { cause: err });
-}
-
-/** A response already read into memory, with the reading methods of fetch's Response. */
-class BufferedResponse {
-  readonly ok: boolean;
-  readonly redirected = false;
-  readonly type = 'basic';
-  bodyUsed = false;
-
-  constructor(
-    readonly url: string,
-    readonly status: number,
-    readonly statusText: string,
-    readonly headers: Headers,
-    private readonly bytes: Buffer,
-  ) {
-    this.ok = status >= 200 && status < 300;
-  }
-
-  get body(): ReadableStream<Uint8Array> {
-    return new Blob([this.bytes]).stream();
-  }
-
-  async text(): Promise<string> {
-    this.bodyUsed = true;
-    return this.bytes.toString('utf8');
-  }
-
-  async json(): Promise<unknown> {
-    return JSON.parse(await this.text());
-  }
-
-  async arrayBuffer(): Promise<ArrayBuffer> {
-    this.bodyUsed = true;
-    return this.bytes.buffer.slice(this.bytes.byteOffset, this.bytes.byteOffset + this.bytes.byteLength) as ArrayBuffer;
-  }
-
-  async blob(): Promise<Blob> {
-    this.bodyUsed = true;
-    return new Blob([this.bytes], { type: this.headers.get('content-type') ?? '' });
-  }
-
-  clone(): BufferedResponse {
-    return new BufferedResponse(this.url, this.status, this.statusText, this.headers, this.bytes);
-  }
 }
