@@ -1,7 +1,5 @@
-import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
-import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
-import { BlockList, isIP, type LookupFunction } from 'node:net';
+import type { LookupFunction } from 'node:net';
+import { DownloadGuard, DownloadRefused } from './downloads.js';
 import type { ReplyImage } from './types.js';
 
 /** A reference to an image found in the assistant's text. */
@@ -51,9 +49,11 @@ export function findImageRefs(text: string, isAllowedHost: (host: string) => boo
 export const MAX_IMAGES_PER_REPLY = 4;
 export const MAX_REPLY_IMAGE_BYTES = 20 * 1024 * 1024;
 
-export class ImageRejected extends Error {
+export class ImageRejected extends DownloadRefused {
   override readonly name = 'ImageRejected';
 }
+
+export { isPrivateAddress } from './downloads.js';
 
 export interface ImageFetcherOptions {
   /** Host patterns: `*.aliyuncs.com` (any subdomain) or an exact `host` / `host:port`, which is "explicitly listed". */
@@ -71,61 +71,16 @@ export interface ImageFetcherOptions {
   memoryBytes?: number;
 }
 
-const PRIVATE = new BlockList();
-for (const [net, bits] of [
-  ['0.0.0.0', 8],
-  ['10.0.0.0', 8],
-  ['100.64.0.0', 10],
-  ['127.0.0.0', 8],
-  ['169.254.0.0', 16],
-  ['172.16.0.0', 12],
-  ['192.0.0.0', 24],
-  ['192.0.2.0', 24],
-  ['192.168.0.0', 16],
-  ['198.18.0.0', 15],
-  ['198.51.100.0', 24],
-  ['203.0.113.0', 24],
-  ['224.0.0.0', 4],
-  ['240.0.0.0', 4],
-] as const)
-  PRIVATE.addSubnet(net, bits, 'ipv4');
-for (const [net, bits] of [
-  ['::', 128],
-  ['::1', 128],
-  ['fc00::', 7],
-  ['fe80::', 10],
-  ['ff00::', 8],
-  ['64:ff9b::', 96],
-  ['2001:db8::', 32],
-] as const) {
-  PRIVATE.addSubnet(net, bits, 'ipv6');
-}
-
-/** True for loopback, private, link-local (169.254.x, the cloud metadata address), CGNAT, multicast and reserved ranges. */
-export function isPrivateAddress(address: string): boolean {
-  const family = isIP(address);
-  if (family === 4) return PRIVATE.check(address, 'ipv4');
-  if (family === 6) {
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-    if (mapped) return PRIVATE.check(mapped[1], 'ipv4');
-    return PRIVATE.check(address, 'ipv6');
-  }
-  return true;
-}
-
 /**
- * Downloads images the assistant produced, and nothing else: the host must match IMAGE_HOSTS;
- * https only unless the host is explicitly listed; no private, loopback or link-local address
- * (checked on the address actually connected to, so DNS cannot rebind around it) unless
- * explicitly listed; every redirect re-checked; a size cap; an image content type; a timeout.
+ * Downloads images the assistant produced, and nothing else: through the download guard (hosts
+ * from IMAGE_HOSTS, no private addresses, redirects re-checked, one deadline), an image content
+ * type, a size cap, and one memory budget for the whole process.
  *
  * @example await new ImageFetcher({ hosts: ['*.aliyuncs.com'] }).fetch('https://x.oss.aliyuncs.com/a.png')
  */
 export class ImageFetcher {
   private readonly maxBytes: number;
-  private readonly timeoutMs: number;
-  private readonly maxRedirects: number;
-  private readonly lookup: LookupFunction;
+  private readonly guard: DownloadGuard;
   /**
    * Slack's filesUploadV2 and discord.js both read a stream whole into a Buffer before they upload
    * it (@slack/web-api file-upload.js getFileDataAsStream; discord.js DataResolver.resolveFile), so
@@ -135,11 +90,16 @@ export class ImageFetcher {
   private readonly memory: ByteBudget;
   private readonly held = new WeakMap<ReplyImage, number>();
 
-  constructor(private readonly opts: ImageFetcherOptions) {
+  constructor(opts: ImageFetcherOptions) {
     this.maxBytes = opts.maxBytes ?? 10 * 1024 * 1024;
-    this.timeoutMs = opts.timeoutMs ?? 15_000;
-    this.maxRedirects = opts.maxRedirects ?? 3;
-    this.lookup = opts.lookup ?? dnsLookup;
+    this.guard = new DownloadGuard({
+      hosts: opts.hosts,
+      hostsVariable: 'IMAGE_HOSTS',
+      timeoutMs: opts.timeoutMs,
+      maxRedirects: opts.maxRedirects,
+      lookup: opts.lookup,
+      refuse: (why) => new ImageRejected(why),
+    });
     this.memory = new ByteBudget(Math.max(opts.memoryBytes ?? 64 * 1024 * 1024, this.maxBytes));
   }
 
@@ -160,142 +120,47 @@ export class ImageFetcher {
 
   /** Whether a host (with optional port) matches an IMAGE_HOSTS pattern. */
   isAllowedHost(host: string): boolean {
-    return this.match(host) !== 'none';
+    return this.guard.isAllowedHost(host);
   }
 
-  private match(host: string): 'explicit' | 'wildcard' | 'none' {
-    const h = host.toLowerCase();
-    const bare = h.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-    const hasPort = h !== bare && /:\d+$/.test(h);
-    for (const p of this.opts.hosts.map((x) => x.toLowerCase())) {
-      // an entry with a port allows that port; one without, only the scheme's own (not every port)
-      if (p === h || (p === bare && !hasPort)) return 'explicit';
-    }
-    for (const p of this.opts.hosts.map((x) => x.toLowerCase())) {
-      if (!p.includes('*') || isIP(bare) || hasPort) continue;
-      // `*.x.com`: any subdomain; `dashscope-result*.aliyuncs.com`: a name starting so, under that domain
-      const re = new RegExp(
-        `^${p
-          .split('*')
-          .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
-          .join('[a-z0-9.-]*')}$`,
-      );
-      if (re.test(bare) && (!p.startsWith('*.') || bare.length > p.length - 1)) return 'wildcard';
-    }
-    return 'none';
-  }
-
-  /**
-   * One download under one deadline, headers and body and redirects together: a timeout that only
-   * counts idle time lets a server trickle bytes forever while the turn (and its lock) waits.
-   */
+  /** One image, under one deadline that also covers the wait for memory. */
   async fetch(url: string, alt = 'image', maxBytes = this.maxBytes): Promise<ReplyImage> {
     const cap = Math.min(maxBytes, this.maxBytes);
-    this.check(new URL(url)); // refuse before waiting for memory
-    const deadline = AbortSignal.timeout(this.timeoutMs);
+    this.guard.check(new URL(url)); // refuse before waiting for memory
+    const deadline = AbortSignal.timeout(this.guard.timeoutMs);
     // the waiting counts against the download's deadline: past it, the image stays a link
     await this.memory.take(cap, deadline).catch(() => {
       throw new ImageRejected('image download timed out waiting for memory (too many images at once)');
     });
     let img: ReplyImage | undefined;
     try {
-      let current = url;
-      for (let hop = 0; hop <= this.maxRedirects && !img; hop++) {
-        const res = await this.get(current, deadline);
-        if (res.statusCode && res.statusCode >= 300 && res.statusCode < 400 && res.headers.location) {
-          res.resume();
-          current = new URL(res.headers.location, current).href;
-          continue;
-        }
-        img = await this.read(res, current, alt, deadline, cap);
-      }
-      if (!img) throw new ImageRejected('too many redirects');
+      const got = await this.guard.download(url, {
+        maxBytes: cap,
+        deadline,
+        what: 'image',
+        headers: { accept: 'image/*' },
+        accept: (type) => (type.startsWith('image/') ? undefined : `content type ${type || 'missing'} is not an image`),
+      });
+      img = { bytes: got.bytes, contentType: got.contentType, filename: imageName(got.url, got.contentType), alt, url: got.url };
       this.held.set(img, img.bytes.length);
       return img;
     } finally {
       this.memory.give(cap - (img?.bytes.length ?? 0));
     }
   }
+}
 
-  private check(url: URL): { explicit: boolean } {
-    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ImageRejected(`scheme ${url.protocol} not allowed`);
-    if (url.username || url.password) throw new ImageRejected('credentials in URL');
-    const m = this.match(url.host);
-    if (m === 'none') throw new ImageRejected(`host ${url.hostname} is not in IMAGE_HOSTS`);
-    const explicit = m === 'explicit';
-    if (url.protocol === 'http:' && !explicit) throw new ImageRejected('http is only allowed for explicitly listed hosts');
-    const host = url.hostname.replace(/^\[|\]$/g, '');
-    if (isIP(host) && isPrivateAddress(host) && !explicit) throw new ImageRejected(`address ${host} is private`);
-    return { explicit };
-  }
-
-  private get(href: string, deadline: AbortSignal): Promise<IncomingMessage> {
-    const url = new URL(href);
-    const { explicit } = this.check(url);
-    // Check the address we really connect to: resolving here and connecting elsewhere would let DNS rebind.
-    const guardedLookup: LookupFunction = (hostname, options, callback) => {
-      this.lookup(hostname, { ...options, all: true }, (err, addresses) => {
-        if (err) return callback(err, '', 0);
-        const list = Array.isArray(addresses) ? addresses : [{ address: addresses, family: 4 }];
-        const bad = list.find((a) => isPrivateAddress(a.address));
-        if (bad && !explicit) return callback(new ImageRejected(`${hostname} resolves to a private address`), '', 0);
-        if ((options as { all?: boolean }).all) return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, list);
-        callback(null, list[0].address, list[0].family);
-      });
-    };
-    const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
-    return new Promise((resolve, reject) => {
-      if (deadline.aborted) return reject(new ImageRejected('image download timed out'));
-      const req = request(url, { method: 'GET', lookup: guardedLookup, timeout: this.timeoutMs, headers: { 'user-agent': 'threadline-image-fetch', accept: 'image/*' } }, resolve);
-      const onDeadline = () => req.destroy(new ImageRejected('image download timed out'));
-      deadline.addEventListener('abort', onDeadline, { once: true });
-      req.on('close', () => deadline.removeEventListener('abort', onDeadline));
-      req.on('timeout', () => req.destroy(new ImageRejected('image download timed out')));
-      req.on('error', (err) => reject(err instanceof ImageRejected ? err : new ImageRejected(`download failed: ${err.message}`)));
-      req.end();
-    });
-  }
-
-  private async read(res: IncomingMessage, url: string, alt: string, deadline: AbortSignal, maxBytes: number): Promise<ReplyImage> {
-    const fail = (why: string) => {
-      res.destroy();
-      return new ImageRejected(why);
-    };
-    if (res.statusCode !== 200) throw fail(`HTTP ${res.statusCode}`);
-    const type = String(res.headers['content-type'] ?? '')
-      .split(';')[0]
-      .trim()
-      .toLowerCase();
-    if (!type.startsWith('image/')) throw fail(`content type ${type || 'missing'} is not an image`);
-    const declared = Number(res.headers['content-length']);
-    if (Number.isFinite(declared) && declared > maxBytes) throw fail(`image larger than ${maxBytes} bytes`);
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onDeadline = () => res.destroy(new ImageRejected('image download timed out'));
-    if (deadline.aborted) onDeadline();
-    deadline.addEventListener('abort', onDeadline, { once: true });
-    try {
-      for await (const chunk of res as AsyncIterable<Buffer>) {
-        size += chunk.length;
-        if (size > maxBytes) throw fail(`image larger than ${maxBytes} bytes`);
-        chunks.push(chunk);
-      }
-    } catch (err) {
-      throw err instanceof ImageRejected ? err : new ImageRejected(`download failed: ${(err as Error).message}`);
-    } finally {
-      deadline.removeEventListener('abort', onDeadline);
-    }
-    const ext =
-      type
-        .split('/')[1]
-        ?.replace('jpeg', 'jpg')
-        .replace(/[^a-z0-9]/g, '') || 'png';
-    const base = (new URL(url).pathname.split('/').pop() ?? '')
-      .replace(/\.[^.]*$/, '')
-      .replace(/[^\w.-]/g, '')
-      .slice(0, 60);
-    return { bytes: new Uint8Array(Buffer.concat(chunks)), contentType: type, filename: `${base || 'image'}.${ext}`, alt, url };
-  }
+function imageName(url: string, type: string): string {
+  const ext =
+    type
+      .split('/')[1]
+      ?.replace('jpeg', 'jpg')
+      .replace(/[^a-z0-9]/g, '') || 'png';
+  const base = (new URL(url).pathname.split('/').pop() ?? '')
+    .replace(/\.[^.]*$/, '')
+    .replace(/[^\w.-]/g, '')
+    .slice(0, 60);
+  return `${base || 'image'}.${ext}`;
 }
 
 /**
