@@ -143,6 +143,7 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
         turnsPerMinute: config.turnsPerMinute,
         turnsInFlight: config.turnsInFlight,
         conversationTtlMs: config.conversationTtlMs,
+        files: config.files,
       },
     });
     let slack: SlackAdapter | undefined;

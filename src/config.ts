@@ -1,3 +1,4 @@
+import { DEFAULT_FILE_TYPES } from './engine/files.js';
 import { readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import { parseDuration } from './duration.js';
@@ -37,6 +38,8 @@ export interface Config {
     rateLimits: 'slack' | 'off';
     teamIds: string[];
     channelIds: string[];
+    /** Hosts shared files are downloaded from, with the bot token (SLACK_FILES_HOSTS); no other host ever gets it. */
+    filesHosts: string[];
   };
   discord?: {
     token: string;
@@ -46,8 +49,12 @@ export interface Config {
     channelIds: string[];
     /** Who may DM the bot: nobody, members of an allowed server, or anyone (default `members` when an allowlist is set, else `all`). */
     dms: 'off' | 'members' | 'all';
+    /** Hosts attachments are downloaded from (DISCORD_CDN_HOSTS); an exact entry may be loopback, as in IMAGE_HOSTS. */
+    cdnHosts: string[];
   };
   imageHosts: string[];
+  /** Files people share: at most this many bytes (FILE_MAX_BYTES), of these types (FILE_TYPES). */
+  files: { maxBytes: number; types: string[] };
   toolsDir: string;
   conversationIdleResetMs?: number;
   /** Conversation records expire this long after their last turn (default 180 days); 0 keeps them. */
@@ -147,6 +154,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       rateLimits: oneOf(get('SLACK_RATE_LIMITS') ?? 'slack', ['slack', 'off'], 'SLACK_RATE_LIMITS', problems) as 'slack' | 'off',
       teamIds: list('SLACK_TEAM_IDS'),
       channelIds: list('SLACK_CHANNEL_IDS'),
+      filesHosts: list('SLACK_FILES_HOSTS', 'files.slack.com'),
     };
   }
 
@@ -158,6 +166,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         guildId: get('DISCORD_GUILD_ID'),
         guildIds: list('DISCORD_GUILD_IDS'),
         channelIds: list('DISCORD_CHANNEL_IDS'),
+        cdnHosts: list('DISCORD_CDN_HOSTS', 'cdn.discordapp.com,media.discordapp.net'),
         // a bot is public by default: with an allowlist, DMs from strangers would run on the operator's bill
         dms: oneOf(get('DISCORD_DMS') ?? (list('DISCORD_GUILD_IDS').length || list('DISCORD_CHANNEL_IDS').length ? 'members' : 'all'), ['off', 'members', 'all'], 'DISCORD_DMS', problems) as
           'off' | 'members' | 'all',
@@ -209,6 +218,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     discord,
     // DashScope's result buckets (dashscope-result-bj.oss-cn-beijing.aliyuncs.com …), not every OSS bucket
     imageHosts: list('IMAGE_HOSTS', 'dashscope-result*.aliyuncs.com'),
+    files: { maxBytes: int('FILE_MAX_BYTES', 20 * 1024 * 1024, 1, 512 * 1024 * 1024), types: get('FILE_TYPES') ? list('FILE_TYPES') : DEFAULT_FILE_TYPES },
     toolsDir: get('TOOLS_DIR') ?? './tools',
     conversationIdleResetMs: duration('CONVERSATION_IDLE_RESET', undefined),
     conversationTtlMs: get('CONVERSATION_TTL') === '0' ? 0 : duration('CONVERSATION_TTL', 180 * 86_400_000)!,

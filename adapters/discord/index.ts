@@ -22,6 +22,7 @@ import type { Store } from '../../src/store/index.js';
 import { inviteUrl, slashCommands } from './commands.js';
 import { classifyDiscordMessage, cleanDiscordText, threadName, type DiscordTarget } from './inbound.js';
 import { DiscordSink } from './sink.js';
+import { discordFileFetcher, discordFiles } from './files.js';
 
 export interface DiscordDeps {
   config: NonNullable<Config['discord']>;
@@ -78,6 +79,7 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
         onReply: (type) => deps.metrics?.repliesSent.inc({ platform: 'discord', type }),
       });
     },
+    fetchFile: discordFileFetcher({ hosts: config.cdnHosts }),
   };
   const allowed = (guildId: string | null, channelId: string, parentId?: string | null) =>
     !guildId ||
@@ -212,6 +214,7 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
       channelKey,
       at: message.createdTimestamp,
       metadata: { discord_channel: message.channelId, discord_message: message.id, discord_user: message.author.id, ...(message.guildId ? { discord_guild: message.guildId } : {}) },
+      files: discordFiles(message.attachments),
       sink: port.sinkFor(target),
     };
     await engine.receive(inbound);

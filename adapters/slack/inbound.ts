@@ -1,5 +1,20 @@
 import { encodeConversationKey } from '../../src/engine/conversation-key.js';
-import type { InboundKind, ReplyTarget } from '../../src/engine/types.js';
+import type { InboundKind, ReplyTarget, SharedFileRef } from '../../src/engine/types.js';
+
+/** The fields of a file on a Slack message that Threadline reads (recorded: streaming-slack.json, aiMentionWithFile). */
+export interface SlackFile {
+  id?: string;
+  name?: string;
+  title?: string;
+  mimetype?: string;
+  size?: number;
+  /** `hosted`, `snippet`, `post`, `external` (a link to another service), `tombstone` (deleted). */
+  mode?: string;
+  /** `visible`, or `check_file_info` for a file shared from another organisation (Slack Connect): not in the event. */
+  file_access?: string;
+  url_private?: string;
+  url_private_download?: string;
+}
 
 /** The fields of a Slack `message` / `app_mention` event Threadline reads. */
 export interface SlackMessageEvent {
@@ -13,6 +28,7 @@ export interface SlackMessageEvent {
   channel: string;
   channel_type?: string;
   team?: string;
+  files?: SlackFile[];
   /** Agent messaging experience: what the person had in view, folded into the message (shape as Slack sent it to the Chat SDK's recordings). */
   app_context?: { entities?: Array<{ type: string; value: unknown; team_id?: string }> };
 }
@@ -25,6 +41,27 @@ export interface SlackRoute {
   eventId: string;
   group: boolean;
   channelKey: string;
+  files?: SharedFileRef[];
+}
+
+/** The files of a message as the engine takes them; ones Slack will not hand over are marked so (docs/slack.md §1). */
+export function slackFiles(files: SlackFile[] | undefined): SharedFileRef[] | undefined {
+  if (!Array.isArray(files) || files.length === 0) return undefined;
+  return files.slice(0, 10).map((f) => {
+    const name = (f.name || f.title || f.id || 'file').slice(0, 200);
+    const url = f.url_private_download ?? f.url_private ?? '';
+    const unavailable =
+      f.mode === 'tombstone'
+        ? 'it was deleted'
+        : f.mode === 'external'
+          ? 'it is a link to another service, not a file on Slack'
+          : f.file_access === 'check_file_info'
+            ? 'it was shared from another organisation, and Slack does not hand it over here'
+            : !url
+              ? 'Slack gave no address to download it from'
+              : undefined;
+    return { name, contentType: (f.mimetype ?? '').toLowerCase(), size: Number(f.size) || 0, url, ...(unavailable ? { unavailable } : {}) };
+  });
 }
 
 export interface SlackTarget extends ReplyTarget {
@@ -81,21 +118,23 @@ export async function routeSlackMessage(
   const text = cleanText(raw, ctx.botUserId);
   const eventId = `slack:${team}:${e.channel}:${e.ts}`;
   const channelKey = `slack:${team}:${e.channel}`;
+  const files = slackFiles(e.files);
   const isDm = e.channel_type === 'im' || (!e.channel_type && e.channel.startsWith('D'));
   if (isDm) {
     // agent_view: each top-level message starts a thread, one conversation per thread; assistant_view
     // and plain DMs: the DM's top level is one conversation, a thread inside it another
     const threadTs = e.thread_ts ?? (ctx.agentView ? e.ts : undefined);
     const key = encodeConversationKey({ platform: 'slack', team, channel: e.channel, threadTs });
-    return { kind: 'dm', key, target: { platform: 'slack', team, channel: e.channel, threadTs, messageTs: e.ts, user: e.user }, text, eventId, group: false, channelKey };
+    return { kind: 'dm', key, target: { platform: 'slack', team, channel: e.channel, threadTs, messageTs: e.ts, user: e.user }, text, eventId, group: false, channelKey, files };
   }
   const mentioned = e.type === 'app_mention' || raw.includes(mentionTag);
   const threadTs = e.thread_ts ?? e.ts;
   const key = encodeConversationKey({ platform: 'slack', team, channel: e.channel, threadTs });
   const target: SlackTarget = { platform: 'slack', team, channel: e.channel, threadTs, messageTs: e.ts, user: e.user };
-  if (mentioned) return { kind: 'mention', key, target, text, eventId, group: true, channelKey };
-  if (e.thread_ts && (await ctx.inConversation(key))) return { kind: 'thread', key, target, text, eventId, group: true, channelKey };
-  return { kind: 'ambient', key, target, text, eventId, group: true, channelKey };
+  if (mentioned) return { kind: 'mention', key, target, text, eventId, group: true, channelKey, files };
+  // files shared in a thread Threadline follows are part of that conversation, mention or not
+  if (e.thread_ts && (await ctx.inConversation(key))) return { kind: 'thread', key, target, text, eventId, group: true, channelKey, files };
+  return { kind: 'ambient', key, target, text, eventId, group: true, channelKey, files };
 }
 
 /** Removes the bot's mention and turns Slack markup into plain text the model reads well. */

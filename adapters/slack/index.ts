@@ -16,6 +16,7 @@ import { FEEDBACK_ACTION, SlackSink, newCapabilities, slackError } from './sink.
 import { encodeConversationKey } from '../../src/engine/conversation-key.js';
 import { agentContextText, type AgentContext } from './agent.js';
 import { People } from './people.js';
+import { slackFileFetcher } from './files.js';
 
 export interface SlackDeps {
   config: NonNullable<Config['slack']>;
@@ -136,6 +137,7 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
         reserve: (method, maxWaitMs, headroom) => outbound.reserve(config.botToken, method, maxWaitMs, { headroom }),
         onReply: (type) => deps.metrics?.repliesSent.inc({ platform: 'slack', type }),
       }),
+    fetchFile: slackFileFetcher({ hosts: config.filesHosts, token: () => config.botToken }),
   };
   const allowed = (team: string, channel: string) =>
     (config.teamIds.length === 0 || config.teamIds.includes(team)) && (config.channelIds.length === 0 || config.channelIds.includes(channel) || channel.startsWith('D'));

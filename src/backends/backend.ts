@@ -25,6 +25,14 @@ export interface TurnMessage {
   at: number;
   /** Platform ids kept beside the message where the backend can store them. */
   metadata?: Record<string, string>;
+  /** Files shared with the message, bytes as sent (the engine checked them against `acceptsFile`). */
+  files?: TurnFile[];
+}
+
+export interface TurnFile {
+  name: string;
+  contentType: string;
+  bytes: Uint8Array;
 }
 
 /** A function the model may call, run locally by the engine. */
@@ -96,6 +104,8 @@ export interface ModelBackend {
   readonly name: string;
   /** The built-in tools and plug-ins the assistant has (for help texts). */
   readonly toolTypes: string[];
+  /** Why this backend cannot take a file of this type to the model, or undefined when it can. */
+  acceptsFile?(contentType: string, name: string): string | undefined;
   /** A new conversation, with its first messages (the backend may send both in one request). */
   open(conversationKey: string, messages: TurnMessage[]): Promise<ConversationState>;
   /** Adds a turn's messages; returns the state to keep (a state of another backend is taken over). */

@@ -30,6 +30,10 @@ export class BackendSlot implements ModelBackend {
     return this.current?.toolTypes ?? [];
   }
 
+  acceptsFile(contentType: string, name: string): string | undefined {
+    return this.b.acceptsFile?.(contentType, name);
+  }
+
   open(key: string, messages: TurnMessage[]): Promise<ConversationState> {
     return this.b.open(key, messages);
   }

@@ -6,6 +6,7 @@ import type { HeldLock, Store } from '../store/index.js';
 import { helpText, parseCommand, type Command } from './commands.js';
 import { Conversations, type ConversationRecord } from './conversations.js';
 import { humanMessage } from './errors.js';
+import { DEFAULT_FILE_TYPES, SharedFiles, type FileOptions } from './files.js';
 import type { ImageFetcher } from './images.js';
 import { Answers, SHUTDOWN, STOPPED } from './answers.js';
 import { RateLimiter } from './rate-limit.js';
@@ -40,6 +41,8 @@ export interface EngineOptions {
   lockTtlMs?: number;
   /** Shown before commands in help (e.g. `@Threadline ` or `/assistant `). */
   commandPrefix?: string;
+  /** Files people share: the size cap and the type allowlist (FILE_MAX_BYTES, FILE_TYPES). */
+  files?: FileOptions;
 }
 
 export interface EngineDeps {
@@ -67,6 +70,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
   private readonly queue: TurnQueue;
   private readonly answers: Answers;
   private readonly limiter: RateLimiter;
+  private readonly files: SharedFiles;
   private readonly opts: Required<Omit<EngineOptions, 'idleResetMs'>> & { idleResetMs?: number };
   private accepting = true;
 
@@ -81,8 +85,10 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       dedupeTtlMs: 24 * 3_600_000,
       lockTtlMs: 10_000,
       commandPrefix: '',
+      files: { maxBytes: 20 * 1024 * 1024, types: DEFAULT_FILE_TYPES },
       ...deps.options,
     };
+    this.files = new SharedFiles({ platforms: deps.platforms, backend: deps.backend, log: deps.log, options: this.opts.files });
     this.conversations = new Conversations(deps.store, { idleResetMs: this.opts.idleResetMs, ttlMs: this.opts.conversationTtlMs, log: deps.log });
     this.queue = new TurnQueue({
       store: deps.store,
@@ -164,7 +170,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
     if (command) return this.command(m, command);
     await this.meetings?.capture(m, meeting);
     if (m.kind === 'ambient') return;
-    if (!m.text.trim()) {
+    if (!m.text.trim() && !m.files?.length) {
       await m.sink.notice('Hi! Ask me anything, or say `help` to see what I can do.');
       return;
     }
@@ -305,7 +311,10 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
           text = `${text.slice(0, this.opts.maxInputChars)}\n[message cut: it was ${m.text.length} characters long]`;
           await m.sink.notice(`Your message was very long, so I read only its first ${this.opts.maxInputChars.toLocaleString('en-US')} characters.`);
         }
-        messages.push({ text: m.group ? `${m.author.name}: ${text}` : text, authorId: m.author.id, authorName: m.author.name, at: m.at, metadata: m.metadata });
+        const files = await this.files.gather(m);
+        // the model is told the names: a backend may pass the bytes without them (file ids)
+        if (files.length) text = `${text}${text ? '\n\n' : ''}[shared: ${files.map((f) => f.name).join(', ')}]`;
+        messages.push({ text: m.group ? `${m.author.name}: ${text}` : text, authorId: m.author.id, authorName: m.author.name, at: m.at, metadata: m.metadata, ...(files.length ? { files } : {}) });
       }
       const turn = { events: batch.map((m) => m.eventId), startedAt: Date.now() };
       const authors = batch.map((m) => m.author.id);

@@ -48,7 +48,29 @@ export interface Inbound {
   metadata?: Record<string, string>;
   /** What the person has in view as they write (Slack's AI app: the channel beside the thread), told to the model for this turn. */
   context?: string;
+  /** Files shared with the message, as the platform describes them: fetched when the turn starts. */
+  files?: SharedFileRef[];
   sink: ReplySink;
+}
+
+/** A file a person shared, as the platform describes it (nothing is downloaded yet). */
+export interface SharedFileRef {
+  name: string;
+  /** The media type the platform gives (Slack's `mimetype`, Discord's `content_type`). */
+  contentType: string;
+  /** Bytes, as the platform declares them. */
+  size: number;
+  /** Where the platform serves it (Slack's url_private_download, Discord's signed CDN URL). */
+  url: string;
+  /** Why the platform will not hand it over, when it says so up front (a Slack Connect file, a tombstone). */
+  unavailable?: string;
+}
+
+/** A shared file's bytes, exactly as sent. */
+export interface SharedFile {
+  name: string;
+  contentType: string;
+  bytes: Uint8Array;
 }
 
 export interface ReplyImage {
@@ -108,4 +130,10 @@ export interface ReplySink {
 export interface PlatformPort {
   /** A sink for a stored target (recovery after a restart, meeting auto-stop). */
   sinkFor(target: ReplyTarget): ReplySink;
+  /**
+   * Downloads a shared file from the platform's own hosts, with the platform's credentials and no
+   * further than `maxBytes`; throws an error whose message says why not. Optional: a platform
+   * without it has its files refused with a short line.
+   */
+  fetchFile?(file: SharedFileRef, maxBytes: number): Promise<SharedFile>;
 }

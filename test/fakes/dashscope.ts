@@ -234,6 +234,8 @@ export class FakeDashScope {
       return this.startRun(thread, body ?? {}, res);
     }
     if (seg.length === 1 && m === 'POST') {
+      const ids = (Array.isArray(body?.messages) ? body.messages : []).flatMap((x: { file_ids?: unknown }) => (Array.isArray(x.file_ids) ? x.file_ids : []));
+      if (ids.some((id: unknown) => typeof id !== 'string' || !this.files.has(id))) return this.json(res, 400, { code: 'InvalidParameter', message: 'file_ids: unknown file' });
       const t = this.createThread(typeof body === 'object' ? body : undefined);
       call.createdId = t.id;
       return this.json(res, 200, this.threadView(t));
@@ -255,7 +257,9 @@ export class FakeDashScope {
       if (seg.length === 3 && m === 'POST') {
         if (typeof body?.content !== 'string') return this.json(res, 400, { code: 'InvalidParameter', message: 'content must be a string' });
         if (thread.activeRunId) return this.json(res, 400, { code: 'InvalidParameter', message: 'thread has an active run' });
-        const msg = this.addMessage(thread, 'user', body.content, body.metadata ?? {});
+        const fileIds: unknown = body.file_ids ?? [];
+        if (!Array.isArray(fileIds) || fileIds.some((id) => typeof id !== 'string' || !this.files.has(id))) return this.json(res, 400, { code: 'InvalidParameter', message: 'file_ids: unknown file' });
+        const msg = this.addMessage(thread, 'user', body.content, body.metadata ?? {}, '', '', fileIds as string[]);
         return this.json(res, 200, msg);
       }
       if (seg.length === 3 && m === 'GET') return this.list(res, thread.messages, call.query);
@@ -323,14 +327,14 @@ export class FakeDashScope {
     return f;
   }
 
-  private createThread(init?: { messages?: Array<{ content: string }>; metadata?: any }): FakeThread {
+  private createThread(init?: { messages?: Array<{ content: string; file_ids?: string[] }>; metadata?: any }): FakeThread {
     const t: FakeThread = { id: `thread_${rid()}`, created_at: now(), metadata: init?.metadata ?? {}, messages: [], consumed: 0 };
-    for (const msg of init?.messages ?? []) this.addMessage(t, 'user', msg.content, (msg as { metadata?: unknown }).metadata ?? {});
+    for (const msg of init?.messages ?? []) this.addMessage(t, 'user', msg.content, (msg as { metadata?: unknown }).metadata ?? {}, '', '', msg.file_ids);
     this.threads.set(t.id, t);
     return t;
   }
 
-  private addMessage(t: FakeThread, role: 'user' | 'assistant', text: string, metadata: any, runId = '', assistantId = ''): any {
+  private addMessage(t: FakeThread, role: 'user' | 'assistant', text: string, metadata: any, runId = '', assistantId = '', fileIds: string[] = []): any {
     const msg = {
       id: `message_${rid()}`,
       object: 'thread.message',
@@ -340,7 +344,7 @@ export class FakeDashScope {
       run_id: runId,
       role,
       content: [{ type: 'text', text: { value: text, annotations: [] } }],
-      file_ids: [],
+      file_ids: fileIds,
       metadata,
       from: '',
       name: '',

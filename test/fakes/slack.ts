@@ -66,7 +66,8 @@ export class FakeSlack {
   async start(): Promise<this> {
     this.server = createServer((req, res) => {
       this.handle(req)
-        .then(({ status, body, headers }) => {
+        .then(({ status, body, headers, raw }) => {
+          if (raw) return res.writeHead(status, { 'content-length': raw.length, ...headers }).end(raw);
           res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
           res.end(JSON.stringify(body));
         })
@@ -172,9 +173,53 @@ export class FakeSlack {
     return undefined;
   }
 
-  private async handle(req: IncomingMessage): Promise<{ status: number; body: unknown; headers?: Record<string, string> }> {
+  /** Files people shared, served at their url_private_download. */
+  readonly sharedFiles = new Map<string, { name: string; bytes: Buffer; contentType: string }>();
+  /** false: the app lacks files:read, and Slack answers every download with its sign-in page. */
+  filesRead = true;
+  private fileSeq = 0;
+
+  /**
+   * A file a person shares, as Slack puts it on the message event (fields as in the recorded
+   * aiMentionWithFile: id, name, mimetype, size, mode, file_access, url_private, url_private_download).
+   */
+  shareFile(name: string, bytes: Buffer, mimetype: string, over: Record<string, unknown> = {}): Record<string, unknown> {
+    const id = `F0FAKEFILE${++this.fileSeq}`;
+    this.sharedFiles.set(id, { name, bytes, contentType: mimetype });
+    const base = `${this.url}/files-pri/T00FAKE00AA-${id}`;
+    return {
+      id,
+      name,
+      title: name,
+      mimetype,
+      filetype: name.split('.').pop(),
+      size: bytes.length,
+      mode: 'hosted',
+      file_access: 'visible',
+      url_private: `${base}/${name}`,
+      url_private_download: `${base}/download/${name}`,
+      ...over,
+    };
+  }
+
+  private async handle(req: IncomingMessage): Promise<{ status: number; body?: unknown; headers?: Record<string, string>; raw?: Buffer }> {
     const url = new URL(req.url ?? '/', 'http://x');
     const raw = await readBody(req);
+    if (url.pathname.startsWith('/files-pri/')) {
+      // Slack's rule: the bot token in Authorization, or a 200 with its HTML sign-in page (docs/slack.md §3)
+      const id = url.pathname.split('/')[2].split('-').pop()!;
+      const file = this.sharedFiles.get(id);
+      const authorized = req.headers.authorization === `Bearer ${this.botToken}` && this.filesRead;
+      this.log.record({ method: 'file_download', args: { id, authorized }, at: Date.now() });
+      if (!authorized)
+        return {
+          status: 200,
+          raw: Buffer.from('<!DOCTYPE html><html><head><title>Slack</title></head><body>Sign in to your workspace</body></html>'),
+          headers: { 'content-type': 'text/html; charset=utf-8' },
+        };
+      if (!file) return { status: 404, raw: Buffer.from('not found'), headers: { 'content-type': 'text/plain' } };
+      return { status: 200, raw: file.bytes, headers: { 'content-type': file.contentType } };
+    }
     if (url.pathname.startsWith('/respond/')) {
       // a slash command's response_url: JSON in, "ok" out (up to 5 uses within 30 minutes at Slack)
       const id = url.pathname.split('/')[2];

@@ -42,7 +42,9 @@ export class AssistantBackend implements ModelBackend {
   }
 
   async open(conversationKey: string, messages: TurnMessage[]): Promise<ConversationState> {
-    const thread = await this.api.threads.create({ messages: messages.map(wire), metadata: { conversation: conversationKey.slice(0, 128) } });
+    const wired = [];
+    for (const m of messages) wired.push(await this.wire(m));
+    const thread = await this.api.threads.create({ messages: wired, metadata: { conversation: conversationKey.slice(0, 128) } });
     return { backend: 'assistant', threadId: thread.id } satisfies AssistantState;
   }
 
@@ -53,8 +55,19 @@ export class AssistantBackend implements ModelBackend {
       return this.open(typeof state.conversationKey === 'string' ? state.conversationKey : 'migrated', messages);
     }
     const threadId = threadOf(state);
-    for (const m of messages) await this.api.messages.create(threadId, wire(m));
+    for (const m of messages) await this.api.messages.create(threadId, await this.wire(m));
     return state;
+  }
+
+  /**
+   * A message as the Assistant API takes it: shared files are uploaded to DashScope's file store
+   * first (POST /files, the Python SDK's Files.upload) and named by id in `file_ids`, where the
+   * code interpreter can read them.
+   */
+  private async wire(m: TurnMessage) {
+    const fileIds: string[] = [];
+    for (const f of m.files ?? []) fileIds.push((await this.api.files.upload({ bytes: f.bytes, filename: f.name, contentType: f.contentType })).file_id);
+    return { ...wireText(m), ...(fileIds.length ? { file_ids: fileIds } : {}) };
   }
 
   /** The run's tools: the assistant's own, whole, with local functions added (a local one wins over the assistant's of the same name). */
@@ -124,6 +137,7 @@ export class AssistantBackend implements ModelBackend {
   }
 }
 
-function wire(m: TurnMessage) {
+/** Text and metadata as the Assistant API takes a user message. */
+function wireText(m: TurnMessage) {
   return { role: 'user' as const, content: m.text, metadata: { ...m.metadata, author_id: m.authorId.slice(0, 64) } };
 }

@@ -1,6 +1,7 @@
 /** One item of a conversation's history, as Threadline stores it (and replays it to the Responses API). */
 export type HistoryItem =
-  | { type: 'message'; role: 'user' | 'assistant'; text: string }
+  /** `images`: data URLs of images the person shared, sent until the turn is answered, then left as a line of text (never stored at length). */
+  | { type: 'message'; role: 'user' | 'assistant'; text: string; images?: Array<{ name: string; url: string }> }
   | { type: 'function_call'; call_id: string; name: string; arguments: string }
   | { type: 'function_call_output'; call_id: string; output: string };
 
@@ -36,10 +37,20 @@ export function fitHistory(items: HistoryItem[], budget: number): HistoryItem[] 
   return from === 0 ? items : items.slice(from);
 }
 
+/** The history with shared images reduced to a line naming them: what is stored once a turn is answered. */
+export function withoutImages(items: HistoryItem[]): HistoryItem[] {
+  return items.map((i) => (i.type === 'message' && i.images?.length ? { type: 'message', role: i.role, text: `${i.text}\n[images shared earlier: ${i.images.map((m) => m.name).join(', ')}]` } : i));
+}
+
 /** History items in the Responses API's input shape. */
 export function toInput(items: HistoryItem[]): unknown[] {
   return items.map((i) => {
-    if (i.type === 'message') return { type: 'message', role: i.role, content: i.role === 'user' ? [{ type: 'input_text', text: i.text }] : i.text };
+    if (i.type === 'message')
+      return {
+        type: 'message',
+        role: i.role,
+        content: i.role === 'user' ? [{ type: 'input_text', text: i.text }, ...(i.images ?? []).map((img) => ({ type: 'input_image', image_url: img.url }))] : i.text,
+      };
     if (i.type === 'function_call') return { type: 'function_call', call_id: i.call_id, name: i.name, arguments: i.arguments };
     return { type: 'function_call_output', call_id: i.call_id, output: i.output };
   });

@@ -3,7 +3,7 @@ import { messageText, type AssistantClient } from '../../assistant/index.js';
 import type { Logger } from '../../log.js';
 import type { ConversationState, FunctionTool, InFlight, ModelBackend, StopOutcome, ToolCall, ToolResult, TurnEvent, TurnMessage, TurnRequest } from '../backend.js';
 import { ModelError } from '../errors.js';
-import { fitHistory, toInput, type HistoryItem } from './history.js';
+import { fitHistory, toInput, withoutImages, type HistoryItem } from './history.js';
 import type { ImageSynthesis } from './images.js';
 
 export { ImageSynthesis } from './images.js';
@@ -119,6 +119,10 @@ export class ResponsesBackend implements ModelBackend {
     return !!this.deps.images && this.settings.tools.includes('text_to_image');
   }
 
+  acceptsFile(contentType: string): string | undefined {
+    return responsesAccepts(contentType);
+  }
+
   async open(_key: string, messages: TurnMessage[]): Promise<ConversationState> {
     return { backend: 'responses', history: messages.map(user) } satisfies ResponsesState;
   }
@@ -195,7 +199,8 @@ export class ResponsesBackend implements ModelBackend {
         s.chained = s.history.length;
         const incomplete = response.status === 'incomplete';
         // keep what is stored within the budget too: what cannot be replayed is of no use
-        const kept = fitHistory(s.history, this.settings.historyChars);
+        // answered: shared images are not kept at length (the server has them while it keeps the response)
+        const kept = fitHistory(withoutImages(s.history), this.settings.historyChars);
         s.chained -= s.history.length - kept.length;
         s.history = kept;
         yield { type: 'done', text: texts.join('\n\n').trim() + (incomplete ? '\n\n_(The answer was cut short.)_' : '') };
@@ -346,8 +351,34 @@ export class ResponsesBackend implements ModelBackend {
   }
 }
 
+/** Characters of one shared text file given to the model at most. */
+const FILE_TEXT_CHARS = 100_000;
+
+/**
+ * A person's message as a history item. DashScope documents `input_image` (vision models) but no
+ * `input_file` for the Responses API (docs/dashscope-responses-api.md §1.3): text files are given
+ * inline, images as data URLs; other types are refused before they are fetched (`acceptsFile`).
+ */
 function user(m: TurnMessage): HistoryItem {
-  return { type: 'message', role: 'user', text: m.text };
+  let text = m.text;
+  const images: Array<{ name: string; url: string }> = [];
+  for (const f of m.files ?? []) {
+    if (f.contentType.startsWith('image/')) {
+      images.push({ name: f.name, url: `data:${f.contentType};base64,${Buffer.from(f.bytes).toString('base64')}` });
+      continue;
+    }
+    const content = Buffer.from(f.bytes).toString('utf8');
+    const cut = content.length > FILE_TEXT_CHARS;
+    text += `\n\n--- ${f.name} (${f.contentType}) ---\n${cut ? content.slice(0, FILE_TEXT_CHARS) : content}${cut ? `\n[the rest of ${f.name} was cut: it has ${content.length} characters]` : ''}\n--- end of ${f.name} ---`;
+  }
+  return images.length ? { type: 'message', role: 'user', text, images } : { type: 'message', role: 'user', text };
+}
+
+/** Text and data files are read inline, images as images; PDF and Office documents have no documented input on the Responses API. */
+export function responsesAccepts(contentType: string): string | undefined {
+  const t = contentType.toLowerCase();
+  if (t.startsWith('text/') || t === 'application/json' || t.startsWith('image/')) return undefined;
+  return 'this assistant (on the Responses API) reads text, data and images only';
 }
 
 /** The openai client's errors as ModelErrors (status, DashScope's code, request id). */
