@@ -128,6 +128,8 @@ export class AssistantClient {
       if (!uploaded) throw new AssistantApiError({ status: 200, code: 'InvalidResponse', message: 'upload returned no file', requestId: res.request_id });
       return uploaded;
     },
+    /** Deletes a file from the store (a reset conversation's shared files). */
+    delete: (fileId: string) => this.http.request<unknown>({ method: 'DELETE', path: `/files/${enc(fileId)}` }),
   };
 
   private async wait(threadId: string, runId: string, opts: WaitOptions): Promise<Run> {

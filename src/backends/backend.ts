@@ -118,6 +118,8 @@ export interface ModelBackend {
   resume(state: ConversationState, inFlight: InFlight, req: TurnRequest): AsyncIterable<TurnEvent>;
   /** Nobody waits for a turn left in flight: stop it, or wait until it can no longer write. */
   waitOut(state: ConversationState, inFlight: InFlight): Promise<void>;
+  /** The conversation was reset: let go of what the backend keeps for it (files uploaded for it). Best effort. */
+  forget?(state: ConversationState): Promise<void>;
   /** A label stored with the last message added (meetings reconcile what reached the backend after a crash); undefined where the state itself is the record. */
   lastMark?(state: ConversationState, name: string): Promise<string | undefined>;
 }

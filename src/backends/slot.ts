@@ -30,6 +30,10 @@ export class BackendSlot implements ModelBackend {
     return this.current?.toolTypes ?? [];
   }
 
+  async forget(state: ConversationState): Promise<void> {
+    await this.b.forget?.(state);
+  }
+
   acceptsFile(contentType: string, name: string): string | undefined {
     return this.b.acceptsFile?.(contentType, name);
   }

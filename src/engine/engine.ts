@@ -237,6 +237,8 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
         local?.abort(STOPPED);
         const rec = await this.conversations.reset(m.key);
         if (!local && rec?.activeRunId) await this.stopElsewhere(rec.key, rec.state, rec.activeRunId);
+        // what the backend keeps for it (files people shared) goes too
+        if (rec) await this.deps.backend.forget?.(rec.state).catch((err: unknown) => this.deps.log.warn({ err, conversation: m.key }, 'could not let go of the conversation at the backend'));
         return m.sink.notice(rec ? 'Starting fresh: I have forgotten this conversation.' : 'There was nothing to forget here; we are starting fresh.');
       }
       case 'stop':

@@ -217,6 +217,10 @@ export class FakeDashScope {
       }
     }
 
+    if (seg[0] === 'files' && seg.length === 2 && m === 'DELETE') {
+      if (!this.files.delete(seg[1])) return this.json(res, 404, { code: 'NotFound', message: 'file not found' });
+      return this.json(res, 200, { request_id: rid(), code: '', success: true });
+    }
     if (seg[0] === 'files' && m === 'POST') {
       const form = await new Response(new Uint8Array(raw), { headers: { 'content-type': String(req.headers['content-type']) } }).formData();
       const file = form.get('files') as File | null;

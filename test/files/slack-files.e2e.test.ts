@@ -59,6 +59,12 @@ describe('a file shared with a mention', () => {
     expect(message.body.file_ids).toEqual([fileId]);
     expect(message.body.content).toMatch(/what are the total sales\?\n\n\[shared: sales\.csv\]$/);
     expect(thread(ev).join('\n')).toMatch(/You said: .*what are the total sales/);
+    // a reset forgets the conversation, and its files at DashScope with it
+    const ts = `17702${String(++n).padStart(5, '0')}.000100`;
+    await postSlack(app.url, { ...recorded, event_id: `EvFILE${n}`, event: { ...recorded.event, ts, event_ts: ts, thread_ts: ev.event.ts, text: '<@U00FAKEBOT01> reset' } });
+    await app.slack!.idle();
+    expect(ds.log.filter((c) => c.method === 'DELETE' && c.path === `/files/${fileId}`)).toHaveLength(1);
+    expect(ds.files.has(fileId)).toBe(false);
   });
 
   it('a file alone, with no words, is still a question: the model is told what was shared', async () => {

@@ -105,6 +105,20 @@ describe('a meeting in a Slack channel', () => {
     expect(lines).toMatch(/Grace: what day did we pick\?/);
   });
 
+  it('a file shared during the meeting is named in the notes, never read (issue 18)', async () => {
+    const file = slack.shareFile('budget.xlsx', Buffer.from('PK…'), 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet');
+    const shared = say('U00FAKEUSER3', 'here is the budget');
+    await postSlack(app.url, { ...shared, event: { ...shared.event, subtype: 'file_share', files: [file] } });
+    await app.slack!.idle();
+    await app.meetings.flushAll();
+    const lines = ds
+      .messageCreates(meetingThread)
+      .map((c) => c.body.content as string)
+      .join('\n');
+    expect(lines).toMatch(/Linus: here is the budget \[shared budget\.xlsx\]/);
+    expect(slack.log.filter((c) => c.method === 'file_download')).toHaveLength(0); // names and links, not contents
+  });
+
   it('only the starter or an admin may stop it', async () => {
     await postSlack(app.url, command('notes stop', 'U00FAKEUSER3'), { form: true });
     await app.slack!.idle();
@@ -131,6 +145,7 @@ describe('a meeting in a Slack channel', () => {
     const minutes = posted.find((t) => t.startsWith('# Minutes: Weekly sync'))!;
     expect(minutes).toMatch(/Ada: Let us ship on Friday/);
     expect(minutes).toMatch(/^## Action items$/m);
+    expect(minutes).toMatch(/^## Files shared\n- budget\.xlsx \(Linus, <http:\/\/127\.0\.0\.1:\d+\/files-pri\/T00FAKE00AA-F0FAKEFILE1\/download\/budget\.xlsx>\)$/m);
     const upload = slack.calls('files.getUploadURLExternal').at(-1)!;
     expect(upload.args.filename).toMatch(/^minutes-.*\.md$/);
     const complete = slack.calls('files.completeUploadExternal').at(-1)!;

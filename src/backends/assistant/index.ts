@@ -9,6 +9,8 @@ export { ensureAssistant, type AssistantSettings, type ReadyAssistant } from './
 interface AssistantState extends ConversationState {
   backend: 'assistant';
   threadId: string;
+  /** Files uploaded to DashScope's file store for this conversation: deleted when it is reset. */
+  fileIds?: string[];
 }
 
 function threadOf(state: ConversationState): string {
@@ -45,7 +47,8 @@ export class AssistantBackend implements ModelBackend {
     const wired = [];
     for (const m of messages) wired.push(await this.wire(m));
     const thread = await this.api.threads.create({ messages: wired, metadata: { conversation: conversationKey.slice(0, 128) } });
-    return { backend: 'assistant', threadId: thread.id } satisfies AssistantState;
+    const fileIds = wired.flatMap((w) => w.file_ids ?? []);
+    return { backend: 'assistant', threadId: thread.id, ...(fileIds.length ? { fileIds } : {}) } satisfies AssistantState;
   }
 
   async add(state: ConversationState, messages: TurnMessage[]): Promise<ConversationState> {
@@ -55,7 +58,11 @@ export class AssistantBackend implements ModelBackend {
       return this.open(typeof state.conversationKey === 'string' ? state.conversationKey : 'migrated', messages);
     }
     const threadId = threadOf(state);
-    for (const m of messages) await this.api.messages.create(threadId, await this.wire(m));
+    for (const m of messages) {
+      const w = await this.wire(m);
+      await this.api.messages.create(threadId, w);
+      if (w.file_ids) state.fileIds = [...(Array.isArray(state.fileIds) ? (state.fileIds as string[]) : []), ...w.file_ids];
+    }
     return state;
   }
 
@@ -99,6 +106,12 @@ export class AssistantBackend implements ModelBackend {
       if (run && (run.status === 'cancelling' || TERMINAL_RUN_STATUSES.has(run.status))) return 'ended';
       return 'abandoned';
     }
+  }
+
+  /** Deletes the files uploaded for a conversation that was reset (the thread itself is left to DashScope's own expiry). */
+  async forget(state: ConversationState): Promise<void> {
+    const ids = state.backend === 'assistant' && Array.isArray(state.fileIds) ? (state.fileIds as string[]) : [];
+    for (const id of ids) await this.api.files.delete(id).catch((err: unknown) => this.log.warn({ err, fileId: id }, 'could not delete a shared file at DashScope'));
   }
 
   /** The run of an interrupted turn: the one recorded, or the newest on the thread when the process died before saving its id. */

@@ -111,16 +111,43 @@ export class Meetings implements MeetingDesk {
 
   /** Adds a message to the channel's meeting, if one is running (`known`: the meeting the caller has just read). */
   async capture(m: Inbound, known?: Meeting): Promise<void> {
-    if (OFF.test(m.text) || !m.text.trim()) return;
+    if (OFF.test(m.text) || (!m.text.trim() && !m.files?.length)) return;
     const meeting = known ?? (await this.get(m.channelKey));
     if (!meeting) return;
     const time = new Date(m.at).toISOString().slice(11, 16);
-    const line = `[${time}] ${m.author.name}: ${m.text.replace(/\s*\n\s*/g, ' / ')}`;
+    // files shared in the meeting are named in the notes and listed under the minutes (names and links, never contents)
+    const shared = (m.files ?? []).map((f) => f.name);
+    if (shared.length)
+      await this.deps.store.listPush(
+        this.filesOf(meeting),
+        (m.files ?? []).map((f) => JSON.stringify({ name: f.name, by: m.author.name, at: m.at, url: f.url.split('?')[0] })),
+      );
+    const said = m.text.replace(/\s*\n\s*/g, ' / ');
+    const line = `[${time}] ${m.author.name}: ${said}${shared.length ? `${said ? ' ' : ''}[shared ${shared.join(', ')}]` : ''}`;
     // Only the queue and a "last seen" stamp are written here; the record belongs to the flusher.
     // kept with the time it was sent: messages handled side by side can reach the queue out of order
     await this.deps.store.listPush(this.queue(meeting), [`${m.at}\t${line}`]);
     await this.deps.store.set(this.seen(m.channelKey), Date.now(), this.opts.maxDurationMs * 2);
     this.dirty.add(m.channelKey);
+  }
+
+  private filesOf(m: Meeting): string {
+    return `meeting-files:${m.id}`;
+  }
+
+  /** The "Files shared" part of the minutes, from what capture recorded. */
+  private async filesShared(m: Meeting): Promise<string> {
+    const raw = await this.deps.store.listRange(this.filesOf(m), 0, -1);
+    const files = raw.flatMap((r) => {
+      try {
+        const f = JSON.parse(r) as { name: string; by: string; url: string };
+        return typeof f.name === 'string' ? [f] : [];
+      } catch {
+        return []; // a corrupt entry names no file: the rest of the list still stands
+      }
+    });
+    if (!files.length) return '';
+    return `\n\n## Files shared\n${files.map((f) => `- ${f.name.replace(/[[\]]/g, '')} (${f.by}${/^https?:\/\//.test(f.url) ? `, <${f.url}>` : ''})`).join('\n')}`;
   }
 
   private seen(channelKey: string): string {
@@ -267,7 +294,11 @@ export class Meetings implements MeetingDesk {
       const title = `${opts.final ? 'Minutes' : 'Interim minutes'}: ${meeting.title}`;
       const when = `${new Date(meeting.startedAt).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
       const lines = meeting.flushed;
-      const body = `# ${title}\n\n_${when}, started by ${meeting.startedBy.name}, ${lines} line${lines === 1 ? '' : 's'}._\n\n${text}`;
+      const body = `# ${title}\n\n_${when}, started by ${meeting.startedBy.name}, ${lines} line${lines === 1 ? '' : 's'}._\n\n${text}${await this.filesShared(meeting)}`;
+      if (opts.final) {
+        const name = this.filesOf(meeting);
+        await this.deps.store.listDropFront(name, await this.deps.store.listLength(name));
+      }
       const stamp = new Date().toISOString().slice(0, 16).replace(/[:T]/g, '-');
       await sink.minutes({ title, text: body, file: { filename: `minutes-${stamp}.md`, bytes: new TextEncoder().encode(`${body}\n`), contentType: 'text/markdown' } });
     } catch (err) {
