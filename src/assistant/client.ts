@@ -1,6 +1,6 @@
 import { AssistantApiError } from './errors.js';
 import { Transport, delay, type TransportOptions } from './http.js';
-import type { Received } from '../net/exchange.js';
+import { exchange, type Received } from '../net/exchange.js';
 import { eventsOf } from './stream.js';
 import {
   TERMINAL_RUN_STATUSES,
@@ -127,6 +127,35 @@ export class AssistantClient {
       const uploaded = res.data?.uploaded_files?.[0];
       if (!uploaded) throw new AssistantApiError({ status: 200, code: 'InvalidResponse', message: 'upload returned no file', requestId: res.request_id });
       return uploaded;
+    },
+    /** A file's entry: `GET /files/{id}` → `data: {file_id, name, url, …}` (reference §3.7). */
+    retrieve: async (fileId: string) => (await this.http.request<{ data?: { file_id?: string; name?: string; url?: string } }>({ method: 'GET', path: `/files/${enc(fileId)}` })).data ?? {},
+    /**
+     * A file's bytes (what the code interpreter made): its entry's `url`, a download address DashScope
+     * itself gives, read with one deadline and a size cap.
+     */
+    content: async (fileId: string, maxBytes: number): Promise<{ name: string; contentType: string; bytes: Uint8Array }> => {
+      const entry = await this.files.retrieve(fileId);
+      if (!entry.url) throw new AssistantApiError({ status: 200, code: 'InvalidResponse', message: 'the file has no download address' });
+      const res = await exchange({ method: 'GET', url: new URL(entry.url), headers: {}, timeoutMs: 30_000, timeBody: true });
+      if (res.status !== 200) {
+        await res.discard();
+        throw new AssistantApiError({ status: res.status, code: 'DownloadFailed', message: `file download answered ${res.status}` });
+      }
+      const declared = Number(res.headers.get('content-length'));
+      if (Number.isFinite(declared) && declared > maxBytes) {
+        await res.discard();
+        throw new AssistantApiError({ status: 200, code: 'TooLarge', message: `file larger than ${maxBytes} bytes` });
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of res.body) {
+        size += chunk.byteLength;
+        if (size > maxBytes) throw new AssistantApiError({ status: 200, code: 'TooLarge', message: `file larger than ${maxBytes} bytes` });
+        chunks.push(Buffer.from(chunk));
+      }
+      const type = (res.headers.get('content-type') ?? 'application/octet-stream').split(';')[0].trim().toLowerCase();
+      return { name: entry.name || fileId, contentType: type, bytes: new Uint8Array(Buffer.concat(chunks)) };
     },
     /** Deletes a file from the store (a reset conversation's shared files). */
     delete: (fileId: string) => this.http.request<unknown>({ method: 'DELETE', path: `/files/${enc(fileId)}` }),

@@ -192,7 +192,8 @@ export interface StepToolCall {
   index?: number;
   type?: string;
   function?: { name?: string; arguments?: string; output?: string | null };
-  code_interpreter?: { input?: string; output?: string; outputs?: Array<{ type: string; logs?: string }> };
+  /** `outputs[].image.file_id`: OpenAI's shape, which the SDKs model; no DashScope payload with it was found (docs/dashscope-assistant-api.md §4). */
+  code_interpreter?: { input?: string; output?: string; outputs?: Array<{ type: string; logs?: string; image?: { file_id?: string } }> };
   [k: string]: unknown;
 }
 

@@ -72,6 +72,8 @@ export type TurnEvent =
   | { type: 'step'; step: ToolStep }
   /** An image the backend made (Responses' text_to_image) to attach to the reply. */
   | { type: 'image'; url: string; alt: string }
+  /** A file the backend made and already holds (the code interpreter's chart), to attach to the reply as it is. */
+  | { type: 'attachment'; name: string; contentType: string; bytes: Uint8Array }
   | { type: 'usage'; inputTokens?: number; outputTokens?: number }
   /** The turn completed; `text` is the whole answer. */
   | { type: 'done'; text: string };

@@ -139,6 +139,9 @@ export class Answers {
 
   private async deliver(outcome: TurnOutcome, sink: ReplySink): Promise<void> {
     const reply = await attachImages(outcome.text, this.deps.images, (url, err) => this.deps.log.warn({ host: safeHost(url), reason: err.message }, 'image not attached'), outcome.images);
+    // files the backend already holds go out beside the images, as they are (uploaded natively by the sink)
+    for (const a of outcome.attachments)
+      reply.images.push({ bytes: a.bytes, filename: a.name.replace(/[^\w.-]/g, '_').slice(0, 120) || 'file', contentType: a.contentType, alt: a.name.slice(0, 200), url: '' });
     try {
       await sink.finish(reply.text || reply.images.length ? { ...reply, turnId: outcome.turnId } : { text: '_(The assistant returned an empty answer.)_', images: [], turnId: outcome.turnId });
     } finally {

@@ -26,6 +26,8 @@ export interface TurnOutcome {
   text: string;
   /** Images the backend made, to attach beside those linked in the text. */
   images: Array<{ url: string; alt: string }>;
+  /** Files the backend made and holds (the code interpreter's charts), attached as they are. */
+  attachments: Array<{ name: string; contentType: string; bytes: Uint8Array }>;
   requestId?: string;
   /** ms from the start of the turn to the first streamed text. */
   firstTextMs?: number;
@@ -46,7 +48,7 @@ export async function executeTurn(
 ): Promise<TurnOutcome> {
   const started = performance.now();
   const maxRounds = o.maxToolRounds ?? 8;
-  const out: TurnOutcome = { text: '', images: [], toolCalls: 0 };
+  const out: TurnOutcome = { text: '', images: [], attachments: [], toolCalls: 0 };
   let rounds = 0;
   let streamed = '';
   let done = false;
@@ -84,6 +86,9 @@ export async function executeTurn(
         break;
       case 'image':
         out.images.push({ url: ev.url, alt: ev.alt });
+        break;
+      case 'attachment':
+        out.attachments.push({ name: ev.name, contentType: ev.contentType, bytes: ev.bytes });
         break;
       case 'usage':
         out.inputTokens = (out.inputTokens ?? 0) + (ev.inputTokens ?? 0);

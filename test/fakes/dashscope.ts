@@ -30,8 +30,12 @@ export interface ModelTurn {
   until?: Promise<unknown>;
   /** Ask the client to run these function tools (the run goes to requires_action). */
   toolCalls?: Array<{ name: string; arguments: unknown }>;
-  /** A code interpreter step shown before the text. */
-  codeInterpreter?: { input: string; output: string };
+  /**
+   * A code interpreter step shown before the text; `image` makes a file in the store, named in the
+   * step's outputs as OpenAI's shape has it (`{type:"image", image:{file_id}}`, which DashScope's SDKs
+   * model; no DashScope payload with it was found).
+   */
+  codeInterpreter?: { input: string; output: string; image?: { name: string; bytes: Buffer; contentType: string } };
   /** Fail the run with this last_error. */
   fail?: { code: string; message: string };
   /** Never finish (stays in_progress until cancelled). */
@@ -91,7 +95,7 @@ export class FakeDashScope {
   readonly threads = new Map<string, FakeThread>();
   readonly runs = new Map<string, FakeRun>();
   readonly steps = new Map<string, any[]>();
-  readonly files = new Map<string, { name: string; bytes: Buffer }>();
+  readonly files = new Map<string, { name: string; bytes: Buffer; contentType?: string }>();
   faults: Fault[] = [];
   /** Attempts to start a run on a thread that had an active run (the real service refuses them). */
   overlapAttempts = 0;
@@ -160,6 +164,14 @@ export class FakeDashScope {
         return this.json(res, 400, { code: 'InvalidParameter', message: 'body is not JSON' });
       }
     }
+    if (url.pathname.startsWith('/oss/')) {
+      // a file's download address, as GET /files/{id} gives it: signed, no API key (an OSS URL at DashScope)
+      const f = this.files.get(url.pathname.split('/')[2]);
+      this.log.record({ method: 'GET', path: url.pathname, query: {}, headers: req.headers, body: null, at: now(), hr: performance.now() });
+      if (!f) return this.json(res, 404, { code: 'NoSuchKey', message: 'not found' });
+      res.writeHead(200, { 'content-type': f.contentType ?? 'application/octet-stream', 'content-length': f.bytes.length });
+      return void res.end(f.bytes);
+    }
     const path = url.pathname.replace(/^\/api\/v1/, '');
     const call: Call = { method: req.method ?? 'GET', path, query: Object.fromEntries(url.searchParams), headers: req.headers, body, at: now(), hr: performance.now() };
     if (req.headers.authorization !== `Bearer ${this.apiKey}`) {
@@ -217,6 +229,14 @@ export class FakeDashScope {
       }
     }
 
+    if (seg[0] === 'files' && seg.length === 2 && m === 'GET') {
+      const f = this.files.get(seg[1]);
+      if (!f) return this.json(res, 404, { code: 'NotFound', message: 'file not found' });
+      return this.json(res, 200, {
+        request_id: rid(),
+        data: { id: 1, file_id: seg[1], name: f.name, description: '', url: `${this.url.replace(/\/api\/v1$/, '')}/oss/${seg[1]}?Expires=1799999999&Signature=fake` },
+      });
+    }
     if (seg[0] === 'files' && seg.length === 2 && m === 'DELETE') {
       if (!this.files.delete(seg[1])) return this.json(res, 404, { code: 'NotFound', message: 'file not found' });
       return this.json(res, 200, { request_id: rid(), code: '', success: true });
@@ -501,9 +521,20 @@ export class FakeDashScope {
     const stepList = this.steps.get(run.id) ?? [];
     this.steps.set(run.id, stepList);
     if (turn.codeInterpreter) {
+      const made = turn.codeInterpreter.image;
+      const fileId = made ? rid() : undefined;
+      if (made && fileId) this.files.set(fileId, { name: made.name, bytes: made.bytes, contentType: made.contentType });
+      const outputs = fileId
+        ? {
+            outputs: [
+              { type: 'logs', logs: turn.codeInterpreter.output },
+              { type: 'image', image: { file_id: fileId } },
+            ],
+          }
+        : {};
       const step = this.step(run, 'tool_calls', {
         type: 'tool_calls',
-        tool_calls: [{ id: `call_${rid()}`, type: 'code_interpreter', code_interpreter: { input: turn.codeInterpreter.input, output: turn.codeInterpreter.output } }],
+        tool_calls: [{ id: `call_${rid()}`, type: 'code_interpreter', code_interpreter: { input: turn.codeInterpreter.input, output: turn.codeInterpreter.output, ...outputs } }],
       });
       stepList.push(step);
       emit('thread.run.step.created', step);

@@ -61,6 +61,18 @@ describe('a Discord DM with an attachment, on the Assistant API', () => {
     const reply = discord.rest.filter((c) => c.method === 'POST' && c.route === '/channels/1460000000000000031/messages').at(-1)!;
     expect(JSON.stringify(reply.body)).toMatch(/how many fruits\?/);
   });
+
+  it("the code interpreter's chart arrives as a Discord attachment with its bytes", async () => {
+    const chart = Buffer.concat([PNG, Buffer.from('discord-chart')]);
+    ds.model = () => ({ codeInterpreter: { input: 'plot', output: 'ok', image: { name: 'chart.png', bytes: chart, contentType: 'image/png' } }, text: 'Chart attached.' });
+    const { guild_id: _g, member: _m, ...rest } = channelMention;
+    discord.dispatch('MESSAGE_CREATE', { ...rest, id: discord.nextId(), channel_id: '1460000000000000032', channel_type: 1, content: 'plot the stock', mentions: [] });
+    // the streamed reply's last edit carries the attachment
+    const posted = await discord.rest.waitFor((c) => c.route.startsWith('/channels/1460000000000000032/messages') && c.files.length > 0, 10_000);
+    await app.discord!.idle();
+    expect(posted.files[0].name).toBe('chart.png');
+    expect(posted.files[0].bytes.equals(chart)).toBe(true);
+  });
 });
 
 describe('files on the Responses backend', () => {

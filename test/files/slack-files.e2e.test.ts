@@ -3,6 +3,7 @@ import type { Threadline } from '../../src/app.js';
 import { FakeDashScope } from '../fakes/dashscope.js';
 import { FakeFileHost } from '../fakes/file-host.js';
 import { FakeSlack } from '../fakes/slack.js';
+import { PNG } from '../fakes/image-server.js';
 import { boot, fakeEnv, fixture, postSlack } from '../app-harness.js';
 
 /**
@@ -73,6 +74,28 @@ describe('a file shared with a mention', () => {
     await app.slack!.idle();
     expect(ds.messageCreates().at(-1)!.body.content).toMatch(/\[shared: notes\.txt\]$/);
     expect(thread(ev).join('\n')).not.toMatch(/Ask me anything/);
+  });
+});
+
+describe('files the code interpreter makes', () => {
+  it('a chart comes back as a real Slack file in the thread, its bytes as DashScope had them', async () => {
+    const chart = Buffer.concat([PNG, Buffer.from('chart')]);
+    ds.model = () => ({ codeInterpreter: { input: 'df.plot()', output: 'plotted', image: { name: 'chart.png', bytes: chart, contentType: 'image/png' } }, text: 'Here is the chart.' });
+    const ev = mentionWith([slack.shareFile('sales2.csv', CSV, 'text/csv')], 'plot it');
+    await postSlack(app.url, ev);
+    await app.slack!.idle();
+    const complete = slack.calls('files.completeUploadExternal').at(-1)!;
+    expect(complete.args).toMatchObject({ channel_id: ev.event.channel, thread_ts: ev.event.ts });
+    expect(slack.uploads.get(complete.args.files[0].id)!.bytes.equals(chart)).toBe(true);
+    expect(slack.calls('files.getUploadURLExternal').at(-1)!.args.filename).toBe('chart.png');
+  });
+
+  it('a file that cannot be fetched leaves the answer whole, with a line saying so', async () => {
+    ds.model = () => ({ codeInterpreter: { input: 'x', output: 'y', image: { name: 'big.png', bytes: Buffer.alloc(21 * 1024 * 1024), contentType: 'image/png' } }, text: 'Done.' });
+    const ev = mentionWith([], 'make something big');
+    await postSlack(app.url, ev);
+    await app.slack!.idle();
+    expect(thread(ev).join('\n')).toMatch(/Done\.\s+_\(The code interpreter made a file I could not fetch: file larger than 20971520 bytes\.\)_/);
   });
 });
 

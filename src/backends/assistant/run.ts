@@ -29,6 +29,8 @@ export async function* assistantRun(spec: RunSpec, req: TurnRequest): AsyncGener
   let finalText: string | undefined;
   let lastStatus: string | undefined = '';
   const codeShown = new Set<string>();
+  /** Files the run made (code interpreter images, image_file content): attached when the run is done. */
+  const made = new Set<string>();
   const hooks = { onRequestId: (id: string) => (requestId ??= id) };
 
   function* noteRunId(id: string): Generator<TurnEvent> {
@@ -48,6 +50,7 @@ export async function* assistantRun(spec: RunSpec, req: TurnRequest): AsyncGener
       if (codeShown.has(key)) continue;
       codeShown.add(key);
       const ci = c.code_interpreter;
+      for (const o of ci.outputs ?? []) if (o.type === 'image' && typeof o.image?.file_id === 'string') made.add(o.image.file_id);
       const output =
         ci.output ??
         (ci.outputs ?? [])
@@ -88,7 +91,10 @@ export async function* assistantRun(spec: RunSpec, req: TurnRequest): AsyncGener
               yield { type: 'text', delta: piece };
             }
           } else if (ev.event === 'thread.message.completed') {
-            if (ev.data.role === 'assistant') finalText = (finalText ? `${finalText}\n\n` : '') + messageText(ev.data);
+            if (ev.data.role === 'assistant') {
+              finalText = (finalText ? `${finalText}\n\n` : '') + messageText(ev.data);
+              for (const id of madeFileIds(ev.data.content)) made.add(id);
+            }
           } else if (ev.event === 'thread.run.step.created' || ev.event === 'thread.run.step.in_progress' || ev.event === 'thread.run.step.delta') {
             const details = ev.event === 'thread.run.step.delta' ? ev.data.delta?.step_details : ev.data.step_details;
             const calls = details && 'tool_calls' in details ? details.tool_calls : undefined;
@@ -145,9 +151,34 @@ export async function* assistantRun(spec: RunSpec, req: TurnRequest): AsyncGener
       throw new AssistantApiError({ status: 200, code, message: run.last_error ? `${run.last_error.code}: ${run.last_error.message}` : run.status, requestId, tool: refusedTool(run, spec.tools) });
     }
     if (finalText === undefined) finalText = await finalMessageText(api, threadId, runId);
-    yield { type: 'done', text: (finalText ?? streamedText).trim() || streamedText.trim() };
+    let notes = '';
+    for (const id of made) {
+      try {
+        const file = await api.files.content(id, MADE_FILE_MAX_BYTES);
+        yield { type: 'attachment', name: file.name, contentType: file.contentType, bytes: file.bytes };
+      } catch (err) {
+        if (signal.aborted) throw signal.reason ?? err;
+        // the answer still goes out; the person learns a file is missing
+        notes += `\n\n_(The code interpreter made a file I could not fetch: ${err instanceof AssistantApiError ? err.message : 'download failed'}.)_`;
+      }
+    }
+    yield { type: 'done', text: `${(finalText ?? streamedText).trim() || streamedText.trim()}${notes}` };
     return;
   }
+}
+
+/** Largest file the code interpreter made that is attached (the platforms' own upload limits are larger). */
+const MADE_FILE_MAX_BYTES = 20 * 1024 * 1024;
+
+/**
+ * Ids of files in an assistant message's content: OpenAI's `image_file` parts, which DashScope's
+ * SDKs model (no DashScope payload with them was found: docs/dashscope-assistant-api.md §3.3).
+ */
+function madeFileIds(content: ReadonlyArray<{ type: string }> | undefined): string[] {
+  return (content ?? []).flatMap((c) => {
+    const id = c.type === 'image_file' ? (c as { image_file?: { file_id?: unknown } }).image_file?.file_id : undefined;
+    return typeof id === 'string' ? [id] : [];
+  });
 }
 
 /**
