@@ -194,6 +194,8 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
     };
     if (bootstrapping) void bootstrapping.then(resume).catch((err: unknown) => log.error({ err }, 'could not resume after DashScope came back'));
     else await resume();
+    // files uploaded for conversations that were forgotten meanwhile (CONVERSATION_TTL) are deleted at DashScope, hourly
+    engine.held.start();
     readiness.markStarted();
     log.info({ port, platforms: [slack && 'slack', discord && 'discord'].filter(Boolean) }, 'threadline started');
     let stopping: Promise<{ finished: boolean }> | undefined;
@@ -213,6 +215,7 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
           stopped = true;
           readiness.markStopping();
           accepting = false;
+          engine.held.stop();
           const result = await engine.drain(deadlineMs);
           await meetings.close();
           for (const fn of cleanup) await fn().catch((err: unknown) => log.warn({ err }, 'error while stopping'));

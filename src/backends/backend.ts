@@ -120,8 +120,14 @@ export interface ModelBackend {
   resume(state: ConversationState, inFlight: InFlight, req: TurnRequest): AsyncIterable<TurnEvent>;
   /** Nobody waits for a turn left in flight: stop it, or wait until it can no longer write. */
   waitOut(state: ConversationState, inFlight: InFlight): Promise<void>;
-  /** The conversation was reset: let go of what the backend keeps for it (files uploaded for it). Best effort. */
-  forget?(state: ConversationState): Promise<void>;
+  /**
+   * What the backend holds outside the state for this conversation (ids of files uploaded for it),
+   * as opaque strings: the engine records them and hands them to `release` once the conversation is
+   * reset or has expired.
+   */
+  resourcesOf?(state: ConversationState): string[];
+  /** Lets go of resources `resourcesOf` named (deletes the files); returns those it could not (tried again later). One already gone counts as released. */
+  release?(resources: string[]): Promise<string[]>;
   /** A label stored with the last message added (meetings reconcile what reached the backend after a crash); undefined where the state itself is the record. */
   lastMark?(state: ConversationState, name: string): Promise<string | undefined>;
 }

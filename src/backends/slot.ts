@@ -30,8 +30,12 @@ export class BackendSlot implements ModelBackend {
     return this.current?.toolTypes ?? [];
   }
 
-  async forget(state: ConversationState): Promise<void> {
-    await this.b.forget?.(state);
+  resourcesOf(state: ConversationState): string[] {
+    return this.b.resourcesOf?.(state) ?? [];
+  }
+
+  async release(resources: string[]): Promise<string[]> {
+    return (await this.b.release?.(resources)) ?? [];
   }
 
   acceptsFile(contentType: string, name: string): string | undefined {

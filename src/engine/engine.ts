@@ -7,6 +7,7 @@ import { helpText, parseCommand, type Command } from './commands.js';
 import { Conversations, type ConversationRecord } from './conversations.js';
 import { humanMessage } from './errors.js';
 import { DEFAULT_FILE_TYPES, SharedFiles, type FileOptions } from './files.js';
+import { HeldResources } from './resources.js';
 import type { ImageFetcher } from './images.js';
 import { Answers, SHUTDOWN, STOPPED } from './answers.js';
 import { RateLimiter } from './rate-limit.js';
@@ -71,6 +72,8 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
   private readonly answers: Answers;
   private readonly limiter: RateLimiter;
   private readonly files: SharedFiles;
+  /** Files uploaded for conversations, released at reset or once their records expire. */
+  readonly held: HeldResources;
   private readonly opts: Required<Omit<EngineOptions, 'idleResetMs'>> & { idleResetMs?: number };
   private accepting = true;
 
@@ -89,6 +92,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       ...deps.options,
     };
     this.files = new SharedFiles({ platforms: deps.platforms, backend: deps.backend, log: deps.log, options: this.opts.files });
+    this.held = new HeldResources({ store: deps.store, backend: deps.backend, log: deps.log, exists: async (key) => !!(await this.conversations.get(key)) });
     this.conversations = new Conversations(deps.store, { idleResetMs: this.opts.idleResetMs, ttlMs: this.opts.conversationTtlMs, log: deps.log });
     this.queue = new TurnQueue({
       store: deps.store,
@@ -238,7 +242,10 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
         const rec = await this.conversations.reset(m.key);
         if (!local && rec?.activeRunId) await this.stopElsewhere(rec.key, rec.state, rec.activeRunId);
         // what the backend keeps for it (files people shared) goes too
-        if (rec) await this.deps.backend.forget?.(rec.state).catch((err: unknown) => this.deps.log.warn({ err, conversation: m.key }, 'could not let go of the conversation at the backend'));
+        if (rec)
+          await this.held
+            .releaseFor(m.key)
+            .catch((err: unknown) => this.deps.log.warn({ err, conversation: m.key }, 'could not let go of what the backend holds for the conversation; the sweep tries again'));
         return m.sink.notice(rec ? 'Starting fresh: I have forgotten this conversation.' : 'There was nothing to forget here; we are starting fresh.');
       }
       case 'stop':
@@ -320,6 +327,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       }
       const turn = { events: batch.map((m) => m.eventId), startedAt: Date.now() };
       const authors = batch.map((m) => m.author.id);
+      const heldBefore = rec ? (this.deps.backend.resourcesOf?.(rec.state) ?? []) : [];
       if (!rec) {
         // A new conversation: the backend may create it with the first messages in one request.
         const state = await this.deps.backend.open(key, messages);
@@ -332,6 +340,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       }
       // The record says which messages this turn carries before the queue lets go of them.
       await this.conversations.save(rec);
+      if (messages.some((x) => x.files?.length)) await this.held.note(key, rec.state, heldBefore);
       await dropQueued();
       await this.answers.answer(
         rec,

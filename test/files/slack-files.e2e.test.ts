@@ -68,6 +68,22 @@ describe('a file shared with a mention', () => {
     expect(ds.files.has(fileId)).toBe(false);
   });
 
+  it('a conversation that expired (CONVERSATION_TTL) has its files deleted at DashScope by the sweep; live ones keep theirs', async () => {
+    const kept = mentionWith([slack.shareFile('kept.csv', CSV, 'text/csv')]);
+    const expiring = mentionWith([slack.shareFile('old.csv', CSV, 'text/csv')]);
+    await postSlack(app.url, kept);
+    await postSlack(app.url, expiring);
+    await app.slack!.idle();
+    const idOf = (name: string) => [...ds.files.entries()].find(([, f]) => f.name === name)![0];
+    const [keptId, oldId] = [idOf('kept.csv'), idOf('old.csv')];
+    // the record expires in the store (Redis drops it at its TTL): nothing is told, the sweep finds out
+    await app.store.delete(`conversation:slack:T00FAKE00BB:${expiring.event.channel}:${expiring.event.ts}`);
+    expect(await app.engine.held.sweep()).toBe(1);
+    expect(ds.files.has(oldId)).toBe(false);
+    expect(ds.files.has(keptId)).toBe(true);
+    expect(await app.engine.held.sweep()).toBe(0); // released once
+  });
+
   it('a file alone, with no words, is still a question: the model is told what was shared', async () => {
     const ev = mentionWith([slack.shareFile('notes.txt', Buffer.from('buy milk'), 'text/plain')], '');
     await postSlack(app.url, ev);

@@ -1,4 +1,4 @@
-import { TERMINAL_RUN_STATUSES, type AssistantClient, type Tool } from '../../assistant/index.js';
+import { AssistantApiError, TERMINAL_RUN_STATUSES, type AssistantClient, type Tool } from '../../assistant/index.js';
 import { silentLogger, type Logger } from '../../log.js';
 import type { ConversationState, InFlight, ModelBackend, StopOutcome, TurnMessage, TurnRequest, TurnEvent } from '../backend.js';
 import type { ReadyAssistant } from './bootstrap.js';
@@ -108,10 +108,25 @@ export class AssistantBackend implements ModelBackend {
     }
   }
 
-  /** Deletes the files uploaded for a conversation that was reset (the thread itself is left to DashScope's own expiry). */
-  async forget(state: ConversationState): Promise<void> {
-    const ids = state.backend === 'assistant' && Array.isArray(state.fileIds) ? (state.fileIds as string[]) : [];
-    for (const id of ids) await this.api.files.delete(id).catch((err: unknown) => this.log.warn({ err, fileId: id }, 'could not delete a shared file at DashScope'));
+  /** Files uploaded for the conversation (the thread itself is left to DashScope's own expiry). */
+  resourcesOf(state: ConversationState): string[] {
+    return state.backend === 'assistant' && Array.isArray(state.fileIds) ? (state.fileIds as string[]).map((id) => `file:${id}`) : [];
+  }
+
+  async release(resources: string[]): Promise<string[]> {
+    const kept: string[] = [];
+    for (const r of resources) {
+      if (!r.startsWith('file:')) continue;
+      const id = r.slice('file:'.length);
+      try {
+        await this.api.files.delete(id);
+      } catch (err) {
+        if (err instanceof AssistantApiError && err.status === 404) continue; // gone already
+        this.log.warn({ err, fileId: id }, 'could not delete a shared file at DashScope; trying again later');
+        kept.push(r);
+      }
+    }
+    return kept;
   }
 
   /** The run of an interrupted turn: the one recorded, or the newest on the thread when the process died before saving its id. */
