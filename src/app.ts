@@ -158,6 +158,7 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
         restRetries: opts.testing?.discordRestRetries,
         editIntervalMs: opts.testing?.editIntervalMs,
         typingEveryMs: opts.testing?.discordTypingEveryMs,
+        fileTimeoutMs: config.files.timeoutMs,
       });
       cleanup.unshift(() => discord!.stop());
       readiness.add('discord', () => discord!.isConnected());
@@ -170,6 +171,7 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
         store,
         log,
         metrics,
+        fileTimeoutMs: config.files.timeoutMs,
         socketPingTimeoutMs: opts.testing?.socketPingTimeoutMs,
         webApiRetries: opts.testing?.webApiRetries,
         editIntervalMs: opts.testing?.editIntervalMs,

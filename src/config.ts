@@ -54,7 +54,7 @@ export interface Config {
   };
   imageHosts: string[];
   /** Files people share: at most this many bytes (FILE_MAX_BYTES), of these types (FILE_TYPES). */
-  files: { maxBytes: number; types: string[] };
+  files: { maxBytes: number; types: string[]; timeoutMs: number };
   toolsDir: string;
   conversationIdleResetMs?: number;
   /** Conversation records expire this long after their last turn (default 180 days); 0 keeps them. */
@@ -218,7 +218,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     discord,
     // DashScope's result buckets (dashscope-result-bj.oss-cn-beijing.aliyuncs.com …), not every OSS bucket
     imageHosts: list('IMAGE_HOSTS', 'dashscope-result*.aliyuncs.com'),
-    files: { maxBytes: int('FILE_MAX_BYTES', 20 * 1024 * 1024, 1, 512 * 1024 * 1024), types: get('FILE_TYPES') ? list('FILE_TYPES') : DEFAULT_FILE_TYPES },
+    files: {
+      maxBytes: int('FILE_MAX_BYTES', 20 * 1024 * 1024, 1, 512 * 1024 * 1024),
+      types: get('FILE_TYPES') ? list('FILE_TYPES') : DEFAULT_FILE_TYPES,
+      timeoutMs: duration('FILE_TIMEOUT', 30_000)!,
+    },
     toolsDir: get('TOOLS_DIR') ?? './tools',
     conversationIdleResetMs: duration('CONVERSATION_IDLE_RESET', undefined),
     conversationTtlMs: get('CONVERSATION_TTL') === '0' ? 0 : duration('CONVERSATION_TTL', 180 * 86_400_000)!,

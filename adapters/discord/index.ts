@@ -34,6 +34,8 @@ export interface DiscordDeps {
   editIntervalMs?: number;
   /** How often the typing indicator is renewed (default 8 s; tests shorten it). */
   typingEveryMs?: number;
+  /** One deadline per shared file downloaded (FILE_TIMEOUT). */
+  fileTimeoutMs?: number;
 }
 
 export interface DiscordAdapter extends PlatformPort {
@@ -79,7 +81,7 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
         onReply: (type) => deps.metrics?.repliesSent.inc({ platform: 'discord', type }),
       });
     },
-    fetchFile: discordFileFetcher({ hosts: config.cdnHosts }),
+    fetchFile: discordFileFetcher({ hosts: config.cdnHosts, timeoutMs: deps.fileTimeoutMs }),
   };
   const allowed = (guildId: string | null, channelId: string, parentId?: string | null) =>
     !guildId ||

@@ -23,6 +23,8 @@ export interface SlackDeps {
   engine: Engine;
   store: Store;
   log: Logger;
+  /** One deadline per shared file downloaded (FILE_TIMEOUT). */
+  fileTimeoutMs?: number;
   metrics?: Metrics;
   /** Tests shorten Socket Mode's ping timeout (also its reconnect back-off unit). */
   socketPingTimeoutMs?: number;
@@ -137,7 +139,7 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
         reserve: (method, maxWaitMs, headroom) => outbound.reserve(config.botToken, method, maxWaitMs, { headroom }),
         onReply: (type) => deps.metrics?.repliesSent.inc({ platform: 'slack', type }),
       }),
-    fetchFile: slackFileFetcher({ hosts: config.filesHosts, token: () => config.botToken }),
+    fetchFile: slackFileFetcher({ hosts: config.filesHosts, token: () => config.botToken, timeoutMs: deps.fileTimeoutMs }),
   };
   const allowed = (team: string, channel: string) =>
     (config.teamIds.length === 0 || config.teamIds.includes(team)) && (config.channelIds.length === 0 || config.channelIds.includes(channel) || channel.startsWith('D'));

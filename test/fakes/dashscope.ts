@@ -36,6 +36,8 @@ export interface ModelTurn {
    * model; no DashScope payload with it was found).
    */
   codeInterpreter?: { input: string; output: string; image?: { name: string; bytes: Buffer; contentType: string } };
+  /** Files in the answer itself: an `image_file` content part and a `file_path` annotation (OpenAI's shapes, modelled by DashScope's SDKs, not seen from DashScope). */
+  answerFiles?: { image?: { name: string; bytes: Buffer; contentType: string }; path?: { name: string; bytes: Buffer; contentType: string } };
   /** Fail the run with this last_error. */
   fail?: { code: string; message: string };
   /** Never finish (stays in_progress until cancelled). */
@@ -599,7 +601,15 @@ export class FakeDashScope {
       if (deltas === 1 && turn.holdAfterFirstDelta) await Promise.race([turn.holdAfterFirstDelta, new Promise<void>((r) => (run.wake = r))]);
     }
     await wait(turn.delayMs);
-    msg.content = [{ type: 'text', text: { value: full, annotations: [] } }];
+    const store = (f: { name: string; bytes: Buffer; contentType: string }) => {
+      const id = rid();
+      this.files.set(id, f);
+      return id;
+    };
+    const imageId = turn.answerFiles?.image && store(turn.answerFiles.image);
+    const pathId = turn.answerFiles?.path && store(turn.answerFiles.path);
+    const annotations = pathId ? [{ type: 'file_path', text: `sandbox:/mnt/data/${turn.answerFiles!.path!.name}`, file_path: { file_id: pathId }, start_index: 0, end_index: 0 }] : [];
+    msg.content = [{ type: 'text', text: { value: full, annotations } }, ...(imageId ? [{ type: 'image_file', image_file: { file_id: imageId } }] : [])];
     msg.status = 'completed';
     emit('thread.message.completed', msg);
     step.status = 'completed';

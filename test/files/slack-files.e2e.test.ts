@@ -33,6 +33,7 @@ beforeAll(async () => {
     // the fake's host stands for files.slack.com; the redirector is listed too, `elsewhere` is not
     SLACK_FILES_HOSTS: `${slack.url.replace('http://', '')},${redirector.host}`,
     FILE_MAX_BYTES: '100000',
+    FILE_TIMEOUT: '300ms',
   });
 });
 afterAll(async () => {
@@ -84,6 +85,35 @@ describe('a file shared with a mention', () => {
     expect(await app.engine.held.sweep()).toBe(0); // released once
   });
 
+  it('a file shared in a thread Threadline follows is part of the conversation, with no mention', async () => {
+    const root = mentionWith([], 'hello');
+    await postSlack(app.url, root);
+    await app.slack!.idle();
+    const ts = `17702${String(++n).padStart(5, '0')}.000100`;
+    const { blocks: _b, ...plain } = recorded.event as Record<string, unknown>;
+    const followUp = {
+      ...recorded,
+      event_id: `EvFILE${n}`,
+      event: {
+        ...plain,
+        type: 'message',
+        subtype: 'file_share',
+        channel_type: 'channel',
+        ts,
+        event_ts: ts,
+        thread_ts: root.event.ts,
+        text: 'and this one',
+        files: [slack.shareFile('more.csv', CSV, 'text/csv')],
+      },
+    };
+    await postSlack(app.url, followUp);
+    await app.slack!.idle();
+    const message = ds.messageCreates().at(-1)!;
+    expect(message.body.content).toMatch(/and this one\n\n\[shared: more\.csv\]$/);
+    expect(message.body.file_ids).toHaveLength(1);
+    expect(ds.files.get(message.body.file_ids[0])!.bytes.equals(CSV)).toBe(true);
+  });
+
   it('a file alone, with no words, is still a question: the model is told what was shared', async () => {
     const ev = mentionWith([slack.shareFile('notes.txt', Buffer.from('buy milk'), 'text/plain')], '');
     await postSlack(app.url, ev);
@@ -104,6 +134,23 @@ describe('files the code interpreter makes', () => {
     expect(complete.args).toMatchObject({ channel_id: ev.event.channel, thread_ts: ev.event.ts });
     expect(slack.uploads.get(complete.args.files[0].id)!.bytes.equals(chart)).toBe(true);
     expect(slack.calls('files.getUploadURLExternal').at(-1)!.args.filename).toBe('chart.png');
+  });
+
+  it('files named in the answer itself (an image_file part, a file_path annotation) are attached too, each once', async () => {
+    const csvOut = Buffer.from('region,total\nall,355\n');
+    ds.model = () => ({
+      text: 'Totals are in the file.',
+      answerFiles: { image: { name: 'plot.png', bytes: PNG, contentType: 'image/png' }, path: { name: 'totals.csv', bytes: csvOut, contentType: 'text/csv' } },
+    });
+    const ev = mentionWith([], 'export the totals');
+    const before = slack.calls('files.completeUploadExternal').length;
+    await postSlack(app.url, ev);
+    await app.slack!.idle();
+    const completes = slack.calls('files.completeUploadExternal').slice(before);
+    const uploaded = completes.map((c) => slack.uploads.get(c.args.files[0].id)!);
+    expect(uploaded.map((u) => u.filename).sort()).toEqual(['plot.png', 'totals.csv']);
+    expect(uploaded.find((u) => u.filename === 'totals.csv')!.bytes.equals(csvOut)).toBe(true);
+    expect(completes.every((c) => c.args.thread_ts === ev.event.ts)).toBe(true);
   });
 
   it('a file that cannot be fetched leaves the answer whole, with a line saying so', async () => {
@@ -162,6 +209,16 @@ describe('files that are refused get one short line, and the message is answered
     await postSlack(app.url, ev);
     await app.slack!.idle();
     expect(thread(ev).join('\n')).toMatch(/I could not read liar\.csv: file larger than 100000 bytes/);
+  });
+
+  it('a download that stalls ends at FILE_TIMEOUT with a line, and the message is answered', async () => {
+    const slow = redirector.put('/files-pri/T1-F11/download/slow.csv', CSV, 'text/csv', { hang: true });
+    const ev = mentionWith([{ id: 'F11', name: 'slow.csv', mimetype: 'text/csv', size: CSV.length, mode: 'hosted', file_access: 'visible', url_private: slow, url_private_download: slow }]);
+    await postSlack(app.url, ev);
+    await app.slack!.idle();
+    const seen = thread(ev).join('\n');
+    expect(seen).toMatch(/I could not read slow\.csv: file download timed out/);
+    expect(seen).toMatch(/You said:/);
   });
 
   it('a file Slack will not hand over (shared from another organisation) says so without a download', async () => {

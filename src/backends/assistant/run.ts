@@ -171,13 +171,21 @@ export async function* assistantRun(spec: RunSpec, req: TurnRequest): AsyncGener
 const MADE_FILE_MAX_BYTES = 20 * 1024 * 1024;
 
 /**
- * Ids of files in an assistant message's content: OpenAI's `image_file` parts, which DashScope's
- * SDKs model (no DashScope payload with them was found: docs/dashscope-assistant-api.md §3.3).
+ * Ids of files in an assistant message's content: OpenAI's `image_file` parts and the `file_path`
+ * annotations of its text, which DashScope's SDKs model (no DashScope payload with them was found:
+ * docs/dashscope-assistant-api.md §3.3).
  */
 function madeFileIds(content: ReadonlyArray<{ type: string }> | undefined): string[] {
   return (content ?? []).flatMap((c) => {
-    const id = c.type === 'image_file' ? (c as { image_file?: { file_id?: unknown } }).image_file?.file_id : undefined;
-    return typeof id === 'string' ? [id] : [];
+    if (c.type === 'image_file') {
+      const id = (c as { image_file?: { file_id?: unknown } }).image_file?.file_id;
+      return typeof id === 'string' ? [id] : [];
+    }
+    if (c.type !== 'text') return [];
+    const annotations = (c as { text?: { annotations?: unknown } }).text?.annotations;
+    return (Array.isArray(annotations) ? (annotations as Array<{ type?: unknown; file_path?: { file_id?: unknown } }>) : []).flatMap((a) =>
+      a?.type === 'file_path' && typeof a.file_path?.file_id === 'string' ? [a.file_path.file_id] : [],
+    );
   });
 }
 
