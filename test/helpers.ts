@@ -43,3 +43,20 @@ export async function eventually(check: () => Promise<boolean> | boolean, timeou
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/** A real Threadline logger whose JSON lines land in `lines` (what the operator would read). */
+export async function capturingLogger(level = 'info'): Promise<{ log: import('../src/log.js').Logger; lines: Array<Record<string, unknown>> }> {
+  const { Writable } = await import('node:stream');
+  const { createLogger } = await import('../src/log.js');
+  const lines: Array<Record<string, unknown>> = [];
+  const log = createLogger(
+    level,
+    new Writable({
+      write(chunk, _enc, done) {
+        for (const l of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(l) as Record<string, unknown>);
+        done();
+      },
+    }),
+  );
+  return { log, lines };
+}

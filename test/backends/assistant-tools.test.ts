@@ -1,28 +1,18 @@
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AssistantBackend, ensureAssistant } from '../../src/backends/assistant/index.js';
 import { Engine } from '../../src/engine/engine.js';
 import { ImageFetcher } from '../../src/engine/images.js';
 import { getCurrentTime } from '../../src/engine/tools/builtin.js';
 import { ToolRegistry } from '../../src/engine/tools/registry.js';
-import { createLogger } from '../../src/log.js';
 import { LocalStore } from '../../src/store/index.js';
+import { capturingLogger } from '../helpers.js';
 import { FakeDashScope } from '../fakes/dashscope.js';
 import { RecordingPlatform, textOf } from '../fakes/recording-sink.js';
 import { apiFor, inbound } from '../engine/harness.js';
 
 /** Issue 13, items 4 and 5: an existing assistant used as it is, and a tool DashScope refuses. */
 let fake: FakeDashScope;
-const lines: Array<Record<string, unknown>> = [];
-const log = createLogger(
-  'info',
-  new Writable({
-    write(chunk, _enc, done) {
-      for (const l of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(l) as Record<string, unknown>);
-      done();
-    },
-  }),
-);
+const { log, lines } = await capturingLogger();
 
 beforeAll(async () => {
   fake = await new FakeDashScope().start();

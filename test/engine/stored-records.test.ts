@@ -1,28 +1,18 @@
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AssistantBackend, ensureAssistant } from '../../src/backends/assistant/index.js';
 import { Engine } from '../../src/engine/engine.js';
 import { ImageFetcher } from '../../src/engine/images.js';
 import { Meetings } from '../../src/engine/meetings/index.js';
 import { ToolRegistry } from '../../src/engine/tools/registry.js';
-import { createLogger } from '../../src/log.js';
 import { LocalStore } from '../../src/store/index.js';
+import { capturingLogger } from '../helpers.js';
 import { FakeDashScope } from '../fakes/dashscope.js';
 import { RecordingPlatform, textOf } from '../fakes/recording-sink.js';
 import { SETTINGS, apiFor, inbound } from './harness.js';
 
 /** Issue 17: records read back from the store are checked; a corrupt one is logged and treated as absent, never crashes a turn. */
 let fake: FakeDashScope;
-const lines: Array<Record<string, unknown>> = [];
-const log = createLogger(
-  'info',
-  new Writable({
-    write(chunk, _enc, done) {
-      for (const l of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(l) as Record<string, unknown>);
-      done();
-    },
-  }),
-);
+const { log, lines } = await capturingLogger();
 
 beforeAll(async () => {
   fake = await new FakeDashScope().start();
