@@ -25,3 +25,32 @@ export function agentContextText(context: AgentContext | undefined, name: string
   }
   return undefined;
 }
+
+/** An AI app thread as remembered: the context the container last reported. */
+export interface AiThread {
+  context: { channel_id?: string; team_id?: string };
+}
+export interface AiThreadEvent {
+  assistant_thread: { channel_id: string; thread_ts: string; context?: AiThread['context'] };
+}
+
+export const SUGGESTED_PROMPTS = [
+  { title: 'Summarise a text', message: 'Summarise this for me: ' },
+  { title: 'Draw something', message: 'Draw a watercolour of a lighthouse at dawn' },
+  { title: 'What can you do?', message: 'help' },
+];
+
+export function agentContextKey(team: string, channel: string): string {
+  return `slack-agent-context:${team}:${channel}`;
+}
+
+export function aiThreadKey(channel: string, threadTs: string): string {
+  return `slack-ai-thread:${channel}:${threadTs}`;
+}
+
+/** The channel beside an AI app thread, for the model ("this channel" means that one); threads remembered before contexts were kept are `1`. */
+export function viewing(ai: AiThread | 1 | undefined, name: string): string | undefined {
+  const channel = typeof ai === 'object' ? ai.context.channel_id : undefined;
+  if (!channel || !/^[CGD][A-Z0-9]{2,20}$/.test(channel)) return undefined;
+  return `${name} is writing from Slack's assistant panel while looking at the channel <#${channel}>. When they say "this channel", they mean that one; write <#${channel}> to name it.`;
+}

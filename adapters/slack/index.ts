@@ -1,10 +1,10 @@
-import { App, LogLevel, SocketModeReceiver, type Logger as SlackLogger, type SlashCommand } from '@slack/bolt';
+import { App, LogLevel, SocketModeReceiver, type SlashCommand } from '@slack/bolt';
 import { WebClient } from '@slack/web-api';
 import type { Config } from '../../src/config.js';
 import { parseCommand } from '../../src/engine/commands.js';
 import type { Engine } from '../../src/engine/engine.js';
 import type { Inbound, PlatformPort, ReplyTarget } from '../../src/engine/types.js';
-import { scrub, type Logger } from '../../src/log.js';
+import type { Logger } from '../../src/log.js';
 import type { Metrics } from '../../src/metrics.js';
 import { PendingWork } from '../../src/pending-work.js';
 import type { Store } from '../../src/store/index.js';
@@ -14,8 +14,9 @@ import { HonoReceiver } from './receiver.js';
 import { SlackOutbound, type MethodLimit } from './outbound.js';
 import { FEEDBACK_ACTION, SlackSink, newCapabilities, slackError } from './sink.js';
 import { encodeConversationKey } from '../../src/engine/conversation-key.js';
-import { agentContextText, type AgentContext } from './agent.js';
+import { SUGGESTED_PROMPTS, agentContextKey, agentContextText, aiThreadKey, viewing, type AgentContext, type AiThread, type AiThreadEvent } from './agent.js';
 import { People } from './people.js';
+import { slackLogger } from './logger.js';
 import { slackFileFetcher } from './files.js';
 
 export interface SlackDeps {
@@ -373,46 +374,3 @@ function eventKind(body: Record<string, unknown>): string {
 }
 
 /** Bolt's logger interface on top of pino (tokens never reach it: pino redacts). */
-function slackLogger(log: Logger): SlackLogger {
-  const child = log.child({ component: 'slack' });
-  let level = LogLevel.ERROR;
-  return {
-    // Bolt joins its own lines (request URLs, error texts): scrubbed like every other line
-    debug: (...m: unknown[]) => child.debug(scrub(m.map(String).join(' '))),
-    info: (...m: unknown[]) => child.info(scrub(m.map(String).join(' '))),
-    warn: (...m: unknown[]) => child.warn(scrub(m.map(String).join(' '))),
-    error: (...m: unknown[]) => child.error(scrub(m.map(String).join(' '))),
-    setLevel: (l: LogLevel) => (level = l),
-    getLevel: () => level,
-    setName: () => undefined,
-  };
-}
-
-/** An AI app thread as remembered: the context the container last reported. */
-interface AiThread {
-  context: { channel_id?: string; team_id?: string };
-}
-interface AiThreadEvent {
-  assistant_thread: { channel_id: string; thread_ts: string; context?: AiThread['context'] };
-}
-
-const SUGGESTED_PROMPTS = [
-  { title: 'Summarise a text', message: 'Summarise this for me: ' },
-  { title: 'Draw something', message: 'Draw a watercolour of a lighthouse at dawn' },
-  { title: 'What can you do?', message: 'help' },
-];
-
-function agentContextKey(team: string, channel: string): string {
-  return `slack-agent-context:${team}:${channel}`;
-}
-
-function aiThreadKey(channel: string, threadTs: string): string {
-  return `slack-ai-thread:${channel}:${threadTs}`;
-}
-
-/** The channel beside an AI app thread, for the model ("this channel" means that one); threads remembered before contexts were kept are `1`. */
-function viewing(ai: AiThread | 1 | undefined, name: string): string | undefined {
-  const channel = typeof ai === 'object' ? ai.context.channel_id : undefined;
-  if (!channel || !/^[CGD][A-Z0-9]{2,20}$/.test(channel)) return undefined;
-  return `${name} is writing from Slack's assistant panel while looking at the channel <#${channel}>. When they say "this channel", they mean that one; write <#${channel}> to name it.`;
-}

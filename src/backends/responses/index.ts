@@ -3,7 +3,9 @@ import { messageText, type AssistantClient } from '../../assistant/index.js';
 import type { Logger } from '../../log.js';
 import type { ConversationState, FunctionTool, InFlight, ModelBackend, StopOutcome, ToolCall, ToolResult, TurnEvent, TurnMessage, TurnRequest } from '../backend.js';
 import { ModelError } from '../errors.js';
+import { toModelError } from './errors.js';
 import { fitHistory, toInput, withoutImages, type HistoryItem } from './history.js';
+import { responsesAccepts, user } from './input.js';
 import type { ImageSynthesis } from './images.js';
 
 export { ImageSynthesis } from './images.js';
@@ -351,81 +353,5 @@ export class ResponsesBackend implements ModelBackend {
   }
 }
 
-/** Characters of one shared text file given to the model at most. */
-const FILE_TEXT_CHARS = 100_000;
-
-/**
- * A person's message as a history item. DashScope documents `input_image` (vision models) but no
- * `input_file` for the Responses API (docs/dashscope-responses-api.md §1.3): text files are given
- * inline, images as data URLs; other types are refused before they are fetched (`acceptsFile`).
- */
-function user(m: TurnMessage): HistoryItem {
-  let text = m.text;
-  const images: Array<{ name: string; url: string }> = [];
-  for (const f of m.files ?? []) {
-    if (f.contentType.startsWith('image/')) {
-      images.push({ name: f.name, url: `data:${f.contentType};base64,${Buffer.from(f.bytes).toString('base64')}` });
-      continue;
-    }
-    const content = Buffer.from(f.bytes).toString('utf8');
-    const cut = content.length > FILE_TEXT_CHARS;
-    text += `\n\n--- ${f.name} (${f.contentType}) ---\n${cut ? content.slice(0, FILE_TEXT_CHARS) : content}${cut ? `\n[the rest of ${f.name} was cut: it has ${content.length} characters]` : ''}\n--- end of ${f.name} ---`;
-  }
-  return images.length ? { type: 'message', role: 'user', text, images } : { type: 'message', role: 'user', text };
-}
-
-/** Text and data files are read inline, images as images; PDF and Office documents have no documented input on the Responses API. */
-export function responsesAccepts(contentType: string): string | undefined {
-  const t = contentType.toLowerCase();
-  if (t.startsWith('text/') || t === 'application/json' || t.startsWith('image/')) return undefined;
-  return 'this assistant (on the Responses API) reads text, data and images only';
-}
-
-/** The openai client's errors as ModelErrors (status, DashScope's code, request id). */
-export function toModelError(err: unknown): ModelError {
-  if (err instanceof ModelError) return err;
-  if (err instanceof OpenAI.APIUserAbortError) return new ModelError({ status: 0, code: 'Aborted', message: 'request aborted', cause: err });
-  if (err instanceof OpenAI.APIConnectionTimeoutError) return new ModelError({ status: 0, code: 'Timeout', message: 'request timed out', cause: err });
-  if (err instanceof OpenAI.APIConnectionError) return new ModelError({ status: 0, code: 'NetworkError', message: err.message, cause: err });
-  if (err instanceof OpenAI.APIError) {
-    const body = (err.error ?? {}) as { code?: string; message?: string };
-    const code: unknown = err.code;
-    const retryAfter = Number((err.headers as Headers | undefined)?.get('retry-after'));
-    const status: unknown = err.status;
-    return new ModelError({
-      status: typeof status === 'number' ? status : 0,
-      code: typeof code === 'string' ? code : (body.code ?? (status === 429 ? 'Throttling' : 'Unknown')),
-      message: String(body.message ?? err.message),
-      requestId: err.requestID ?? undefined,
-      retryAfter: Number.isFinite(retryAfter) ? retryAfter : undefined,
-      cause: err,
-    });
-  }
-  return new ModelError({ status: 0, code: 'Unknown', message: (err as Error)?.message ?? String(err), cause: err });
-}
-
-/**
- * fetch for the openai client: DashScope answers errors with a flat body (`{code, message,
- * request_id}`, reference §1.9) where the client expects `{error: {…}}`, and would lose the code
- * and message. This rewrites a flat JSON error body into the nested shape; anything else passes.
- */
-export const dashscopeFetch: typeof fetch = async (input, init) => {
-  const res = await fetch(input, init);
-  if (res.ok || !(res.headers.get('content-type') ?? '').includes('json')) return res;
-  const text = await res.text();
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    return new Response(text, { status: res.status, statusText: res.statusText, headers: res.headers });
-  }
-  if (body && typeof body === 'object' && !('error' in body)) {
-    const flat = body as { code?: string; message?: string; request_id?: string };
-    body = { error: { code: flat.code, message: flat.message, type: flat.code }, request_id: flat.request_id };
-  }
-  const headers = new Headers(res.headers);
-  headers.delete('content-length');
-  const rid = (body as { request_id?: string }).request_id;
-  if (rid && !headers.has('x-request-id')) headers.set('x-request-id', rid);
-  return new Response(JSON.stringify(body), { status: res.status, statusText: res.statusText, headers });
-};
+export { dashscopeFetch, toModelError } from './errors.js';
+export { responsesAccepts } from './input.js';
