@@ -100,18 +100,25 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
     readiness.add('store', () => store.ping());
     const backend = new BackendSlot();
     readiness.add('assistant', () => backend.ready);
+    // the engine picks a new conversation's assistant (routes, a channel's choice); it exists by the first turn
+    const late: { engine?: Engine } = {};
+    const choose = (key: string) => late.engine?.chooseAssistant(key) ?? Promise.resolve('default');
     const connect = async () =>
       backend.set(
-        await createBackend(config, {
-          store,
-          log,
-          userAgent: `threadline/${VERSION}`,
-          testing: { imagePollMs: opts.testing?.imagePollMs, responsesRetries: opts.testing?.responsesRetries },
-          onResponse: (r) => {
-            metrics.dashscopeRequests.inc({ method: r.method, status: String(r.status) });
-            if (r.code) metrics.dashscopeErrors.inc({ code: r.code });
+        await createBackend(
+          config,
+          {
+            store,
+            log,
+            userAgent: `threadline/${VERSION}`,
+            testing: { imagePollMs: opts.testing?.imagePollMs, responsesRetries: opts.testing?.responsesRetries },
+            onResponse: (r) => {
+              metrics.dashscopeRequests.inc({ method: r.method, status: String(r.status) });
+              if (r.code) metrics.dashscopeErrors.inc({ code: r.code });
+            },
           },
-        }),
+          choose,
+        ),
       );
     let bootstrapping: Promise<void> | undefined;
     try {
@@ -144,8 +151,11 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
         turnsInFlight: config.turnsInFlight,
         conversationTtlMs: config.conversationTtlMs,
         files: config.files,
+        assistantRoutes: config.assistants?.routes ?? [],
+        adminUserIds: config.adminUserIds,
       },
     });
+    late.engine = engine;
     let slack: SlackAdapter | undefined;
     let discord: DiscordAdapter | undefined;
     if (config.discord) {

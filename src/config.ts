@@ -1,3 +1,4 @@
+import { readAssistantsFile, type AssistantsSpec } from './assistants-file.js';
 import { DEFAULT_FILE_TYPES } from './engine/files.js';
 import { readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
@@ -52,6 +53,8 @@ export interface Config {
     /** Hosts attachments are downloaded from (DISCORD_CDN_HOSTS); an exact entry may be loopback, as in IMAGE_HOSTS. */
     cdnHosts: string[];
   };
+  /** ASSISTANTS_FILE: named assistants and which answers where; undefined = the one assistant of the environment. */
+  assistants?: AssistantsSpec;
   imageHosts: string[];
   /** Files people share: at most this many bytes (FILE_MAX_BYTES), of these types (FILE_TYPES). */
   files: { maxBytes: number; types: string[]; timeoutMs: number };
@@ -59,6 +62,8 @@ export interface Config {
   conversationIdleResetMs?: number;
   /** Conversation records expire this long after their last turn (default 180 days); 0 keeps them. */
   conversationTtlMs: number;
+  /** People who may switch a channel's assistant besides admins (ADMIN_USER_IDS: `slack:U…`, `discord:…`, or bare ids). */
+  adminUserIds: string[];
   /** When set, /metrics asks for `Authorization: Bearer <token>`. */
   metricsToken?: string;
   /** When set, /metrics is served only on this port (and METRICS_HOST), not on PORT. */
@@ -216,6 +221,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     slack,
     discord,
+    assistants: undefined,
     // DashScope's result buckets (dashscope-result-bj.oss-cn-beijing.aliyuncs.com …), not every OSS bucket
     imageHosts: list('IMAGE_HOSTS', 'dashscope-result*.aliyuncs.com'),
     files: {
@@ -227,6 +233,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     conversationIdleResetMs: duration('CONVERSATION_IDLE_RESET', undefined),
     conversationTtlMs: get('CONVERSATION_TTL') === '0' ? 0 : duration('CONVERSATION_TTL', 180 * 86_400_000)!,
     metricsToken: get('METRICS_TOKEN'),
+    adminUserIds: list('ADMIN_USER_IDS'),
     metrics: get('METRICS_PORT') === undefined ? undefined : { port: int('METRICS_PORT', 9091, 0, 65535), host: get('METRICS_HOST') ?? get('HOST') ?? '0.0.0.0' },
     runTimeoutMs: duration('RUN_TIMEOUT', 600_000)!,
     shutdownTimeoutMs: duration('SHUTDOWN_TIMEOUT', 25_000)!,
@@ -239,6 +246,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       batchMs: duration('MEETING_BATCH', 1_000)!,
     },
   };
+  const assistantsFile = get('ASSISTANTS_FILE');
+  if (assistantsFile) {
+    const { name: baseName, id: _id, ...rest } = config.assistant;
+    config.assistants = readAssistantsFile(assistantsFile, get, { ...rest, baseName, backend: config.dashscope.api, ...(config.assistant.id ? { id: config.assistant.id } : {}) }, problems);
+  }
   if (problems.length) throw new ConfigError(problems);
   return config;
 }

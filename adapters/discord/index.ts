@@ -147,6 +147,7 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
     id: message.author.id,
     name: message.member?.displayName ?? message.author.globalName ?? message.author.username,
     isAdmin: !!message.member?.permissions.has(PermissionFlagsBits.ManageGuild),
+    mayConfigure: !!message.member?.permissions.has(PermissionFlagsBits.ManageChannels),
   });
 
   async function onMessage(message: Message): Promise<void> {
@@ -281,6 +282,7 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
         id: interaction.user.id,
         name: member?.displayName ?? interaction.user.globalName ?? interaction.user.username,
         isAdmin: !!interaction.memberPermissions?.has(PermissionFlagsBits.ManageGuild),
+        mayConfigure: !!interaction.memberPermissions?.has(PermissionFlagsBits.ManageChannels),
       },
       text,
       kind: 'command',

@@ -24,7 +24,7 @@ export class People {
       };
       const u = res.user;
       const name = u?.profile?.display_name || u?.profile?.real_name || u?.real_name || u?.name || userId;
-      author = { id: userId, name, isAdmin: !!(u?.is_admin || u?.is_owner) };
+      author = { id: userId, name, isAdmin: !!(u?.is_admin || u?.is_owner), mayConfigure: !!(u?.is_admin || u?.is_owner) };
     } catch (err) {
       this.log.debug({ user: userId, err: { message: (err as Error).message } }, 'users.info failed; using the id as name');
     }

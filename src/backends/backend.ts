@@ -106,6 +106,10 @@ export interface ModelBackend {
   readonly name: string;
   /** The built-in tools and plug-ins the assistant has (for help texts). */
   readonly toolTypes: string[];
+  /** Several named assistants (ASSISTANTS_FILE): their names and built-in tools. */
+  assistants?(): Array<{ name: string; toolTypes: string[] }>;
+  /** The named assistant a conversation belongs to. */
+  assistantOf?(state: ConversationState): string;
   /** Why this backend cannot take a file of this type to the model, or undefined when it can. */
   acceptsFile?(contentType: string, name: string): string | undefined;
   /** A new conversation, with its first messages (the backend may send both in one request). */

@@ -6,10 +6,12 @@ import type { Logger } from '../log.js';
 import type { Store } from '../store/index.js';
 import { AssistantBackend, ensureAssistant } from './assistant/index.js';
 import type { ModelBackend } from './backend.js';
+import { RoutedBackend, type NamedBackend } from './routed.js';
 import { ImageSynthesis, ResponsesBackend, dashscopeFetch } from './responses/index.js';
 
 export type { ModelBackend } from './backend.js';
 export { BackendSlot } from './slot.js';
+export { RoutedBackend } from './routed.js';
 export { ModelError } from './errors.js';
 
 export interface BackendDeps {
@@ -28,15 +30,33 @@ export function assistantClient(config: Config, deps: BackendDeps): AssistantCli
 }
 
 /**
- * The backend DASHSCOPE_API names, ready to answer: one line per backend. Throws the backend's
- * ModelError when DashScope refuses or cannot be reached (the caller retries what is retryable).
+ * The backend DASHSCOPE_API names, ready to answer: one line per backend; with ASSISTANTS_FILE,
+ * one per named assistant behind a RoutedBackend (`choose` picks the assistant of a new
+ * conversation). Throws the backend's ModelError when DashScope refuses or cannot be reached (the
+ * caller retries what is retryable).
  */
-export async function createBackend(config: Config, deps: BackendDeps): Promise<ModelBackend> {
-  switch (config.dashscope.api) {
+export async function createBackend(config: Config, deps: BackendDeps, choose?: (key: string) => Promise<string>): Promise<ModelBackend> {
+  if (!config.assistants) return createOne(config, { ...config.assistant, backend: config.dashscope.api, label: 'default' }, deps);
+  const named = new Map<string, NamedBackend>();
+  for (const e of Object.values(config.assistants.assistants)) {
+    const backend = await createOne(
+      config,
+      { id: e.id, name: e.dashscopeName, model: e.model, instructions: e.instructions, tools: e.tools, pluginTokens: e.pluginTokens, backend: e.backend, label: e.name },
+      deps,
+    );
+    named.set(e.name, { backend, ...(e.functions ? { functions: e.functions } : {}) });
+  }
+  return new RoutedBackend(named, choose ?? (async () => 'default'));
+}
+
+type OneAssistant = Config['assistant'] & { backend: 'assistant' | 'responses'; label: string };
+
+async function createOne(config: Config, a: OneAssistant, deps: BackendDeps): Promise<ModelBackend> {
+  switch (a.backend) {
     case 'assistant': {
       const api = assistantClient(config, deps);
-      const assistant = await ensureAssistant(api, deps.store, config.assistant);
-      deps.log.info({ backend: 'assistant', assistant: assistant.id, action: assistant.action, tools: assistant.toolTypes }, 'assistant ready');
+      const assistant = await ensureAssistant(api, deps.store, a);
+      deps.log.info({ backend: 'assistant', name: a.label, assistant: assistant.id, action: assistant.action, tools: assistant.toolTypes }, 'assistant ready');
       return new AssistantBackend(api, assistant, deps.log);
     }
     case 'responses': {
@@ -50,15 +70,15 @@ export async function createBackend(config: Config, deps: BackendDeps): Promise<
       });
       const native = new Transport({ baseUrl: config.dashscope.baseUrl, apiKey, workspace, userAgent: deps.userAgent, onResponse: deps.onResponse });
       const images = new ImageSynthesis(native, { model: config.dashscope.imageModel, pollMs: deps.testing?.imagePollMs });
-      if (config.assistant.id) deps.log.warn('ASSISTANT_ID names an Assistant API assistant: the Responses backend uses ASSISTANT_MODEL, ASSISTANT_INSTRUCTIONS and ASSISTANT_TOOLS instead');
-      deps.log.info({ backend: 'responses', model: config.assistant.model, tools: config.assistant.tools, imageModel: images.model }, 'assistant ready');
+      if (a.id) deps.log.warn('ASSISTANT_ID names an Assistant API assistant: the Responses backend uses ASSISTANT_MODEL, ASSISTANT_INSTRUCTIONS and ASSISTANT_TOOLS instead');
+      deps.log.info({ backend: 'responses', name: a.label, model: a.model, tools: a.tools, imageModel: images.model }, 'assistant ready');
       return new ResponsesBackend(
         client,
-        { model: config.assistant.model, instructions: config.assistant.instructions, tools: config.assistant.tools, historyChars: config.dashscope.historyChars },
+        { model: a.model, instructions: a.instructions, tools: a.tools, historyChars: config.dashscope.historyChars },
         { log: deps.log, images, assistantApi: assistantClient(config, deps) },
       );
     }
     default:
-      throw new TypeError(`unknown DASHSCOPE_API ${String(config.dashscope.api)}`);
+      throw new TypeError(`unknown backend ${String(a.backend)}`);
   }
 }

@@ -38,6 +38,14 @@ export class BackendSlot implements ModelBackend {
     return (await this.b.release?.(resources)) ?? [];
   }
 
+  assistants(): Array<{ name: string; toolTypes: string[] }> {
+    return this.current?.assistants?.() ?? [{ name: 'default', toolTypes: this.toolTypes }];
+  }
+
+  assistantOf(state: ConversationState): string {
+    return this.b.assistantOf?.(state) ?? 'default';
+  }
+
   acceptsFile(contentType: string, name: string): string | undefined {
     return this.b.acceptsFile?.(contentType, name);
   }

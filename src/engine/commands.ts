@@ -1,5 +1,10 @@
 /** The words a person can say to Threadline on any platform. */
-export type Command = { name: 'help' } | { name: 'reset' } | { name: 'stop' } | { name: 'notes'; action: 'start' | 'stop' | 'summary' | 'status'; title?: string };
+export type Command =
+  | { name: 'help' }
+  | { name: 'reset' }
+  | { name: 'stop' }
+  | { name: 'notes'; action: 'start' | 'stop' | 'summary' | 'status'; title?: string }
+  | { name: 'assistant'; action: 'show' | 'list' | 'use'; choice?: string };
 
 /**
  * Reads a command from the text after the bot's mention (or a whole DM). Only the first word
@@ -14,6 +19,13 @@ export function parseCommand(text: string): Command | undefined {
   if (/^(help|\?)$/.test(lower)) return { name: 'help' };
   if (/^(reset|new|forget)$/.test(lower)) return { name: 'reset' };
   if (/^(stop|cancel)$/.test(lower)) return { name: 'stop' };
+  const assistant = /^assistant(?:\s+(list|use)(?:\s+([a-z0-9_-]{1,41}))?)?$/i.exec(t);
+  if (assistant) {
+    const action = (assistant[1]?.toLowerCase() ?? 'show') as 'show' | 'list' | 'use';
+    if (action === 'use' && !assistant[2]) return undefined;
+    if (action !== 'use' && assistant[2]) return undefined;
+    return { name: 'assistant', action, ...(assistant[2] ? { choice: assistant[2].toLowerCase() } : {}) };
+  }
   const notes = /^notes(?:\s+(start|stop|end|summary|status))?(?:\s+([\s\S]*))?$/i.exec(t);
   if (notes) {
     const raw = (notes[1] ?? 'status').toLowerCase();
@@ -26,7 +38,7 @@ export function parseCommand(text: string): Command | undefined {
 }
 
 /** The help text, listing commands and the assistant's tools. */
-export function helpText(opts: { assistantTools: string[]; localTools: string[]; commandPrefix: string; meetings: boolean }): string {
+export function helpText(opts: { assistantTools: string[]; localTools: string[]; commandPrefix: string; meetings: boolean; assistants?: boolean }): string {
   const p = opts.commandPrefix;
   const tools = [...opts.assistantTools.map(describeTool), ...opts.localTools.map((t) => `\`${t}\` (local function)`)];
   return [
@@ -36,6 +48,7 @@ export function helpText(opts: { assistantTools: string[]; localTools: string[];
     `• \`${p}help\`: this message`,
     `• \`${p}reset\`: forget this conversation and start fresh`,
     `• \`${p}stop\`: stop the answer in progress`,
+    ...(opts.assistants ? [`• \`${p}assistant\`, \`${p}assistant list\`, \`${p}assistant use <name>\`: which assistant this channel uses, and switching it (admins)`] : []),
     `• \`${p}notes start [title]\`, \`${p}notes summary\`, \`${p}notes status\`, \`${p}notes stop\`: take meeting notes in this channel and post minutes${opts.meetings ? '' : ' (not available yet)'}`,
     '',
     tools.length ? `**What I can do**: ${tools.join(', ')}` : '',
@@ -45,7 +58,7 @@ export function helpText(opts: { assistantTools: string[]; localTools: string[];
     .trim();
 }
 
-function describeTool(type: string): string {
+export function describeTool(type: string): string {
   switch (type) {
     case 'text_to_image':
     case 'wanx':

@@ -3,11 +3,13 @@ import type { ModelBackend, TurnMessage } from '../backends/backend.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { HeldLock, Store } from '../store/index.js';
-import { helpText, parseCommand, type Command } from './commands.js';
+import { describeTool, helpText, parseCommand, type Command } from './commands.js';
 import { Conversations, type ConversationRecord } from './conversations.js';
 import { humanMessage } from './errors.js';
 import { DEFAULT_FILE_TYPES, SharedFiles, type FileOptions } from './files.js';
 import { HeldResources } from './resources.js';
+import { channelKeyOf, routeAssistant } from './assistant-routes.js';
+import type { AssistantRoute } from '../assistants-file.js';
 import type { ImageFetcher } from './images.js';
 import { Answers, SHUTDOWN, STOPPED } from './answers.js';
 import { RateLimiter } from './rate-limit.js';
@@ -44,6 +46,10 @@ export interface EngineOptions {
   commandPrefix?: string;
   /** Files people share: the size cap and the type allowlist (FILE_MAX_BYTES, FILE_TYPES). */
   files?: FileOptions;
+  /** ASSISTANTS_FILE's routes: which named assistant a new conversation gets. */
+  assistantRoutes?: AssistantRoute[];
+  /** People who may switch a channel's assistant besides workspace and server admins (ADMIN_USER_IDS, `platform:id` or a bare id). */
+  adminUserIds?: string[];
 }
 
 export interface EngineDeps {
@@ -89,6 +95,8 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       lockTtlMs: 10_000,
       commandPrefix: '',
       files: { maxBytes: 20 * 1024 * 1024, types: DEFAULT_FILE_TYPES },
+      assistantRoutes: [],
+      adminUserIds: [],
       ...deps.options,
     };
     this.files = new SharedFiles({ platforms: deps.platforms, backend: deps.backend, log: deps.log, options: this.opts.files });
@@ -198,6 +206,41 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
     }
   }
 
+  /**
+   * The named assistant a new conversation at `key` gets: the channel's choice (`assistant use`),
+   * else the first route of ASSISTANTS_FILE that matches, else `default`.
+   */
+  async chooseAssistant(key: string): Promise<string> {
+    const names = (this.deps.backend.assistants?.() ?? []).map((a) => a.name);
+    const chosen = await this.deps.store.get<unknown>(`assistant-choice:${channelKeyOf(key)}`);
+    if (typeof chosen === 'string' && names.includes(chosen)) return chosen;
+    return routeAssistant(this.opts.assistantRoutes, key);
+  }
+
+  private async assistantCommand(m: Inbound, action: 'show' | 'list' | 'use', choice?: string): Promise<void> {
+    const named = this.deps.backend.assistants?.() ?? [{ name: 'default', toolTypes: this.deps.backend.toolTypes }];
+    const describe = (a: { name: string; toolTypes: string[] }) => `**${a.name}**${a.toolTypes.length ? `: ${a.toolTypes.map(describeTool).join(', ')}` : ''}`;
+    if (action === 'list') return m.sink.notice(`Assistants here:\n${named.map((a) => `• ${describe(a)}`).join('\n')}`);
+    const current = await this.chooseAssistant(m.key);
+    if (action === 'show') {
+      const rec = await this.conversations.get(m.key);
+      const mine = rec ? (this.deps.backend.assistantOf?.(rec.state) ?? 'default') : current;
+      const line = `This channel uses ${describe(named.find((a) => a.name === current) ?? named[0])}.`;
+      return m.sink.notice(mine !== current ? `${line} This conversation keeps **${mine}**, the assistant it started with, until \`reset\`.` : line);
+    }
+    const admins = new Set(this.opts.adminUserIds);
+    if (!(m.author.mayConfigure ?? m.author.isAdmin) && !admins.has(m.author.id) && !admins.has(`${m.target.platform}:${m.author.id}`)) {
+      return m.sink.notice('Only a workspace admin (Slack) or someone who may manage channels (Discord) can switch the assistant for this channel.');
+    }
+    if (!named.some((a) => a.name === choice)) return m.sink.notice(`There is no assistant called ${choice}. Say \`assistant list\` to see them.`);
+    const where = `assistant-choice:${channelKeyOf(m.key)}`;
+    // `default` clears the channel's choice: ASSISTANTS_FILE's routes apply again
+    if (choice === 'default') await this.deps.store.delete(where);
+    else await this.deps.store.set(where, choice);
+    this.deps.log.info({ channel: channelKeyOf(m.key), assistant: choice, by: m.author.id }, 'channel assistant switched');
+    return m.sink.notice(`From the next conversation, this channel uses **${await this.chooseAssistant(m.key)}**. Conversations already going keep theirs until \`reset\`.`);
+  }
+
   /** Messages being answered or waiting, by person (`platform:id`), and whose each counted message is. */
   private readonly personInFlight = new Map<string, number>();
   private readonly counted = new Map<string, string>();
@@ -226,15 +269,23 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
 
   private async command(m: Inbound, c: Command): Promise<void> {
     switch (c.name) {
-      case 'help':
+      case 'help': {
+        // the tools of the assistant this conversation has (or a new one here would get)
+        const rec = await this.conversations.get(m.key);
+        const name = rec ? (this.deps.backend.assistantOf?.(rec.state) ?? 'default') : await this.chooseAssistant(m.key);
+        const named = this.deps.backend.assistants?.() ?? [];
         return m.sink.notice(
           helpText({
-            assistantTools: this.deps.backend.toolTypes,
+            assistantTools: named.find((a) => a.name === name)?.toolTypes ?? this.deps.backend.toolTypes,
             localTools: this.deps.registry.list().map((t) => t.name),
             commandPrefix: this.opts.commandPrefix,
             meetings: !!this.meetings,
+            assistants: named.length > 1,
           }),
         );
+      }
+      case 'assistant':
+        return this.assistantCommand(m, c.action, c.choice);
       case 'reset': {
         if (!(await this.mayControl(m))) return m.sink.notice(NOT_YOURS('reset'));
         const local = this.answers.active.get(m.key);

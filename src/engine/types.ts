@@ -14,6 +14,8 @@ export interface Author {
   name: string;
   /** May stop anyone's meeting or run (workspace/guild admins). */
   isAdmin?: boolean;
+  /** May change how a channel is set up (its assistant): Slack workspace admins and owners, Discord members with Manage Channels. */
+  mayConfigure?: boolean;
 }
 
 export type InboundKind =
