@@ -153,6 +153,10 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
         files: config.files,
         assistantRoutes: config.assistants?.routes ?? [],
         adminUserIds: config.adminUserIds,
+        budgets: {
+          ...config.budgets,
+          byAssistant: Object.fromEntries(Object.values(config.assistants?.assistants ?? {}).flatMap((a) => (a.budget ? [[a.name, a.budget]] : []))),
+        },
       },
     });
     late.engine = engine;
@@ -169,6 +173,7 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
         editIntervalMs: opts.testing?.editIntervalMs,
         typingEveryMs: opts.testing?.discordTypingEveryMs,
         fileTimeoutMs: config.files.timeoutMs,
+        assistantNames: Object.keys(config.assistants?.assistants ?? { default: 1 }),
       });
       cleanup.unshift(() => discord!.stop());
       readiness.add('discord', () => discord!.isConnected());

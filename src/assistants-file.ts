@@ -17,6 +17,8 @@ export interface AssistantEntry {
   pluginTokens: Record<string, string>;
   /** The local function tools it may use; undefined = all of them. */
   functions?: string[];
+  /** Token budgets that replace BUDGET_TOKENS_PER_USER_DAY / _PER_CHANNEL_DAY for this assistant. */
+  budget?: { perUserDay?: number; perChannelDay?: number };
 }
 
 /** Which assistant answers where: the first rule that matches wins, `default` otherwise. */
@@ -100,6 +102,15 @@ export function readAssistantsFile(
           else pluginTokens[plugin] = token;
         }
     }
+    let budget: AssistantEntry['budget'];
+    if (e.budget !== undefined) {
+      const b = e.budget;
+      const n = (k: string) => (isObject(b) && b[k] !== undefined ? b[k] : undefined);
+      const ok = (v: unknown) => v === undefined || (typeof v === 'number' && Number.isInteger(v) && v >= 0);
+      if (!isObject(b) || Object.keys(b).some((k) => !['tokens_per_user_day', 'tokens_per_channel_day'].includes(k)) || !ok(n('tokens_per_user_day')) || !ok(n('tokens_per_channel_day')))
+        at(`${f}.budget`, 'takes "tokens_per_user_day" and "tokens_per_channel_day" (whole numbers, 0 = no limit)');
+      else budget = { perUserDay: n('tokens_per_user_day') as number | undefined, perChannelDay: n('tokens_per_channel_day') as number | undefined };
+    }
     const tools = strings('tools');
     const functions = strings('functions');
     assistants[name] = {
@@ -112,6 +123,7 @@ export function readAssistantsFile(
       tools: tools ?? (id ? [] : defaults.tools),
       pluginTokens: { ...(name === 'default' ? defaults.pluginTokens : {}), ...pluginTokens },
       ...(functions ? { functions } : {}),
+      ...(budget ? { budget } : {}),
     };
   }
   assistants.default ??= { ...defaults, name: 'default', dashscopeName: defaults.baseName };

@@ -48,6 +48,12 @@ export class Metrics {
     registers: [this.registry],
     collect: (): void => this.imageBytesHeld.set(this.heldImageBytes()),
   });
+  readonly tokens = new Counter({
+    name: 'threadline_tokens_total',
+    help: 'Tokens used by turns, by assistant and kind (input, output)',
+    labelNames: ['assistant', 'kind'] as const,
+    registers: [this.registry],
+  });
   readonly activeMeetings = new Gauge({ name: 'threadline_active_meetings', help: 'Meetings taking notes right now (this instance)', registers: [this.registry] });
   readonly dashscopeErrors = new Counter({ name: 'threadline_dashscope_errors_total', help: 'DashScope error responses by code', labelNames: ['code'], registers: [this.registry] });
   readonly dashscopeRequests = new Counter({

@@ -1,7 +1,7 @@
 import { PermissionFlagsBits, PermissionsBitField, SlashCommandBuilder, type RESTPostAPIChatInputApplicationCommandsJSONBody } from 'discord.js';
 
-/** The slash commands Threadline registers (by bulk overwrite at startup). */
-export function slashCommands(): RESTPostAPIChatInputApplicationCommandsJSONBody[] {
+/** The slash commands Threadline registers (by bulk overwrite at startup); `assistants`: the names ASSISTANTS_FILE gives, offered as choices. */
+export function slashCommands(assistants: string[] = ['default']): RESTPostAPIChatInputApplicationCommandsJSONBody[] {
   return [
     new SlashCommandBuilder()
       .setName('ask')
@@ -21,6 +21,19 @@ export function slashCommands(): RESTPostAPIChatInputApplicationCommandsJSONBody
       )
       .addStringOption((o) => o.setName('title').setDescription('Meeting title (for start)').setMaxLength(200)),
     new SlashCommandBuilder().setName('help').setDescription('What Threadline can do'),
+    new SlashCommandBuilder().setName('usage').setDescription('The tokens you and this channel have used today'),
+    new SlashCommandBuilder()
+      .setName('assistant')
+      .setDescription('Which assistant this channel uses, or switch it (Manage Channels)')
+      .addStringOption((o) =>
+        o.setName('action').setDescription('What to do').setRequired(true).addChoices({ name: 'show', value: 'show' }, { name: 'list', value: 'list' }, { name: 'use', value: 'use' }),
+      )
+      .addStringOption((o) =>
+        o
+          .setName('name')
+          .setDescription('The assistant (for use)')
+          .addChoices(...assistants.slice(0, 25).map((a) => ({ name: a, value: a }))),
+      ),
   ].map((b) => b.toJSON());
 }
 

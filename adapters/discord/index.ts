@@ -36,6 +36,15 @@ export interface DiscordDeps {
   typingEveryMs?: number;
   /** One deadline per shared file downloaded (FILE_TIMEOUT). */
   fileTimeoutMs?: number;
+  /** The named assistants (ASSISTANTS_FILE), offered as choices of /assistant. */
+  assistantNames?: string[];
+}
+
+/** /assistant's options as the words the engine reads (`assistant use support`). */
+function assistantText(action: string, name: string | null): string {
+  if (action === 'list') return 'assistant list';
+  if (action === 'use') return name ? `assistant use ${name}` : 'assistant';
+  return 'assistant';
 }
 
 export interface DiscordAdapter extends PlatformPort {
@@ -267,7 +276,9 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
         ? interaction.options.getString('prompt', true)
         : name === 'notes'
           ? `notes ${interaction.options.getString('action', true)} ${interaction.options.getString('title') ?? ''}`.trim()
-          : name;
+          : name === 'assistant'
+            ? assistantText(interaction.options.getString('action', true), interaction.options.getString('name'))
+            : name;
     const channel = interaction.channel;
     const isDm = !interaction.guildId;
     const parentId = channel?.isThread() ? channel.parentId : undefined;
@@ -309,8 +320,8 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
   const botId = client.user!.id;
   const applicationId = client.application?.id ?? botId;
   try {
-    if (config.guildId) await client.application!.commands.set(slashCommands(), config.guildId);
-    else await client.application!.commands.set(slashCommands());
+    if (config.guildId) await client.application!.commands.set(slashCommands(deps.assistantNames), config.guildId);
+    else await client.application!.commands.set(slashCommands(deps.assistantNames));
   } catch (err) {
     log.warn({ err: { message: (err as Error).message } }, 'could not register slash commands');
   }

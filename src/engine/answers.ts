@@ -16,6 +16,8 @@ export interface AnswersDeps extends Pick<EngineDeps, 'backend' | 'registry' | '
   runTimeoutMs: number;
   onRunStarted(key: string, runId: string): void;
   onTurnEnded(key: string, status: string, runId?: string): void;
+  /** A turn's tokens, for budgets and metrics: who asked (`platform:id`) and which assistant answered. */
+  onUsage?(u: { key: string; who: string; assistant: string; inputTokens: number; outputTokens: number }): Promise<void>;
 }
 
 /**
@@ -56,6 +58,15 @@ export class Answers {
       await this.deliver(outcome, sink);
       this.observe(rec.key, 'completed', started, outcome);
       await this.deps.conversations.endRun(rec);
+      await this.deps
+        .onUsage?.({
+          key: rec.key,
+          who: `${m.target.platform}:${m.author.id}`,
+          assistant: this.deps.backend.assistantOf?.(rec.state) ?? 'default',
+          inputTokens: outcome.inputTokens ?? 0,
+          outputTokens: outcome.outputTokens ?? 0,
+        })
+        .catch((err: unknown) => this.deps.log.warn({ err, conversation: rec.key }, 'could not count the turn against the budgets'));
     } catch (err) {
       const reason: unknown = ac.signal.aborted ? ac.signal.reason : timeout.aborted ? TIMED_OUT : lock.lost.aborted ? 'lock lost' : undefined;
       if (reason === SHUTDOWN) {

@@ -4,7 +4,8 @@ export type Command =
   | { name: 'reset' }
   | { name: 'stop' }
   | { name: 'notes'; action: 'start' | 'stop' | 'summary' | 'status'; title?: string }
-  | { name: 'assistant'; action: 'show' | 'list' | 'use'; choice?: string };
+  | { name: 'assistant'; action: 'show' | 'list' | 'use'; choice?: string }
+  | { name: 'usage' };
 
 /**
  * Reads a command from the text after the bot's mention (or a whole DM). Only the first word
@@ -19,6 +20,7 @@ export function parseCommand(text: string): Command | undefined {
   if (/^(help|\?)$/.test(lower)) return { name: 'help' };
   if (/^(reset|new|forget)$/.test(lower)) return { name: 'reset' };
   if (/^(stop|cancel)$/.test(lower)) return { name: 'stop' };
+  if (lower === 'usage') return { name: 'usage' };
   const assistant = /^assistant(?:\s+(list|use)(?:\s+([a-z0-9_-]{1,41}))?)?$/i.exec(t);
   if (assistant) {
     const action = (assistant[1]?.toLowerCase() ?? 'show') as 'show' | 'list' | 'use';
@@ -48,6 +50,7 @@ export function helpText(opts: { assistantTools: string[]; localTools: string[];
     `• \`${p}help\`: this message`,
     `• \`${p}reset\`: forget this conversation and start fresh`,
     `• \`${p}stop\`: stop the answer in progress`,
+    `• \`${p}usage\`: the tokens you and this channel have used today`,
     ...(opts.assistants ? [`• \`${p}assistant\`, \`${p}assistant list\`, \`${p}assistant use <name>\`: which assistant this channel uses, and switching it (admins)`] : []),
     `• \`${p}notes start [title]\`, \`${p}notes summary\`, \`${p}notes status\`, \`${p}notes stop\`: take meeting notes in this channel and post minutes${opts.meetings ? '' : ' (not available yet)'}`,
     '',

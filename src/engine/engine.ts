@@ -8,6 +8,7 @@ import { Conversations, type ConversationRecord } from './conversations.js';
 import { humanMessage } from './errors.js';
 import { DEFAULT_FILE_TYPES, SharedFiles, type FileOptions } from './files.js';
 import { HeldResources } from './resources.js';
+import { Budgets, type BudgetOptions } from './budgets.js';
 import { channelKeyOf, routeAssistant } from './assistant-routes.js';
 import type { AssistantRoute } from '../assistants-file.js';
 import type { ImageFetcher } from './images.js';
@@ -50,6 +51,8 @@ export interface EngineOptions {
   assistantRoutes?: AssistantRoute[];
   /** People who may switch a channel's assistant besides workspace and server admins (ADMIN_USER_IDS, `platform:id` or a bare id). */
   adminUserIds?: string[];
+  /** Token budgets per person and channel per day (BUDGET_TOKENS_PER_USER_DAY, …). */
+  budgets?: BudgetOptions;
 }
 
 export interface EngineDeps {
@@ -78,6 +81,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
   private readonly answers: Answers;
   private readonly limiter: RateLimiter;
   private readonly files: SharedFiles;
+  private readonly budgets: Budgets;
   /** Files uploaded for conversations, released at reset or once their records expire. */
   readonly held: HeldResources;
   private readonly opts: Required<Omit<EngineOptions, 'idleResetMs'>> & { idleResetMs?: number };
@@ -97,9 +101,11 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       files: { maxBytes: 20 * 1024 * 1024, types: DEFAULT_FILE_TYPES },
       assistantRoutes: [],
       adminUserIds: [],
+      budgets: {},
       ...deps.options,
     };
     this.files = new SharedFiles({ platforms: deps.platforms, backend: deps.backend, log: deps.log, options: this.opts.files });
+    this.budgets = new Budgets(deps.store, this.opts.budgets);
     this.held = new HeldResources({ store: deps.store, backend: deps.backend, log: deps.log, exists: async (key) => !!(await this.conversations.get(key)) });
     this.conversations = new Conversations(deps.store, { idleResetMs: this.opts.idleResetMs, ttlMs: this.opts.conversationTtlMs, log: deps.log });
     this.queue = new TurnQueue({
@@ -124,6 +130,11 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       runTimeoutMs: this.opts.runTimeoutMs,
       onRunStarted: (key, runId) => this.emit('run-started', { key, runId }),
       onTurnEnded: (key, status, runId) => this.emit('turn-ended', { key, status, runId }),
+      onUsage: async (u) => {
+        this.deps.metrics?.tokens.inc({ assistant: u.assistant, kind: 'input' }, u.inputTokens);
+        this.deps.metrics?.tokens.inc({ assistant: u.assistant, kind: 'output' }, u.outputTokens);
+        await this.budgets.spend(u.who, u.key, u.inputTokens + u.outputTokens);
+      },
     });
     this.limiter = new RateLimiter(deps.store, this.opts.turnsPerMinute);
     this.meetings = deps.meetings;
@@ -187,6 +198,11 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       return;
     }
     const who = `${m.target.platform}:${m.author.id}`;
+    const overBudget = await this.budgets.refusal(who, m.key, await this.assistantFor(m.key));
+    if (overBudget) {
+      await m.sink.fail(overBudget);
+      return;
+    }
     if (!(await this.limiter.allow(who))) {
       await m.sink.fail('You are sending messages faster than I can answer. Please wait a minute and try again.');
       return;
@@ -215,6 +231,23 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
     const chosen = await this.deps.store.get<unknown>(`assistant-choice:${channelKeyOf(key)}`);
     if (typeof chosen === 'string' && names.includes(chosen)) return chosen;
     return routeAssistant(this.opts.assistantRoutes, key);
+  }
+
+  /** The assistant a conversation has, or a new one at `key` would get. */
+  private async assistantFor(key: string): Promise<string> {
+    if (!this.deps.backend.assistants) return 'default';
+    const rec = await this.conversations.get(key);
+    return rec ? (this.deps.backend.assistantOf?.(rec.state) ?? 'default') : this.chooseAssistant(key);
+  }
+
+  private async usageCommand(m: Inbound): Promise<void> {
+    const who = `${m.target.platform}:${m.author.id}`;
+    const used = await this.budgets.used(who, m.key);
+    const limits = this.budgets.limits(await this.assistantFor(m.key));
+    const of = (n?: number) => (n ? ` of ${n.toLocaleString('en-US')}` : '');
+    return m.sink.notice(
+      `Today (UTC) you have used ${used.user.toLocaleString('en-US')} tokens${of(limits.perUserDay)}; this channel ${used.channel.toLocaleString('en-US')}${of(limits.perChannelDay)}.`,
+    );
   }
 
   private async assistantCommand(m: Inbound, action: 'show' | 'list' | 'use', choice?: string): Promise<void> {
@@ -286,6 +319,8 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       }
       case 'assistant':
         return this.assistantCommand(m, c.action, c.choice);
+      case 'usage':
+        return this.usageCommand(m);
       case 'reset': {
         if (!(await this.mayControl(m))) return m.sink.notice(NOT_YOURS('reset'));
         const local = this.answers.active.get(m.key);

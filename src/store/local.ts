@@ -67,6 +67,17 @@ export class LocalStore implements Store {
     });
   }
 
+  count(key: string, n: number, ttlMs: number): Promise<number> {
+    const name = `count:${key}`;
+    return this.mutex.run(name, async () => {
+      const current = await this.kv.get<{ v: number; until: number }>(name);
+      const fresh = !current || current.until <= Date.now();
+      const next = { v: (fresh ? 0 : current.v) + Math.round(n), until: fresh ? Date.now() + ttlMs : current.until };
+      if (n !== 0 || fresh) await this.kv.set(name, next, Math.max(1, next.until - Date.now()));
+      return next.v;
+    });
+  }
+
   async lock(name: string, opts: LockOptions = {}): Promise<HeldLock> {
     const release = await this.locks.acquireWithin(name, opts.waitMs ?? 15 * 60_000, () => new LockTimeoutError(name), opts.signal);
     return { lost: new AbortController().signal, release: async () => release() };

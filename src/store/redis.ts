@@ -107,6 +107,19 @@ export class RedisStore implements Store {
     return w.estimate(Number(count), Number(previous ?? 0));
   }
 
+  async count(key: string, n: number, ttlMs: number): Promise<number> {
+    const k = this.k('count', key);
+    // one round trip: create the counter with its expiry, add
+    const [, value] = await this.guard(
+      this.client
+        .multi()
+        .set(k, '0', { condition: 'NX', expiration: { type: 'PX', value: ttlMs } })
+        .incrBy(k, Math.round(n))
+        .exec(),
+    );
+    return Number(value);
+  }
+
   async lock(name: string, opts: LockOptions = {}): Promise<HeldLock> {
     const ttl = opts.ttlMs ?? 30_000;
     const deadline = Date.now() + (opts.waitMs ?? 15 * 60_000);

@@ -18,6 +18,11 @@ export interface Store {
    * still overlaps). Shared by every instance on Redis.
    */
   hit(key: string, windowMs: number, now?: number): Promise<number>;
+  /**
+   * Adds `n` to the counter `key` (created at 0 with `ttlMs` to live) and returns its new value;
+   * `n` = 0 reads it. Shared by every instance on Redis (token budgets).
+   */
+  count(key: string, n: number, ttlMs: number): Promise<number>;
   /** Waits for the lock on `name` (renewed while held); throws LockTimeoutError past `waitMs`. */
   lock(name: string, opts?: LockOptions): Promise<HeldLock>;
   setAdd(name: string, member: string): Promise<void>;

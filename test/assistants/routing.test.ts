@@ -51,6 +51,14 @@ describe('ASSISTANTS_FILE', () => {
     expect(problemsOf({ assistants: { support: { plugins: { my_plugin: { token_env: 'UNSET_VAR' } } } } })).toEqual(['assistants.support.plugins.my_plugin.token_env: UNSET_VAR is not set']);
   });
 
+  it('an assistant may carry its own token budgets; a bad one is named', () => {
+    const c = withFile({ assistants: { data: { model: 'qwen-max', budget: { tokens_per_user_day: 5000, tokens_per_channel_day: 0 } } } });
+    expect(c.assistants!.assistants.data.budget).toEqual({ perUserDay: 5000, perChannelDay: 0 });
+    expect(problemsOf({ assistants: { data: { budget: { tokens_per_day: 5 } } } })).toEqual([
+      'assistants.data.budget: takes "tokens_per_user_day" and "tokens_per_channel_day" (whole numbers, 0 = no limit)',
+    ]);
+  });
+
   it('a bad file is a clear startup error naming the entry and the field', () => {
     expect(problemsOf('{ not json')[0]).toMatch(/cannot be read as JSON/);
     expect(problemsOf({ assistants: [] })).toEqual(['assistants: must be an object of named assistants']);

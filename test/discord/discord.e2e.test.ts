@@ -56,7 +56,7 @@ describe('Discord client', () => {
     expect(identify.d.intents).toBe(37377);
     const put = discord.rest.filter((c) => c.method === 'PUT')[0];
     expect(put.route).toBe(`/applications/${discord.botId}/guilds/${discord.guildId}/commands`);
-    expect(put.body.map((c: { name: string }) => c.name).sort()).toEqual(['ask', 'help', 'notes', 'reset', 'stop']);
+    expect(put.body.map((c: { name: string }) => c.name).sort()).toEqual(['ask', 'assistant', 'help', 'notes', 'reset', 'stop', 'usage']);
     expect(app.discord!.inviteUrl).toMatch(/client_id=1457469483726668048&scope=bot%20applications.commands&permissions=\d+/);
     expect((await fetch(`${app.url}/readyz`)).status).toBe(200);
   });
@@ -202,6 +202,50 @@ describe('replies', () => {
     expect(callback.body.type).toBe(5); // deferred channel message
     const edits = discord.rest.filter((c) => c.method === 'PATCH' && c.route.includes('itoken-1'));
     expect(edits.at(-1)!.body.content).toBe('You said: Test User: what is up');
+  });
+});
+
+describe('/assistant and /usage (issue 16)', () => {
+  function slash(token: string, name: string, options: Array<{ name: string; type: number; value: string }>, permissions: string) {
+    return {
+      id: discord.nextId(),
+      application_id: discord.botId,
+      type: 2,
+      token,
+      version: 1,
+      guild_id: discord.guildId,
+      channel_id: channelMention.channel_id,
+      channel: { id: channelMention.channel_id, type: 0, guild_id: discord.guildId, name: 'channel-1' },
+      member: { user: channelMention.author, roles: [], permissions, joined_at: new Date().toISOString(), deaf: false, mute: false, flags: 0 },
+      data: { id: '2', name, type: 1, options },
+      app_permissions: '2248473465835073',
+      locale: 'en-US',
+      guild_locale: 'en-US',
+      entitlements: [],
+      authorizing_integration_owners: { 0: discord.guildId },
+      context: 0,
+    };
+  }
+  const answerTo = async (token: string) => {
+    await discord.rest.waitFor((c) => c.method === 'PATCH' && c.route === `/webhooks/${discord.botId}/${token}/messages/@original`);
+    await app.discord!.idle();
+    return discord.rest.filter((c) => c.method === 'PATCH' && c.route.includes(token)).at(-1)!.body.content as string;
+  };
+
+  it('switching needs Manage Channels: without it a polite refusal, with it the channel is switched', async () => {
+    const use = [
+      { name: 'action', type: 3, value: 'use' },
+      { name: 'name', type: 3, value: 'default' },
+    ];
+    discord.dispatch('INTERACTION_CREATE', slash('itoken-as1', 'assistant', use, '2248473465835073')); // no Manage Channels (bit 16)
+    expect(await answerTo('itoken-as1')).toMatch(/Only a workspace admin \(Slack\) or someone who may manage channels \(Discord\)/);
+    discord.dispatch('INTERACTION_CREATE', slash('itoken-as2', 'assistant', use, String(2248473465835073n | 16n)));
+    expect(await answerTo('itoken-as2')).toMatch(/From the next conversation, this channel uses \*\*default\*\*/);
+  });
+
+  it('/usage says what was used today', async () => {
+    discord.dispatch('INTERACTION_CREATE', slash('itoken-us1', 'usage', [], '2248473465835073'));
+    expect(await answerTo('itoken-us1')).toMatch(/^Today \(UTC\) you have used \d+ tokens; this channel \d+\.$/);
   });
 });
 
