@@ -43,6 +43,7 @@ beforeAll(async () => {
       assistants: {
         default: { model: 'qwen-plus', instructions: 'You are a helpful teammate.' },
         support: { model: 'qwen-max', instructions: 'You answer support questions.', tools: ['code_interpreter'], functions: [] },
+        data: { model: 'qwen-max', instructions: 'You analyse data.' },
       },
       routes: [{ slack: { team: TEAM, channel: 'CSUPPORT' }, assistant: 'support' }],
     }),
@@ -126,6 +127,20 @@ describe('named assistants', () => {
     await postSlack(app.url, mention('CGENERAL', 'another new question'));
     await app.slack!.idle();
     expect(lastRunAssistant()).toBe(assistantIdOf('Acme'));
+  });
+
+  it("a channel's choice wins over the file's route for that channel, and clearing it gives the route back", async () => {
+    const chosen = mention('CSUPPORT', 'assistant use data', 'U00FAKEADMIN');
+    await postSlack(app.url, chosen);
+    await app.slack!.idle();
+    await postSlack(app.url, mention('CSUPPORT', 'a data question'));
+    await app.slack!.idle();
+    expect(lastRunAssistant()).toBe(assistantIdOf('Acme-data'));
+    await postSlack(app.url, mention('CSUPPORT', 'assistant use default', 'U00FAKEADMIN'));
+    await app.slack!.idle();
+    await postSlack(app.url, mention('CSUPPORT', 'a support question'));
+    await app.slack!.idle();
+    expect(lastRunAssistant()).toBe(assistantIdOf('Acme-support'));
   });
 
   it('`assistant list` names them all; an unknown name is refused', async () => {
