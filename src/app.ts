@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { BackendSlot, ModelError, createBackend } from './backends/index.js';
 import type { Config } from './config.js';
 import { Engine } from './engine/engine.js';
+import { Intake } from './engine/intake.js';
 import { ImageFetcher } from './engine/images.js';
 import { Meetings } from './engine/meetings/index.js';
 import { getCurrentTime } from './engine/tools/builtin.js';
@@ -160,6 +161,10 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
       },
     });
     late.engine = engine;
+    // events acknowledged to Slack are recorded first; a heartbeat says this instance is alive
+    const intake = new Intake(store, log, config.instanceHeartbeatMs);
+    await intake.start();
+    cleanup.unshift(() => intake.stop());
     let slack: SlackAdapter | undefined;
     let discord: DiscordAdapter | undefined;
     if (config.discord) {
@@ -187,6 +192,7 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
         log,
         metrics,
         fileTimeoutMs: config.files.timeoutMs,
+        intake,
         socketPingTimeoutMs: opts.testing?.socketPingTimeoutMs,
         webApiRetries: opts.testing?.webApiRetries,
         editIntervalMs: opts.testing?.editIntervalMs,
@@ -208,6 +214,13 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
       if (resumedMeetings) log.info({ meetings: resumedMeetings }, 'meetings resumed');
       const recovered = await engine.recover();
       if (recovered) log.info({ recovered }, 'finishing runs left by the previous process');
+      if (slack) {
+        // what a dead instance acknowledged and never took care of; then every 10 s, for instances that die meanwhile
+        await slack.replayOrphans();
+        const timer = setInterval(() => void slack.replayOrphans().catch((err: unknown) => log.warn({ err }, 'replaying acknowledged events failed')), Math.min(10_000, config.instanceHeartbeatMs));
+        timer.unref();
+        cleanup.unshift(async () => clearInterval(timer));
+      }
     };
     if (bootstrapping) void bootstrapping.then(resume).catch((err: unknown) => log.error({ err }, 'could not resume after DashScope came back'));
     else await resume();

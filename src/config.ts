@@ -62,6 +62,8 @@ export interface Config {
   conversationIdleResetMs?: number;
   /** Conversation records expire this long after their last turn (default 180 days); 0 keeps them. */
   conversationTtlMs: number;
+  /** How long an instance's heartbeat lasts: what a dead instance acknowledged is replayed this long after it died. */
+  instanceHeartbeatMs: number;
   /** Tokens a day per person and per channel (0 = no limit). */
   budgets: { perUserDay: number; perChannelDay: number };
   /** People who may switch a channel's assistant besides admins (ADMIN_USER_IDS: `slack:U…`, `discord:…`, or bare ids). */
@@ -236,6 +238,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     conversationTtlMs: get('CONVERSATION_TTL') === '0' ? 0 : duration('CONVERSATION_TTL', 180 * 86_400_000)!,
     metricsToken: get('METRICS_TOKEN'),
     adminUserIds: list('ADMIN_USER_IDS'),
+    instanceHeartbeatMs: duration('INSTANCE_HEARTBEAT', 30_000)!,
     budgets: { perUserDay: int('BUDGET_TOKENS_PER_USER_DAY', 0), perChannelDay: int('BUDGET_TOKENS_PER_CHANNEL_DAY', 0) },
     metrics: get('METRICS_PORT') === undefined ? undefined : { port: int('METRICS_PORT', 9091, 0, 65535), host: get('METRICS_HOST') ?? get('HOST') ?? '0.0.0.0' },
     runTimeoutMs: duration('RUN_TIMEOUT', 600_000)!,

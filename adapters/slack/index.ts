@@ -18,6 +18,7 @@ import { SUGGESTED_PROMPTS, agentContextKey, agentContextText, aiThreadKey, view
 import { People } from './people.js';
 import { slackLogger } from './logger.js';
 import { slackFileFetcher } from './files.js';
+import type { Intake } from '../../src/engine/intake.js';
 
 export interface SlackDeps {
   config: NonNullable<Config['slack']>;
@@ -26,6 +27,8 @@ export interface SlackDeps {
   log: Logger;
   /** One deadline per shared file downloaded (FILE_TIMEOUT). */
   fileTimeoutMs?: number;
+  /** Events recorded before they are acknowledged (HTTP only: Socket Mode acknowledges in Bolt). */
+  intake?: Intake;
   metrics?: Metrics;
   /** Tests shorten Socket Mode's ping timeout (also its reconnect back-off unit). */
   socketPingTimeoutMs?: number;
@@ -52,6 +55,8 @@ export interface SlackAdapter extends PlatformPort {
   isConnected(): boolean;
   /** Resolves when every event received so far has been handled (tests). */
   idle(): Promise<void>;
+  /** Handles the events instances that died had acknowledged and not taken care of; returns how many. */
+  replayOrphans(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -112,7 +117,8 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
         bodyDeadlineMs: deps.bodyDeadlineMs,
         maxUnverifiedReads: deps.maxUnverifiedReads,
         onEvent: (body) => deps.metrics?.eventsReceived.inc({ platform: 'slack', kind: eventKind(body) }),
-        screen: (body) => screen(body),
+        screen: (body, replay) => screen(body, replay),
+        intake: deps.intake,
       });
   if (receiver instanceof SocketModeReceiver) {
     receiver.client.on('connected', () => (connected = true));
@@ -156,7 +162,7 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
    * Those are dropped after one lookup instead of going through Bolt's whole pipeline; messages
    * for the bot are claimed (the engine's dedupe) and passed on with their route.
    */
-  async function screen(body: Record<string, unknown>): Promise<{ drop: true } | { drop: false; context?: Record<string, unknown> }> {
+  async function screen(body: Record<string, unknown>, replay = false): Promise<{ drop: true } | { drop: false; context?: Record<string, unknown> }> {
     const e = body.event as Partial<SlackMessageEvent> | undefined;
     if (!e || (e.type !== 'message' && e.type !== 'app_mention') || !e.ts || !e.channel) return { drop: false };
     try {
@@ -165,7 +171,8 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
       const route = await routeOf(e as SlackMessageEvent, team);
       if ('ignore' in route) return { drop: true };
       if (route.kind === 'ambient') return (await engine.wantsAmbient(route.channelKey)) ? { drop: false, context: { threadlineRoute: route } } : { drop: true };
-      if (!(await engine.claimEvent(route.eventId))) return { drop: true };
+      // a replay: the dead process may have claimed it and died before taking care of it
+      if (replay ? !(await engine.needsReplay(route.eventId)) : !(await engine.claimEvent(route.eventId))) return { drop: true };
       return { drop: false, context: { threadlineRoute: route, threadlineClaimed: true } };
     } catch (err) {
       // the store is away: let the engine try, and tell the person
@@ -340,10 +347,24 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
 
   await app.start();
   log.info({ botUserId, team: auth.team_id, mode: config.appToken ? 'socket' : 'http' }, 'slack connected');
+  const replayOrphans = async (): Promise<number> => {
+    if (!deps.intake || !(receiver instanceof HonoReceiver)) return 0;
+    let n = 0;
+    for (const o of await deps.intake.orphans()) {
+      // one instance replays an orphan, even when several find it at once
+      if (!(await deps.store.claim(`replay:${o.id || o.entry.slice(0, 64)}`, 10 * 60_000))) continue;
+      await receiver.replay(o.body, o.entry);
+      n++;
+    }
+    if (n) log.info({ events: n }, 'replayed events a stopped instance had acknowledged');
+    return n;
+  };
+
   return {
     ...port,
     app,
     outbound,
+    replayOrphans,
     receiver: receiver instanceof HonoReceiver ? receiver : undefined,
     botUserId,
     isConnected: () => connected,

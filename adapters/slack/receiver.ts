@@ -54,7 +54,9 @@ export interface HonoReceiverOptions {
    * chatter the bot has no business with); `pass` hands it to Bolt, with `context` added to
    * Bolt's context (e.g. the route already computed, or that the event id was claimed).
    */
-  screen?: (body: Record<string, unknown>) => Promise<{ drop: true } | { drop: false; context?: Record<string, unknown> }>;
+  screen?: (body: Record<string, unknown>, replay?: boolean) => Promise<{ drop: true } | { drop: false; context?: Record<string, unknown> }>;
+  /** Records an event in the store before it is acknowledged, and lets it go once handled (docs/slack.md §1: an acknowledged event is never sent again). */
+  intake?: { record(id: string, body: unknown): Promise<string>; done(entry: string): Promise<void> };
   /** Bodies being read before their signature is checked, at most (default 64); beyond it, 503. */
   maxUnverifiedReads?: number;
   /** The whole body must arrive within this (default 10 s); else 408. */
@@ -120,7 +122,7 @@ export class HonoReceiver implements Receiver {
       }
       if (!this.app) return c.json({ error: 'not ready' }, 503);
       this.opts.onEvent?.(body);
-      if (body.type === 'event_callback') return this.acceptEvent(body, c.req.header('x-slack-retry-num'), c.req.header('x-slack-retry-reason'));
+      if (body.type === 'event_callback') return await this.acceptEvent(body, c.req.header('x-slack-retry-num'), c.req.header('x-slack-retry-reason'));
       return this.dispatch(body, c.req.header('x-slack-retry-num'), c.req.header('x-slack-retry-reason'));
     });
   }
@@ -141,24 +143,47 @@ export class HonoReceiver implements Receiver {
   }
 
   /**
-   * Events API callbacks need nothing but a 200, so it goes out first; the screen and Bolt run
-   * after it (as Bolt itself acks events before its listeners).
+   * Events API callbacks need nothing but a 200: once the event is recorded in the store (intake),
+   * it goes out; the screen and Bolt run after it. Slack never sends an acknowledged event again,
+   * so one the store could not record gets a 503 instead, and Slack retries it.
    */
-  private acceptEvent(body: Record<string, unknown>, retryNum?: string, retryReason?: string): Response {
-    void this.work.track(
-      (async () => {
-        const verdict = this.opts.screen ? await this.opts.screen(body) : { drop: false as const };
-        if (verdict.drop) return;
+  private async acceptEvent(body: Record<string, unknown>, retryNum?: string, retryReason?: string): Promise<Response> {
+    let entry: string | undefined;
+    if (this.opts.intake) {
+      try {
+        entry = await this.opts.intake.record(typeof body.event_id === 'string' ? body.event_id : '', body);
+      } catch (err) {
+        this.opts.log.warn({ err }, 'could not record a Slack event before acknowledging it; Slack will retry');
+        return new Response(JSON.stringify({ error: 'store unavailable' }), { status: 503, headers: { 'content-type': 'application/json', 'retry-after': '1' } });
+      }
+    }
+    void this.work.track(this.handleEvent(body, { retryNum, retryReason, entry }));
+    return new Response(null, { status: 200 });
+  }
+
+  /** An event recorded at intake by a process that died: handled as if it had just arrived (the engine's marks keep it to once). */
+  replay(body: Record<string, unknown>, entry: string): Promise<void> {
+    return this.work.track(this.handleEvent(body, { entry, replay: true }));
+  }
+
+  private async handleEvent(body: Record<string, unknown>, o: { retryNum?: string; retryReason?: string; entry?: string; replay?: boolean }): Promise<void> {
+    try {
+      const verdict = this.opts.screen ? await this.opts.screen(body, o.replay) : { drop: false as const };
+      if (!verdict.drop) {
         await this.app!.processEvent({
           body,
           ack: async () => {},
-          retryNum: retryNum !== undefined && /^\d+$/.test(retryNum) ? Number(retryNum) : undefined,
-          retryReason,
+          retryNum: o.retryNum !== undefined && /^\d+$/.test(o.retryNum) ? Number(o.retryNum) : undefined,
+          retryReason: o.retryReason,
           ...(verdict.context ? { customProperties: verdict.context } : {}),
         });
-      })().catch((err: unknown) => this.opts.log.error({ err }, 'slack event handler failed')),
-    );
-    return new Response(null, { status: 200 });
+      }
+      // handled (the engine answers failures itself): the record of it may go
+      if (o.entry) await this.opts.intake?.done(o.entry);
+    } catch (err) {
+      // the entry stays: the event is replayed once this instance's heartbeat stops
+      this.opts.log.error({ err }, 'slack event handler failed');
+    }
   }
 
   private async dispatch(body: Record<string, unknown>, retryNum?: string, retryReason?: string): Promise<Response> {

@@ -189,6 +189,12 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       this.deps.log.debug({ event: m.eventId }, 'duplicate event dropped');
       return;
     }
+    await this.handle(m, meeting);
+    // taken care of (queued in the store, or answered): an intake replay of it would be a duplicate
+    await this.settleEvent(m.eventId);
+  }
+
+  private async handle(m: Inbound, meeting: object | undefined): Promise<void> {
     const command = m.kind === 'ambient' ? undefined : parseCommand(m.text);
     if (command) return this.command(m, command);
     await this.meetings?.capture(m, meeting);
@@ -298,6 +304,19 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
    */
   claimEvent(eventId: string): Promise<boolean> {
     return this.deps.store.claim(`event:${eventId}`, this.opts.dedupeTtlMs);
+  }
+
+  /** Marks a claimed event as taken care of (queued in the store, or answered). */
+  async settleEvent(eventId: string): Promise<void> {
+    await this.deps.store.set(`event:${eventId}`, 2, this.opts.dedupeTtlMs);
+  }
+
+  /**
+   * Whether an event recorded at intake by a process that died still needs handling: not seen at
+   * all, or claimed but never taken care of (the process died between the two).
+   */
+  async needsReplay(eventId: string): Promise<boolean> {
+    return (await this.deps.store.get<number>(`event:${eventId}`)) !== 2;
   }
 
   private async command(m: Inbound, c: Command): Promise<void> {

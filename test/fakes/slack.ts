@@ -175,6 +175,8 @@ export class FakeSlack {
 
   /** Files people shared, served at their url_private_download. */
   readonly sharedFiles = new Map<string, { name: string; bytes: Buffer; contentType: string }>();
+  /** While set, users.info answers only once it resolves. */
+  holdUsersInfo?: Promise<unknown>;
   /** false: the app lacks files:read, and Slack answers every download with its sign-in page. */
   filesRead = true;
   private fileSeq = 0;
@@ -245,6 +247,11 @@ export class FakeSlack {
     for (const k of ['files', 'blocks', 'prompts', 'attachments', 'chunks']) if (typeof args[k] === 'string') args[k] = JSON.parse(args[k]);
     const token = String(req.headers.authorization ?? '').replace(/^Bearer /, '') || args.token;
     const call: SlackCall = { method, args, text: args.markdown_text ?? args.text, token, at: Date.now(), hr: performance.now() };
+    if (method === 'users.info' && this.holdUsersInfo) {
+      // a slow Slack: the call is seen, its answer waits (a process can be killed in between)
+      this.log.record({ method: 'users.info.held', args, at: Date.now() });
+      await this.holdUsersInfo;
+    }
     const answer = this.rateLimit(method, args, call) ?? this.answer(method, args, token);
     call.result = answer.body;
     this.log.record(call);

@@ -22,14 +22,40 @@ afterAll(async () => {
 });
 
 describe('kill -9', () => {
+  it('after the acknowledgement and before the message was queued: the next instance answers it, once (issue 21)', async () => {
+    const quick = { ...env, INSTANCE_HEARTBEAT: '1s', REDIS_PREFIX: uniquePrefix('intake') };
+    app = await startChild(quick);
+    let release!: () => void;
+    slack.holdUsersInfo = new Promise<void>((r) => (release = r));
+    ds.model = ({ newUserMessages }) => ({ text: `answered after a crash: ${newUserMessages.join()}` });
+    const base = fixture('slack.json').mention;
+    const ts = '1799100000.000100';
+    const ev = { ...base, event_id: 'EvIntake1', event: { ...base.event, user: 'U00INTAKE01', ts, event_ts: ts, text: '<@U00FAKEBOT01> are you there?' } };
+    expect((await postSlack(app.url, ev)).status).toBe(200); // acknowledged: Slack will never send it again
+    await slack.log.waitFor((c) => c.method === 'users.info.held' && c.args.user === 'U00INTAKE01', 10_000);
+    await app.kill(); // claimed, not yet queued
+    release();
+    slack.holdUsersInfo = undefined;
+    app = await startChild(quick);
+    const replied = (c: { method: string; args: Record<string, any> }) => (c.method === 'chat.startStream' || c.method === 'chat.postMessage') && c.args.thread_ts === ts;
+    await slack.log.waitFor(replied, 20_000, 'the answer after the restart').catch((e) => {
+      throw new Error(`${(e as Error).message}\n${app?.output()}`);
+    });
+    await app.stop();
+    app = undefined;
+    expect(slack.log.filter(replied)).toHaveLength(1);
+    expect(ds.messageCreates().filter((c) => String(c.body.content).includes('are you there?'))).toHaveLength(1);
+  }, 60_000);
+
   it('during a run: after the restart the reply is delivered to the thread and the mapping is intact', async () => {
     app = await startChild(env);
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     ds.model = () => ({ text: 'the answer that survived a crash', until: gate });
     const base = fixture('slack.json');
+    const runsBefore = ds.runCreates().length;
     await postSlack(app.url, base.mention);
-    await ds.log.waitFor((c) => c.method === 'POST' && /\/runs$/.test(c.path));
+    await ds.log.waitFor(() => ds.runCreates().length > runsBefore); // this test's run, not an earlier one
     await app.kill();
     release(); // the run finishes at DashScope while Threadline is down
     app = await startChild(env);
@@ -57,7 +83,7 @@ describe('kill -9', () => {
         throw new Error(`${(e as Error).message}\n${slack.log.calls.map((c) => c.method).join(' ')}\n${app?.output()}`);
       });
     expect(ds.threads.size).toBe(threadsBefore);
-    const runs = ds.runCreates();
+    const runs = ds.runCreates().slice(runsBefore); // this test's runs only
     expect(runs.at(-1)!.path).toBe(runs[0].path);
   }, 60_000);
 
