@@ -110,8 +110,8 @@ export interface ModelBackend {
   assistants?(): Array<{ name: string; toolTypes: string[] }>;
   /** The named assistant a conversation belongs to. */
   assistantOf?(state: ConversationState): string;
-  /** Why this backend cannot take a file of this type to the model, or undefined when it can. */
-  acceptsFile?(contentType: string, name: string): string | undefined;
+  /** Why this backend (the named assistant, where there are several) cannot take a file of this type to the model, or undefined when it can. */
+  acceptsFile?(contentType: string, name: string, assistant?: string): string | undefined;
   /** A new conversation, with its first messages (the backend may send both in one request). */
   open(conversationKey: string, messages: TurnMessage[]): Promise<ConversationState>;
   /** Adds a turn's messages; returns the state to keep (a state of another backend is taken over). */

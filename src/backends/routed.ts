@@ -41,7 +41,8 @@ export class RoutedBackend implements ModelBackend {
     return typeof state.assistant === 'string' && this.named.has(state.assistant) ? state.assistant : 'default';
   }
 
-  acceptsFile(contentType: string, name: string): string | undefined {
+  acceptsFile(contentType: string, name: string, assistant?: string): string | undefined {
+    if (assistant) return this.entry(assistant).backend.acceptsFile?.(contentType, name);
     // which conversation is not known here: refuse only what no assistant can read
     const answers = [...this.named.values()].map((n) => n.backend.acceptsFile?.(contentType, name));
     return answers.every((a) => a !== undefined) ? answers[0] : undefined;

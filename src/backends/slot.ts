@@ -46,8 +46,8 @@ export class BackendSlot implements ModelBackend {
     return this.b.assistantOf?.(state) ?? 'default';
   }
 
-  acceptsFile(contentType: string, name: string): string | undefined {
-    return this.b.acceptsFile?.(contentType, name);
+  acceptsFile(contentType: string, name: string, assistant?: string): string | undefined {
+    return this.b.acceptsFile?.(contentType, name, assistant);
   }
 
   open(key: string, messages: TurnMessage[]): Promise<ConversationState> {

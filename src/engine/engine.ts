@@ -419,13 +419,15 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       if (batch.length === 0) return;
       const last = batch[batch.length - 1];
       const messages: TurnMessage[] = [];
+      // files are checked against what this conversation's assistant can read
+      const assistant = batch.some((m) => m.files?.length) && this.deps.backend.assistants ? (rec ? this.deps.backend.assistantOf?.(rec.state) : await this.chooseAssistant(key)) : undefined;
       for (const m of batch) {
         let text = m.text;
         if (text.length > this.opts.maxInputChars) {
           text = `${text.slice(0, this.opts.maxInputChars)}\n[message cut: it was ${m.text.length} characters long]`;
           await m.sink.notice(`Your message was very long, so I read only its first ${this.opts.maxInputChars.toLocaleString('en-US')} characters.`);
         }
-        const files = await this.files.gather(m);
+        const files = await this.files.gather(m, assistant);
         // the model is told the names: a backend may pass the bytes without them (file ids)
         if (files.length) text = `${text}${text ? '\n\n' : ''}[shared: ${files.map((f) => f.name).join(', ')}]`;
         messages.push({ text: m.group ? `${m.author.name}: ${text}` : text, authorId: m.author.id, authorName: m.author.name, at: m.at, metadata: m.metadata, ...(files.length ? { files } : {}) });

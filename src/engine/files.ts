@@ -52,10 +52,11 @@ function megabytes(n: number): string {
 export class SharedFiles {
   constructor(private readonly deps: { platforms: Partial<Record<string, PlatformPort>>; backend: ModelBackend; log: Logger; options: FileOptions }) {}
 
-  async gather(m: Inbound): Promise<TurnFile[]> {
+  /** `assistant`: the named assistant that will read them (where there are several). */
+  async gather(m: Inbound, assistant?: string): Promise<TurnFile[]> {
     const out: TurnFile[] = [];
     for (const ref of m.files ?? []) {
-      const why = this.refusal(ref.contentType, ref.size, ref.name) ?? ref.unavailable;
+      const why = this.refusal(ref.contentType, ref.size, ref.name, assistant) ?? ref.unavailable;
       if (why) {
         await this.refuse(m, ref.name, why);
         continue;
@@ -77,11 +78,11 @@ export class SharedFiles {
     return out;
   }
 
-  private refusal(type: string, size: number, name: string): string | undefined {
+  private refusal(type: string, size: number, name: string, assistant?: string): string | undefined {
     const { maxBytes, types } = this.deps.options;
     if (size > maxBytes) return `it is ${megabytes(size)}, more than the ${megabytes(maxBytes)} I can read`;
     if (!typeAllowed(type, types)) return `I do not read ${type || 'files of unknown type'} files`;
-    return this.deps.backend.acceptsFile?.(type, name);
+    return this.deps.backend.acceptsFile?.(type, name, assistant);
   }
 
   private async refuse(m: Inbound, name: string, why: string): Promise<void> {
