@@ -1,15 +1,15 @@
 import { EventEmitter } from 'node:events';
-import type { ModelBackend, TurnMessage } from '../backends/backend.js';
+import type { ModelBackend } from '../backends/backend.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { HeldLock, Store } from '../store/index.js';
-import { describeTool, helpText, parseCommand, type Command } from './commands.js';
+import { parseCommand, type Command } from './commands.js';
 import { Conversations, type ConversationRecord } from './conversations.js';
 import { humanMessage } from './errors.js';
-import { DEFAULT_FILE_TYPES, SharedFiles, type FileOptions } from './files.js';
+import { DEFAULT_FILE_TYPES, SharedFiles, turnMessages, type FileOptions } from './files.js';
 import { HeldResources } from './resources.js';
 import { Budgets, type BudgetOptions } from './budgets.js';
-import { channelKeyOf, routeAssistant } from './assistant-routes.js';
+import { ChannelAssistants } from './channel-assistants.js';
 import type { AssistantRoute } from '../assistants-file.js';
 import type { ImageFetcher } from './images.js';
 import { Answers, SHUTDOWN, STOPPED } from './answers.js';
@@ -82,6 +82,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
   private readonly limiter: RateLimiter;
   private readonly files: SharedFiles;
   private readonly budgets: Budgets;
+  private readonly channels: ChannelAssistants;
   /** Files uploaded for conversations, released at reset or once their records expire. */
   readonly held: HeldResources;
   private readonly opts: Required<Omit<EngineOptions, 'idleResetMs'>> & { idleResetMs?: number };
@@ -106,6 +107,15 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
     };
     this.files = new SharedFiles({ platforms: deps.platforms, backend: deps.backend, log: deps.log, options: this.opts.files });
     this.budgets = new Budgets(deps.store, this.opts.budgets);
+    this.channels = new ChannelAssistants({
+      store: deps.store,
+      backend: deps.backend,
+      log: deps.log,
+      conversations: () => this.conversations,
+      budgets: this.budgets,
+      routes: this.opts.assistantRoutes,
+      adminUserIds: this.opts.adminUserIds,
+    });
     this.held = new HeldResources({ store: deps.store, backend: deps.backend, log: deps.log, exists: async (key) => !!(await this.conversations.get(key)) });
     this.conversations = new Conversations(deps.store, { idleResetMs: this.opts.idleResetMs, ttlMs: this.opts.conversationTtlMs, log: deps.log });
     this.queue = new TurnQueue({
@@ -204,7 +214,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       return;
     }
     const who = `${m.target.platform}:${m.author.id}`;
-    const overBudget = await this.budgets.refusal(who, m.key, await this.assistantFor(m.key));
+    const overBudget = await this.budgets.refusal(who, m.key, await this.channels.assistantFor(m.key));
     if (overBudget) {
       await m.sink.fail(overBudget);
       return;
@@ -228,56 +238,9 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
     }
   }
 
-  /**
-   * The named assistant a new conversation at `key` gets: the channel's choice (`assistant use`),
-   * else the first route of ASSISTANTS_FILE that matches, else `default`.
-   */
-  async chooseAssistant(key: string): Promise<string> {
-    const names = (this.deps.backend.assistants?.() ?? []).map((a) => a.name);
-    const chosen = await this.deps.store.get<unknown>(`assistant-choice:${channelKeyOf(key)}`);
-    if (typeof chosen === 'string' && names.includes(chosen)) return chosen;
-    return routeAssistant(this.opts.assistantRoutes, key);
-  }
-
-  /** The assistant a conversation has, or a new one at `key` would get. */
-  private async assistantFor(key: string): Promise<string> {
-    if (!this.deps.backend.assistants) return 'default';
-    const rec = await this.conversations.get(key);
-    return rec ? (this.deps.backend.assistantOf?.(rec.state) ?? 'default') : this.chooseAssistant(key);
-  }
-
-  private async usageCommand(m: Inbound): Promise<void> {
-    const who = `${m.target.platform}:${m.author.id}`;
-    const used = await this.budgets.used(who, m.key);
-    const limits = this.budgets.limits(await this.assistantFor(m.key));
-    const of = (n?: number) => (n ? ` of ${n.toLocaleString('en-US')}` : '');
-    return m.sink.notice(
-      `Today (UTC) you have used ${used.user.toLocaleString('en-US')} tokens${of(limits.perUserDay)}; this channel ${used.channel.toLocaleString('en-US')}${of(limits.perChannelDay)}.`,
-    );
-  }
-
-  private async assistantCommand(m: Inbound, action: 'show' | 'list' | 'use', choice?: string): Promise<void> {
-    const named = this.deps.backend.assistants?.() ?? [{ name: 'default', toolTypes: this.deps.backend.toolTypes }];
-    const describe = (a: { name: string; toolTypes: string[] }) => `**${a.name}**${a.toolTypes.length ? `: ${a.toolTypes.map(describeTool).join(', ')}` : ''}`;
-    if (action === 'list') return m.sink.notice(`Assistants here:\n${named.map((a) => `• ${describe(a)}`).join('\n')}`);
-    const current = await this.chooseAssistant(m.key);
-    if (action === 'show') {
-      const rec = await this.conversations.get(m.key);
-      const mine = rec ? (this.deps.backend.assistantOf?.(rec.state) ?? 'default') : current;
-      const line = `This channel uses ${describe(named.find((a) => a.name === current) ?? named[0])}.`;
-      return m.sink.notice(mine !== current ? `${line} This conversation keeps **${mine}**, the assistant it started with, until \`reset\`.` : line);
-    }
-    const admins = new Set(this.opts.adminUserIds);
-    if (!(m.author.mayConfigure ?? m.author.isAdmin) && !admins.has(m.author.id) && !admins.has(`${m.target.platform}:${m.author.id}`)) {
-      return m.sink.notice('Only a workspace admin (Slack) or someone who may manage channels (Discord) can switch the assistant for this channel.');
-    }
-    if (!named.some((a) => a.name === choice)) return m.sink.notice(`There is no assistant called ${choice}. Say \`assistant list\` to see them.`);
-    const where = `assistant-choice:${channelKeyOf(m.key)}`;
-    // `default` clears the channel's choice: ASSISTANTS_FILE's routes apply again
-    if (choice === 'default') await this.deps.store.delete(where);
-    else await this.deps.store.set(where, choice);
-    this.deps.log.info({ channel: channelKeyOf(m.key), assistant: choice, by: m.author.id }, 'channel assistant switched');
-    return m.sink.notice(`From the next conversation, this channel uses **${await this.chooseAssistant(m.key)}**. Conversations already going keep theirs until \`reset\`.`);
+  /** The named assistant a new conversation at `key` gets (see ChannelAssistants). */
+  chooseAssistant(key: string): Promise<string> {
+    return this.channels.choose(key);
   }
 
   /** Messages being answered or waiting, by person (`platform:id`), and whose each counted message is. */
@@ -321,25 +284,12 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
 
   private async command(m: Inbound, c: Command): Promise<void> {
     switch (c.name) {
-      case 'help': {
-        // the tools of the assistant this conversation has (or a new one here would get)
-        const rec = await this.conversations.get(m.key);
-        const name = rec ? (this.deps.backend.assistantOf?.(rec.state) ?? 'default') : await this.chooseAssistant(m.key);
-        const named = this.deps.backend.assistants?.() ?? [];
-        return m.sink.notice(
-          helpText({
-            assistantTools: named.find((a) => a.name === name)?.toolTypes ?? this.deps.backend.toolTypes,
-            localTools: this.deps.registry.list().map((t) => t.name),
-            commandPrefix: this.opts.commandPrefix,
-            meetings: !!this.meetings,
-            assistants: named.length > 1,
-          }),
-        );
-      }
+      case 'help':
+        return this.channels.help(m, { localTools: this.deps.registry.list().map((t) => t.name), commandPrefix: this.opts.commandPrefix, meetings: !!this.meetings });
       case 'assistant':
-        return this.assistantCommand(m, c.action, c.choice);
+        return this.channels.command(m, c.action, c.choice);
       case 'usage':
-        return this.usageCommand(m);
+        return this.channels.usage(m);
       case 'reset': {
         if (!(await this.mayControl(m))) return m.sink.notice(NOT_YOURS('reset'));
         const local = this.answers.active.get(m.key);
@@ -418,20 +368,9 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       }
       if (batch.length === 0) return;
       const last = batch[batch.length - 1];
-      const messages: TurnMessage[] = [];
       // files are checked against what this conversation's assistant can read
       const assistant = batch.some((m) => m.files?.length) && this.deps.backend.assistants ? (rec ? this.deps.backend.assistantOf?.(rec.state) : await this.chooseAssistant(key)) : undefined;
-      for (const m of batch) {
-        let text = m.text;
-        if (text.length > this.opts.maxInputChars) {
-          text = `${text.slice(0, this.opts.maxInputChars)}\n[message cut: it was ${m.text.length} characters long]`;
-          await m.sink.notice(`Your message was very long, so I read only its first ${this.opts.maxInputChars.toLocaleString('en-US')} characters.`);
-        }
-        const files = await this.files.gather(m, assistant);
-        // the model is told the names: a backend may pass the bytes without them (file ids)
-        if (files.length) text = `${text}${text ? '\n\n' : ''}[shared: ${files.map((f) => f.name).join(', ')}]`;
-        messages.push({ text: m.group ? `${m.author.name}: ${text}` : text, authorId: m.author.id, authorName: m.author.name, at: m.at, metadata: m.metadata, ...(files.length ? { files } : {}) });
-      }
+      const messages = await turnMessages(batch, { maxInputChars: this.opts.maxInputChars, files: this.files, assistant });
       const turn = { events: batch.map((m) => m.eventId), startedAt: Date.now() };
       const authors = batch.map((m) => m.author.id);
       const heldBefore = rec ? (this.deps.backend.resourcesOf?.(rec.state) ?? []) : [];

@@ -1,4 +1,4 @@
-import type { ModelBackend, TurnFile } from '../backends/backend.js';
+import type { ModelBackend, TurnFile, TurnMessage } from '../backends/backend.js';
 import type { Logger } from '../log.js';
 import type { Inbound, PlatformPort } from './types.js';
 
@@ -88,4 +88,24 @@ export class SharedFiles {
   private async refuse(m: Inbound, name: string, why: string): Promise<void> {
     await m.sink.notice(`I could not read ${name.slice(0, 120)}: ${why}.`).catch((err: unknown) => this.deps.log.warn({ err, conversation: m.key }, 'could not say a file was refused'));
   }
+}
+
+/**
+ * A turn's messages as the backend takes them: each cut at `maxInputChars` (the person told), its
+ * files fetched and named for the model (a backend may pass the bytes without names, as file ids),
+ * the speaker's name before the text where several people talk.
+ */
+export async function turnMessages(batch: Inbound[], o: { maxInputChars: number; files: SharedFiles; assistant?: string }): Promise<TurnMessage[]> {
+  const messages: TurnMessage[] = [];
+  for (const m of batch) {
+    let text = m.text;
+    if (text.length > o.maxInputChars) {
+      text = `${text.slice(0, o.maxInputChars)}\n[message cut: it was ${m.text.length} characters long]`;
+      await m.sink.notice(`Your message was very long, so I read only its first ${o.maxInputChars.toLocaleString('en-US')} characters.`);
+    }
+    const files = await o.files.gather(m, o.assistant);
+    if (files.length) text = `${text}${text ? '\n\n' : ''}[shared: ${files.map((f) => f.name).join(', ')}]`;
+    messages.push({ text: m.group ? `${m.author.name}: ${text}` : text, authorId: m.author.id, authorName: m.author.name, at: m.at, metadata: m.metadata, ...(files.length ? { files } : {}) });
+  }
+  return messages;
 }
