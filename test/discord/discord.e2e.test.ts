@@ -32,6 +32,28 @@ function inThread(threadId: string, text: string) {
   return { ...recorded.gatewayThreadUserHey.data, id: discord.nextId(), channel_id: threadId, content: text };
 }
 
+/** A slash command as Discord sends it on INTERACTION_CREATE (the shape the recorded channel events share). */
+function slash(token: string, name: string, options: Array<{ name: string; type: number; value: string }>, permissions: string) {
+  return {
+    id: discord.nextId(),
+    application_id: discord.botId,
+    type: 2,
+    token,
+    version: 1,
+    guild_id: discord.guildId,
+    channel_id: channelMention.channel_id,
+    channel: { id: channelMention.channel_id, type: 0, guild_id: discord.guildId, name: 'channel-1' },
+    member: { user: channelMention.author, roles: [], permissions, joined_at: new Date().toISOString(), deaf: false, mute: false, flags: 0 },
+    data: { id: '2', name, type: 1, options },
+    app_permissions: '2248473465835073',
+    locale: 'en-US',
+    guild_locale: 'en-US',
+    entitlements: [],
+    authorizing_integration_owners: { 0: discord.guildId },
+    context: 0,
+  };
+}
+
 beforeAll(async () => {
   ds = await new FakeDashScope().start();
   discord = await new FakeDiscord().start();
@@ -177,24 +199,7 @@ describe('replies', () => {
   });
 
   it('answers /ask with a deferred reply, then edits it', async () => {
-    const interaction = {
-      id: discord.nextId(),
-      application_id: discord.botId,
-      type: 2,
-      token: 'itoken-1',
-      version: 1,
-      guild_id: discord.guildId,
-      channel_id: channelMention.channel_id,
-      channel: { id: channelMention.channel_id, type: 0, guild_id: discord.guildId, name: 'channel-1' },
-      member: { user: channelMention.author, roles: [], permissions: '2248473465835073', joined_at: new Date().toISOString(), deaf: false, mute: false, flags: 0 },
-      data: { id: '1', name: 'ask', type: 1, options: [{ name: 'prompt', type: 3, value: 'what is up' }] },
-      app_permissions: '2248473465835073',
-      locale: 'en-US',
-      guild_locale: 'en-US',
-      entitlements: [],
-      authorizing_integration_owners: { 0: discord.guildId },
-      context: 0,
-    };
+    const interaction = slash('itoken-1', 'ask', [{ name: 'prompt', type: 3, value: 'what is up' }], '2248473465835073');
     discord.dispatch('INTERACTION_CREATE', interaction);
     await discord.rest.waitFor((c) => c.method === 'PATCH' && c.route === `/webhooks/${discord.botId}/itoken-1/messages/@original`);
     await app.discord!.idle();
@@ -206,26 +211,6 @@ describe('replies', () => {
 });
 
 describe('/assistant and /usage (issue 16)', () => {
-  function slash(token: string, name: string, options: Array<{ name: string; type: number; value: string }>, permissions: string) {
-    return {
-      id: discord.nextId(),
-      application_id: discord.botId,
-      type: 2,
-      token,
-      version: 1,
-      guild_id: discord.guildId,
-      channel_id: channelMention.channel_id,
-      channel: { id: channelMention.channel_id, type: 0, guild_id: discord.guildId, name: 'channel-1' },
-      member: { user: channelMention.author, roles: [], permissions, joined_at: new Date().toISOString(), deaf: false, mute: false, flags: 0 },
-      data: { id: '2', name, type: 1, options },
-      app_permissions: '2248473465835073',
-      locale: 'en-US',
-      guild_locale: 'en-US',
-      entitlements: [],
-      authorizing_integration_owners: { 0: discord.guildId },
-      context: 0,
-    };
-  }
   const answerTo = async (token: string) => {
     await discord.rest.waitFor((c) => c.method === 'PATCH' && c.route === `/webhooks/${discord.botId}/${token}/messages/@original`);
     await app.discord!.idle();
