@@ -163,6 +163,8 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
     late.engine = engine;
     // events acknowledged to Slack are recorded first; a heartbeat says this instance is alive
     const intake = new Intake(store, log, config.instanceHeartbeatMs);
+    metrics.intakeNow = () => intake.pending;
+    metrics.turnsNow = () => engine.busy;
     await intake.start();
     cleanup.unshift(() => intake.stop());
     let slack: SlackAdapter | undefined;

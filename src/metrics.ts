@@ -42,6 +42,21 @@ export class Metrics {
   readonly queueDepth = new Gauge({ name: 'threadline_queue_depth', help: 'Messages waiting for a run to finish in their conversation', registers: [this.registry] });
   /** Read when scraped: the composition root points it at the image fetcher. */
   heldImageBytes: () => number = () => 0;
+  /** Read when scraped: turns answering in this process, and events it acknowledged that are not yet taken care of. */
+  turnsNow: () => number = () => 0;
+  intakeNow: () => number = () => 0;
+  readonly turnsInFlight: Gauge = new Gauge({
+    name: 'threadline_turns_in_flight',
+    help: 'Turns being answered by this instance right now',
+    registers: [this.registry],
+    collect: (): void => this.turnsInFlight.set(this.turnsNow()),
+  });
+  readonly intakePending: Gauge = new Gauge({
+    name: 'threadline_intake_pending',
+    help: 'Events this instance acknowledged and recorded that are not yet queued or answered',
+    registers: [this.registry],
+    collect: (): void => this.intakePending.set(this.intakeNow()),
+  });
   readonly imageBytesHeld: Gauge = new Gauge({
     name: 'threadline_image_bytes_held',
     help: 'Bytes of downloaded images held in memory until their reply is uploaded (bounded for the process)',

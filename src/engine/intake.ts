@@ -14,6 +14,8 @@ import type { Store } from '../store/index.js';
  */
 export class Intake {
   readonly instance = randomUUID();
+  /** Events this instance recorded and has not let go of yet. */
+  pending = 0;
   private heartbeat?: NodeJS.Timeout;
 
   /** `aliveMs`: how long a heartbeat lasts (INSTANCE_HEARTBEAT): another instance takes over what a dead one acknowledged this long after it died. */
@@ -42,12 +44,14 @@ export class Intake {
   async record(id: string, body: unknown): Promise<string> {
     const entry = JSON.stringify({ id, by: this.instance, at: Date.now(), body });
     await this.store.setAdd(this.name, entry);
+    this.pending++;
     return entry;
   }
 
   /** The event is taken care of (queued, answered or dropped on purpose). */
   async done(entry: string): Promise<void> {
     await this.store.setRemove(this.name, entry);
+    if (entry.includes(`"by":"${this.instance}"`)) this.pending = Math.max(0, this.pending - 1);
   }
 
   /** Events recorded by instances that are no longer alive (this one's earlier life included). */

@@ -57,6 +57,9 @@ describe('metrics', () => {
     expect(res.headers.get('content-type')).toMatch(/text\/plain/);
     const text = await res.text();
     expect(text).toMatch(/threadline_events_received_total\{platform="slack",kind="message"\} [1-9]/);
+    // nothing left over once the turn is answered: no turn in flight, no acknowledged event still open
+    expect(text).toMatch(/^threadline_turns_in_flight 0$/m);
+    expect(text).toMatch(/^threadline_intake_pending 0$/m);
     expect(text).toMatch(/threadline_runs_total\{status="completed"\} 1/);
     expect(text).toMatch(/threadline_replies_sent_total\{platform="slack",type="final"\} [1-9]/);
     expect(text).toMatch(/threadline_run_duration_seconds_count 1/);
