@@ -1,72 +1,25 @@
 import { EventEmitter } from 'node:events';
 import type { ModelBackend } from '../backends/backend.js';
-import type { Logger } from '../log.js';
-import type { Metrics } from '../metrics.js';
-import type { HeldLock, Store } from '../store/index.js';
+import type { HeldLock } from '../store/index.js';
 import { parseCommand, type Command } from './commands.js';
 import { Conversations, type ConversationRecord } from './conversations.js';
 import { humanMessage } from './errors.js';
-import { DEFAULT_FILE_TYPES, SharedFiles, turnMessages, type FileOptions } from './files.js';
+import { DEFAULT_FILE_TYPES, SharedFiles, turnMessages } from './files.js';
 import { HeldResources } from './resources.js';
-import { Budgets, type BudgetOptions } from './budgets.js';
+import { Budgets } from './budgets.js';
 import { ChannelAssistants } from './channel-assistants.js';
-import type { AssistantRoute } from '../assistants-file.js';
-import type { ImageFetcher } from './images.js';
 import { Answers, SHUTDOWN, STOPPED } from './answers.js';
-import { RateLimiter } from './rate-limit.js';
+import { Admission, RateLimiter } from './rate-limit.js';
 import { TurnQueue } from './turn-queue.js';
 import { safely, silentSink } from './sink-helpers.js';
-import type { ToolRegistry } from './tools/registry.js';
 import type { Inbound, PlatformPort, ReplySink } from './types.js';
 
 const STOP_CHANNEL = 'stop';
 const NOT_YOURS = (what: string) => `Only the people in this conversation, or an admin, can ${what} it.`;
 
-/** Meeting notes plug into the engine through this (see src/engine/meetings/). */
-export interface MeetingDesk {
-  command(m: Inbound, action: 'start' | 'stop' | 'summary' | 'status', title?: string): Promise<void>;
-  /** The meeting running in a channel, if any (opaque to the engine). */
-  get(channelKey: string): Promise<object | undefined>;
-  /** Captures the message when a meeting runs in its channel (`known`: what `get` just gave); a no-op otherwise. */
-  capture(m: Inbound, known?: object): Promise<void>;
-}
+import type { EngineDeps, EngineOptions, MeetingDesk } from './engine-options.js';
 
-export interface EngineOptions {
-  runTimeoutMs?: number;
-  idleResetMs?: number;
-  turnsPerMinute?: number;
-  /** Conversation records expire this long after their last turn (0: never). */
-  conversationTtlMs?: number;
-  /** A person's messages being answered or waiting here, at most (0: no limit). */
-  turnsInFlight?: number;
-  /** Longer messages are cut, with a notice (default 12,000 characters). */
-  maxInputChars?: number;
-  dedupeTtlMs?: number;
-  lockTtlMs?: number;
-  /** Shown before commands in help (e.g. `@Threadline ` or `/assistant `). */
-  commandPrefix?: string;
-  /** Files people share: the size cap and the type allowlist (FILE_MAX_BYTES, FILE_TYPES). */
-  files?: FileOptions;
-  /** ASSISTANTS_FILE's routes: which named assistant a new conversation gets. */
-  assistantRoutes?: AssistantRoute[];
-  /** People who may switch a channel's assistant besides workspace and server admins (ADMIN_USER_IDS, `platform:id` or a bare id). */
-  adminUserIds?: string[];
-  /** Token budgets per person and channel per day (BUDGET_TOKENS_PER_USER_DAY, …). */
-  budgets?: BudgetOptions;
-}
-
-export interface EngineDeps {
-  /** The model backend every conversation talks to (Assistant API or Responses). */
-  backend: ModelBackend;
-  store: Store;
-  registry: ToolRegistry;
-  images: ImageFetcher;
-  platforms: Partial<Record<'slack' | 'discord', PlatformPort>>;
-  log: Logger;
-  metrics?: Metrics;
-  meetings?: MeetingDesk;
-  options?: EngineOptions;
-}
+export type { EngineDeps, EngineOptions, MeetingDesk } from './engine-options.js';
 
 /**
  * The platform-neutral heart: every inbound message goes through `receive`. Duplicates are
@@ -79,7 +32,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
   meetings?: MeetingDesk;
   private readonly queue: TurnQueue;
   private readonly answers: Answers;
-  private readonly limiter: RateLimiter;
+  private readonly admission: Admission;
   private readonly files: SharedFiles;
   private readonly budgets: Budgets;
   private readonly channels: ChannelAssistants;
@@ -129,7 +82,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       onBatch: (key, batch, lock, drop) => this.turn(key, batch, lock, drop),
       onLockFailure: async (batch, err) => {
         for (const m of batch) {
-          this.uncount(m.eventId);
+          this.admission.release(m.eventId);
           await safely(() => m.sink.fail(humanMessage(err)), this.deps.log);
         }
       },
@@ -146,7 +99,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
         await this.budgets.spend(u.who, u.key, u.inputTokens + u.outputTokens);
       },
     });
-    this.limiter = new RateLimiter(deps.store, this.opts.turnsPerMinute);
+    this.admission = new Admission({ budgets: this.budgets, limiter: new RateLimiter(deps.store, this.opts.turnsPerMinute), turnsInFlight: this.opts.turnsInFlight });
     this.meetings = deps.meetings;
     // A stop for a turn another instance runs reaches it here (the backend may have no way to stop it, e.g. Responses).
     this.listening = deps.store
@@ -213,27 +166,15 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       await m.sink.notice('Hi! Ask me anything, or say `help` to see what I can do.');
       return;
     }
-    const who = `${m.target.platform}:${m.author.id}`;
-    const overBudget = await this.budgets.refusal(who, m.key, await this.channels.assistantFor(m.key));
-    if (overBudget) {
-      await m.sink.fail(overBudget);
+    const refused = await this.admission.admit(m, await this.channels.assistantFor(m.key));
+    if (refused) {
+      await m.sink.fail(refused);
       return;
     }
-    if (!(await this.limiter.allow(who))) {
-      await m.sink.fail('You are sending messages faster than I can answer. Please wait a minute and try again.');
-      return;
-    }
-    const cap = this.opts.turnsInFlight;
-    if (cap && (this.personInFlight.get(who) ?? 0) >= cap) {
-      await m.sink.fail(`I am still answering your earlier ${cap === 1 ? 'message' : `${cap} messages`}. Please wait for ${cap === 1 ? 'it' : 'one'} to finish, then ask again.`);
-      return;
-    }
-    this.personInFlight.set(who, (this.personInFlight.get(who) ?? 0) + 1);
-    this.counted.set(m.eventId, who);
     try {
       await this.queue.push(m);
     } catch (err) {
-      this.uncount(m.eventId);
+      this.admission.release(m.eventId);
       throw err;
     }
   }
@@ -241,19 +182,6 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
   /** The named assistant a new conversation at `key` gets (see ChannelAssistants). */
   chooseAssistant(key: string): Promise<string> {
     return this.channels.choose(key);
-  }
-
-  /** Messages being answered or waiting, by person (`platform:id`), and whose each counted message is. */
-  private readonly personInFlight = new Map<string, number>();
-  private readonly counted = new Map<string, string>();
-
-  private uncount(eventId: string): void {
-    const who = this.counted.get(eventId);
-    if (!who) return;
-    this.counted.delete(eventId);
-    const n = (this.personInFlight.get(who) ?? 1) - 1;
-    if (n > 0) this.personInFlight.set(who, n);
-    else this.personInFlight.delete(who);
   }
 
   /** Whether channel messages not addressed to the bot matter in this channel (a meeting takes notes there). */
@@ -351,7 +279,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
     try {
       await this.turnOnce(key, queued, lock, dropQueued);
     } finally {
-      for (const m of queued) this.uncount(m.eventId);
+      for (const m of queued) this.admission.release(m.eventId);
     }
   }
 
