@@ -1,3 +1,4 @@
+import { discordKeys } from './key.js';
 import type { InboundKind, ReplyTarget } from '../../src/engine/types.js';
 
 export interface DiscordTarget extends ReplyTarget {
@@ -46,9 +47,9 @@ export interface DiscordRouteInput {
  * thread will be opened on it), a mention or follow-up inside a thread, or ambient.
  */
 export function classifyDiscordMessage(m: DiscordRouteInput): { kind: InboundKind | 'open-thread'; key?: string } {
-  if (m.isDm) return { kind: 'dm', key: `discord:dm:${m.channelId}` };
+  if (m.isDm) return { kind: 'dm', key: discordKeys.encode({ guild: 'dm', channel: m.channelId }) };
   if (m.parentId) {
-    const key = `discord:${m.guildId}:${m.parentId}:${m.channelId}`;
+    const key = discordKeys.encode({ guild: m.guildId ?? '', channel: m.parentId, thread: m.channelId });
     return { kind: m.mentioned ? 'mention' : 'thread', key };
   }
   return { kind: m.mentioned ? 'open-thread' : 'ambient' };

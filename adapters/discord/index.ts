@@ -13,7 +13,9 @@ import {
 } from 'discord.js';
 import type { Config } from '../../src/config.js';
 import { parseCommand } from '../../src/engine/commands.js';
-import type { Engine } from '../../src/engine/engine.js';
+import type { EnginePort } from '../../src/engine/port.js';
+import type { Platform } from '../../src/platform.js';
+import { discordChannelKey, discordKeys } from './key.js';
 import type { Author, Inbound, InboundKind, PlatformPort, ReplyTarget } from '../../src/engine/types.js';
 import type { Logger } from '../../src/log.js';
 import type { Metrics } from '../../src/metrics.js';
@@ -26,7 +28,7 @@ import { discordFileFetcher, discordFiles } from './files.js';
 
 export interface DiscordDeps {
   config: NonNullable<Config['discord']>;
-  engine: Engine;
+  engine: EnginePort;
   store: Store;
   log: Logger;
   metrics?: Metrics;
@@ -47,13 +49,11 @@ function assistantText(action: string, name: string | null): string {
   return 'assistant';
 }
 
-export interface DiscordAdapter extends PlatformPort {
+export interface DiscordAdapter extends Platform {
   client: Client;
   botId: string;
   inviteUrl: string;
-  isConnected(): boolean;
   idle(): Promise<void>;
-  stop(): Promise<void>;
 }
 
 export class DiscordAuthError extends Error {
@@ -81,6 +81,7 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
   const pending = new PendingWork();
   const track = (p: Promise<unknown>) => void pending.track(p);
   const port: PlatformPort = {
+    keys: discordKeys,
     sinkFor: (target: ReplyTarget) => {
       const t = target as DiscordTarget;
       return new DiscordSink(client, t, log, {
@@ -185,30 +186,30 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
     const names = new Map([...message.mentions.users.values()].map((u) => [u.id, message.mentions.members?.get(u.id)?.displayName ?? u.globalName ?? u.username]));
     const text = cleanDiscordText(message.content, botId, names);
     const c = classifyDiscordMessage({ botId, isDm, guildId: message.guildId ?? undefined, channelId: message.channelId, parentId, mentioned });
-    const channelKey = isDm ? `discord:dm:${message.channelId}` : `discord:${message.guildId}:${message.channelId}`;
+    const channelKey = discordChannelKey(isDm ? null : message.guildId, message.channelId);
     let kind: InboundKind;
     let key: string;
     let target: DiscordTarget;
     if (c.kind === 'open-thread' && parseCommand(text)) {
       // A command needs no thread of its own: answer it in the channel.
       kind = 'mention';
-      key = `discord:${message.guildId}:${message.channelId}:${message.channelId}`;
+      key = discordKeys.encode({ guild: message.guildId!, channel: message.channelId, thread: message.channelId });
       target = { platform: 'discord', channel: message.channelId, replyTo: message.id };
     } else if (c.kind === 'open-thread') {
       // Duplicate deliveries would open the thread twice; the engine's dedupe then drops the message.
       const thread = await openThread(message, text);
       if (!thread) return;
       kind = 'mention';
-      key = `discord:${message.guildId}:${message.channelId}:${thread.id}`;
+      key = discordKeys.encode({ guild: message.guildId!, channel: message.channelId, thread: thread.id });
       target = { platform: 'discord', channel: thread.id };
     } else if (c.kind === 'thread') {
       key = c.key!;
-      const known = !!(await engine.conversations.get(key));
+      const known = await engine.hasConversation(key);
       kind = known ? 'thread' : 'ambient';
       target = { platform: 'discord', channel: message.channelId, replyTo: message.id };
     } else if (c.kind === 'ambient') {
       kind = 'ambient';
-      key = `discord:${message.guildId}:${message.channelId}:${message.channelId}`;
+      key = discordKeys.encode({ guild: message.guildId!, channel: message.channelId, thread: message.channelId });
       target = { platform: 'discord', channel: message.channelId, replyTo: message.id };
     } else {
       kind = c.kind;
@@ -246,14 +247,14 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
       // Without thread permission, answer in the channel as a reply instead of staying silent.
       const target: DiscordTarget = { platform: 'discord', channel: message.channelId, replyTo: message.id };
       await engine.receive({
-        key: `discord:${message.guildId}:${message.channelId}:${message.id}`,
+        key: discordKeys.encode({ guild: message.guildId!, channel: message.channelId, thread: message.id }),
         target,
         author: author(message),
         text,
         kind: 'mention',
         eventId: `discord:${message.id}`,
         group: true,
-        channelKey: `discord:${message.guildId}:${message.channelId}`,
+        channelKey: discordChannelKey(message.guildId, message.channelId),
         at: message.createdTimestamp,
         sink: port.sinkFor(target),
       });
@@ -299,7 +300,7 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
       kind: 'command',
       eventId: `discord-interaction:${interaction.id}`,
       group: !isDm,
-      channelKey: isDm ? `discord:dm:${interaction.channelId}` : `discord:${interaction.guildId}:${interaction.channelId}`,
+      channelKey: discordChannelKey(isDm ? null : interaction.guildId, interaction.channelId),
       at: interaction.createdTimestamp,
       sink: port.sinkFor(target),
     });
@@ -329,6 +330,7 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
   log.info({ bot: client.user!.tag, invite, commands: config.guildId ? `guild ${config.guildId}` : 'global' }, 'discord connected; invite the bot with this URL');
   return {
     ...port,
+    name: 'discord',
     client,
     botId,
     inviteUrl: invite,

@@ -1,12 +1,12 @@
 import { AttachmentBuilder, DiscordAPIError, type ChatInputCommandInteraction, type Client, type Message, type SendableChannels } from 'discord.js';
 import { MAX_MESSAGES_PER_REPLY, OVERFLOW_FILENAME, capMessages, splitMessage } from '../../src/engine/format/split.js';
 import { EditThrottle } from '../../src/engine/format/throttle.js';
+import { codeStepMarkdown } from '../../src/engine/format/code-step.js';
 import type { CodeStep, FinalReply, MinutesReply, ReplySink, TurnStatus } from '../../src/engine/types.js';
 import type { Logger } from '../../src/log.js';
 import type { DiscordTarget } from './inbound.js';
 
 export const DISCORD_LIMIT = 2_000;
-const LONG_OUTPUT = 1_500;
 /** Discord shows typing for about 10 s per call. */
 const TYPING_EVERY_MS = 8_000;
 /** Errors after which this channel cannot be posted to: missing permissions, unknown channel, archived or locked thread (docs/discord.md §2). */
@@ -122,12 +122,8 @@ export class DiscordSink implements ReplySink {
   }
 
   async code(step: CodeStep): Promise<void> {
-    const code = '**Code run**\n```python\n' + step.input.replace(/```/g, '`\u200b``') + '\n```';
-    if (step.output.length > LONG_OUTPUT) {
-      await this.postExtra(`${code}\n_Output attached (${step.output.length.toLocaleString('en-US')} characters)._`, [new AttachmentBuilder(Buffer.from(step.output), { name: 'output.txt' })]);
-    } else {
-      await this.postExtra(step.output ? `${code}\n**Output**\n\`\`\`\n${step.output.replace(/```/g, '`\u200b``')}\n\`\`\`` : code);
-    }
+    const { text, attachOutput } = codeStepMarkdown(step);
+    await this.postExtra(text, attachOutput ? [new AttachmentBuilder(Buffer.from(step.output), { name: 'output.txt' })] : []);
   }
 
   async notice(text: string): Promise<void> {

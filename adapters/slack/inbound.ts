@@ -1,4 +1,4 @@
-import { encodeConversationKey } from '../../src/engine/conversation-key.js';
+import { slackKeys } from './key.js';
 import type { InboundKind, ReplyTarget, SharedFileRef } from '../../src/engine/types.js';
 
 /** The fields of a file on a Slack message that Threadline reads (recorded: streaming-slack.json, aiMentionWithFile). */
@@ -117,19 +117,19 @@ export async function routeSlackMessage(
   const raw = e.text ?? '';
   const text = cleanText(raw, ctx.botUserId);
   const eventId = `slack:${team}:${e.channel}:${e.ts}`;
-  const channelKey = `slack:${team}:${e.channel}`;
+  const channelKey = slackKeys.encode({ team, channel: e.channel });
   const files = slackFiles(e.files);
   const isDm = e.channel_type === 'im' || (!e.channel_type && e.channel.startsWith('D'));
   if (isDm) {
     // agent_view: each top-level message starts a thread, one conversation per thread; assistant_view
     // and plain DMs: the DM's top level is one conversation, a thread inside it another
     const threadTs = e.thread_ts ?? (ctx.agentView ? e.ts : undefined);
-    const key = encodeConversationKey({ platform: 'slack', team, channel: e.channel, threadTs });
+    const key = slackKeys.encode({ team, channel: e.channel, threadTs });
     return { kind: 'dm', key, target: { platform: 'slack', team, channel: e.channel, threadTs, messageTs: e.ts, user: e.user }, text, eventId, group: false, channelKey, files };
   }
   const mentioned = e.type === 'app_mention' || raw.includes(mentionTag);
   const threadTs = e.thread_ts ?? e.ts;
-  const key = encodeConversationKey({ platform: 'slack', team, channel: e.channel, threadTs });
+  const key = slackKeys.encode({ team, channel: e.channel, threadTs });
   const target: SlackTarget = { platform: 'slack', team, channel: e.channel, threadTs, messageTs: e.ts, user: e.user };
   if (mentioned) return { kind: 'mention', key, target, text, eventId, group: true, channelKey, files };
   // files shared in a thread Threadline follows are part of that conversation, mention or not

@@ -2,7 +2,8 @@ import { App, LogLevel, SocketModeReceiver, type SlashCommand } from '@slack/bol
 import { WebClient } from '@slack/web-api';
 import type { Config } from '../../src/config.js';
 import { parseCommand } from '../../src/engine/commands.js';
-import type { Engine } from '../../src/engine/engine.js';
+import type { EnginePort } from '../../src/engine/port.js';
+import type { Platform } from '../../src/platform.js';
 import type { Inbound, PlatformPort, ReplyTarget } from '../../src/engine/types.js';
 import type { Logger } from '../../src/log.js';
 import type { Metrics } from '../../src/metrics.js';
@@ -13,7 +14,7 @@ import { routeSlackMessage, type SlackMessageEvent, type SlackRoute, type SlackT
 import { HonoReceiver } from './receiver.js';
 import { SlackOutbound, type MethodLimit } from './outbound.js';
 import { FEEDBACK_ACTION, SlackSink, newCapabilities, slackError } from './sink.js';
-import { encodeConversationKey } from '../../src/engine/conversation-key.js';
+import { slackKeys } from './key.js';
 import { SUGGESTED_PROMPTS, agentContextKey, agentContextText, aiThreadKey, viewing, type AgentContext, type AiThread, type AiThreadEvent } from './agent.js';
 import { People } from './people.js';
 import { slackLogger } from './logger.js';
@@ -22,7 +23,7 @@ import type { Intake } from '../../src/engine/intake.js';
 
 export interface SlackDeps {
   config: NonNullable<Config['slack']>;
-  engine: Engine;
+  engine: EnginePort;
   store: Store;
   log: Logger;
   /** One deadline per shared file downloaded (FILE_TIMEOUT). */
@@ -45,19 +46,17 @@ export interface SlackDeps {
   rateLimits?: Record<string, MethodLimit> | 'unlimited';
 }
 
-export interface SlackAdapter extends PlatformPort {
+export interface SlackAdapter extends Platform {
   app: App;
   /** The outbound scheduler (its stats: 429s and waits by method). */
   outbound: SlackOutbound;
   /** Mounted on the server at POST /slack/events (HTTP mode only). */
   receiver?: HonoReceiver;
   botUserId: string;
-  isConnected(): boolean;
   /** Resolves when every event received so far has been handled (tests). */
   idle(): Promise<void>;
   /** Handles the events instances that died had acknowledged and not taken care of; returns how many. */
   replayOrphans(): Promise<number>;
-  stop(): Promise<void>;
 }
 
 /** A clear startup error for a token Slack refuses. */
@@ -138,6 +137,7 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
   const people = new People(app.client, log);
   const caps = newCapabilities(config.agentView);
   const port: PlatformPort = {
+    keys: slackKeys,
     sinkFor: (target: ReplyTarget) =>
       new SlackSink(app.client, target as SlackTarget, log, {
         caps,
@@ -152,7 +152,7 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
     (config.teamIds.length === 0 || config.teamIds.includes(team)) && (config.channelIds.length === 0 || config.channelIds.includes(channel) || channel.startsWith('D'));
 
   const routeOf = (event: SlackMessageEvent, team: string) =>
-    routeSlackMessage(event, { team, botUserId, botId, allowBots: config.allowBots, agentView: config.agentView, inConversation: async (key) => !!(await engine.conversations.get(key)) });
+    routeSlackMessage(event, { team, botUserId, botId, allowBots: config.allowBots, agentView: config.agentView, inConversation: (key) => engine.hasConversation(key) });
   const teamOf = (body: unknown, e: Partial<SlackMessageEvent> = {}) => String((body as { team_id?: string }).team_id ?? e.team ?? auth.team_id ?? '');
 
   /**
@@ -263,7 +263,7 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
     const team = teamOf(body);
     if (!e.channel || !e.thread_ts || !allowed(team, e.channel)) return;
     for (const ts of e.streaming_message_ts ?? []) caps.stoppedStreams.add(ts);
-    const key = encodeConversationKey({ platform: 'slack', team, channel: e.channel, threadTs: e.thread_ts });
+    const key = slackKeys.encode({ team, channel: e.channel, threadTs: e.thread_ts });
     const stopped = await track(engine.stop(key));
     log.info({ conversation: key, user: e.user, stopped }, 'agent session stopped by the person');
     if (!stopped) {
@@ -295,7 +295,7 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
     const channel = b.channel?.id ?? b.container?.channel_id ?? '';
     const threadTs = b.message?.thread_ts ?? b.container?.thread_ts ?? b.message?.ts;
     const team = b.team?.id ?? auth.team_id ?? '';
-    const conversation = channel ? encodeConversationKey({ platform: 'slack', team, channel, threadTs }) : undefined;
+    const conversation = channel ? slackKeys.encode({ team, channel, threadTs }) : undefined;
     deps.metrics?.feedback.inc({ platform: 'slack', value });
     log.info({ conversation, runId: a.block_id?.slice(FEEDBACK_ACTION.length + 1) || undefined, value, user: b.user?.id }, 'feedback on a reply');
   });
@@ -313,12 +313,12 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
       author,
       eventId: `slack-command:${command.trigger_id}`,
       at: Date.now(),
-      channelKey: `slack:${team}:${command.channel_id}`,
+      channelKey: slackKeys.encode({ team, channel: command.channel_id }),
       metadata: { slack_team: team, slack_channel: command.channel_id, slack_user: command.user_id },
     };
     if (!text || parseCommand(text)) {
       const target: SlackTarget = { platform: 'slack', team, channel: command.channel_id, user: command.user_id, responseUrl: command.response_url };
-      const key = `slack:${team}:${command.channel_id}`;
+      const key = slackKeys.encode({ team, channel: command.channel_id });
       await engine.receive({ ...base, key, target, text: text || 'help', kind: 'command', group: !command.channel_id.startsWith('D'), sink: port.sinkFor(target) });
       return;
     }
@@ -333,12 +333,12 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
       // The bot is not in this channel: answer the person alone, through the command's response_url.
       log.info({ channel: command.channel_id, error: code }, 'slack: /assistant in a channel the bot is not in; answering through response_url');
       const target: SlackTarget = { platform: 'slack', team, channel: command.channel_id, user: command.user_id, responseUrl: command.response_url, viaResponseUrl: true };
-      const key = `slack:${team}:${command.channel_id}:cmd${command.trigger_id.replace(/[^\w.]/g, '').slice(0, 40)}`;
+      const key = slackKeys.encode({ team, channel: command.channel_id, threadTs: `cmd${command.trigger_id.replace(/[^\w.]/g, '').slice(0, 40)}` });
       await engine.receive({ ...base, key, target, text, kind: 'command', group: false, sink: port.sinkFor(target) });
       return;
     }
     const target: SlackTarget = { platform: 'slack', team, channel: command.channel_id, threadTs, user: command.user_id, responseUrl: command.response_url };
-    await engine.receive({ ...base, key: `slack:${team}:${command.channel_id}:${threadTs}`, target, text, kind: 'command', group: true, sink: port.sinkFor(target) });
+    await engine.receive({ ...base, key: slackKeys.encode({ team, channel: command.channel_id, threadTs }), target, text, kind: 'command', group: true, sink: port.sinkFor(target) });
   };
 
   app.error(async (err) => {
@@ -362,6 +362,8 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
 
   return {
     ...port,
+    name: 'slack',
+    routes: receiver instanceof HonoReceiver ? receiver.routes : undefined,
     app,
     outbound,
     replayOrphans,

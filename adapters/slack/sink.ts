@@ -1,6 +1,7 @@
 import type { WebClient } from '@slack/web-api';
 import { MAX_MESSAGES_PER_REPLY, OVERFLOW_FILENAME, capMessages, fenceAcross, splitMessage } from '../../src/engine/format/split.js';
 import { EditThrottle } from '../../src/engine/format/throttle.js';
+import { codeStepMarkdown } from '../../src/engine/format/code-step.js';
 import type { CodeStep, FinalReply, MinutesReply, ReplySink, TurnStatus } from '../../src/engine/types.js';
 import type { Logger } from '../../src/log.js';
 import { neutralizeMentions, sendableLength } from './mrkdwn.js';
@@ -318,14 +319,9 @@ export class SlackSink implements ReplySink {
       }
     }
     // the model's code and its output are text: no `<!channel>` in them pings anyone
-    const step = { input: neutralizeMentions(raw.input), output: neutralizeMentions(raw.output) };
-    const code = '```\n' + step.input.replace(/```/g, '`\u200b``') + '\n```';
-    if (raw.output.length > LONG_OUTPUT) {
-      await this.post(`**Code run**\n${code}\n_Output attached (${raw.output.length.toLocaleString('en-US')} characters)._`);
-      await this.upload(new TextEncoder().encode(raw.output), 'output.txt', 'Code output', 'Code output');
-    } else {
-      await this.post(`**Code run**\n${code}${step.output ? `\n**Output**\n\`\`\`\n${step.output.replace(/```/g, '`\u200b``')}\n\`\`\`` : ''}`);
-    }
+    const { text, attachOutput } = codeStepMarkdown({ input: neutralizeMentions(raw.input), output: neutralizeMentions(raw.output) }, { language: '', longOutput: LONG_OUTPUT });
+    await this.post(text);
+    if (attachOutput) await this.upload(new TextEncoder().encode(raw.output), 'output.txt', 'Code output', 'Code output');
   }
 
   async notice(text: string): Promise<void> {

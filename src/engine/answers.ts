@@ -143,7 +143,7 @@ export class Answers {
         await this.deps.conversations.save(rec);
       })());
     return overrideSink(out, {
-      text: async (t) => (await mark(), out.text(t)),
+      ...(out.text ? { text: async (t: string) => (await mark(), out.text!(t)) } : {}),
       finish: async (r) => (await mark(), out.finish(r)),
     });
   }
@@ -177,7 +177,7 @@ export class Answers {
       // status first: a sink only clears progress (the 👀 the dead process left) that it knows about
       if (told)
         await safely(
-          async () => (await told.status({ kind: 'thinking' }), await told.fail('I could not post my last answer here, so I dropped it rather than try again. Please ask again.')),
+          async () => (await told.status?.({ kind: 'thinking' }), await told.fail('I could not post my last answer here, so I dropped it rather than try again. Please ask again.')),
           this.deps.log,
         );
     }

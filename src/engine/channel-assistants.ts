@@ -22,6 +22,8 @@ export class ChannelAssistants {
       budgets: Budgets;
       routes: AssistantRoute[];
       adminUserIds: string[];
+      /** Whether a key is a DM, asked of the platform that wrote it. */
+      isDirect: (key: string) => boolean;
     },
   ) {}
 
@@ -33,7 +35,7 @@ export class ChannelAssistants {
     const names = (this.deps.backend.assistants?.() ?? []).map((a) => a.name);
     const chosen = await this.deps.store.get<unknown>(`assistant-choice:${channelKeyOf(key)}`);
     if (typeof chosen === 'string' && names.includes(chosen)) return chosen;
-    return routeAssistant(this.deps.routes, key);
+    return routeAssistant(this.deps.routes, key, this.deps.isDirect);
   }
 
   /** The assistant a conversation has, or a new one at `key` would get. */

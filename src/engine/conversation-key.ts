@@ -1,48 +1,56 @@
 /**
- * Conversation keys name one chat conversation, and through it one conversation of the model backend:
+ * Conversation keys name one chat conversation, and through it one conversation of the model
+ * backend. The engine treats them as opaque strings that follow one convention, which every
+ * adapter's codec keeps (adapters/<platform>/key.ts, each with a round-trip test):
  *
- * - `slack:<team>:<channel>:<thread_ts>`: a Slack thread (channel, or a thread inside a DM)
- * - `slack:<team>:<dm channel>`: a Slack DM's top level
- * - `discord:<guild>:<channel>:<thread>`: a Discord thread (channel = its parent)
- * - `discord:dm:<channel>`: a Discord DM
+ *   `<platform>:<space>:<channel>[:<thread>]`
  *
- * Parts never contain `:` (Slack ids, timestamps and Discord snowflakes don't), and the codec
- * refuses any that do, so decode(encode(x)) is always x.
+ * - `platform` names the adapter that serves it (`slack`, `discord`, `web`);
+ * - `space` is the workspace, server or room (`dm` where the platform has none);
+ * - the first three parts name the channel: a channel's choice of assistant, its budget and its
+ *   meeting are kept under that channel key.
+ *
+ * Parts never contain `:`; codecs refuse any that would, so decode(encode(x)) is always x.
  */
-export type ConversationRef =
-  | { platform: 'slack'; team: string; channel: string; threadTs: string }
-  | { platform: 'slack'; team: string; channel: string; threadTs?: undefined }
-  | { platform: 'discord'; guild: string; channel: string; thread: string }
-  | { platform: 'discord'; guild: 'dm'; channel: string; thread?: undefined };
+
+/** How an adapter writes and reads its own keys. */
+export interface ConversationKeyCodec<Ref> {
+  readonly platform: string;
+  encode(ref: Ref): string;
+  /** Inverse of `encode`; throws TypeError on anything that is not one of this platform's keys. */
+  decode(key: string): Ref;
+  /** Whether the conversation is one person's direct messages with the bot (routes may single DMs out). */
+  isDirect(key: string): boolean;
+}
 
 const PART = /^[A-Za-z0-9._-]+$/;
 
-function part(value: string, name: string): string {
-  if (!PART.test(value)) throw new TypeError(`invalid ${name} in conversation key: ${JSON.stringify(value)}`);
+/** One part of a key, checked: codecs call it for every part they write or read. */
+export function keyPart(value: string | undefined, name: string): string {
+  if (value === undefined || !PART.test(value)) throw new TypeError(`invalid ${name} in conversation key: ${JSON.stringify(value)}`);
   return value;
 }
 
-/** @example encodeConversationKey({ platform: 'slack', team: 'T1', channel: 'C1', threadTs: '1.2' }) // 'slack:T1:C1:1.2' */
-export function encodeConversationKey(ref: ConversationRef): string {
-  if (ref.platform === 'slack') {
-    const base = `slack:${part(ref.team, 'team')}:${part(ref.channel, 'channel')}`;
-    return ref.threadTs ? `${base}:${part(ref.threadTs, 'thread_ts')}` : base;
-  }
-  if (ref.guild === 'dm') return `discord:dm:${part(ref.channel, 'channel')}`;
-  return `discord:${part(ref.guild, 'guild')}:${part(ref.channel, 'channel')}:${part(ref.thread ?? '', 'thread')}`;
+/** @example platformOf('slack:T1:C1:1.2') // 'slack' */
+export function platformOf(key: string): string {
+  return key.replace(/^meeting:/, '').split(':', 1)[0] ?? '';
 }
 
-/** Inverse of encodeConversationKey; throws TypeError on anything that is not a key. */
-export function decodeConversationKey(key: string): ConversationRef {
-  const p = key.split(':');
-  if (p[0] === 'slack' && (p.length === 3 || p.length === 4)) {
-    const [, team, channel, threadTs] = p;
-    const ref = { platform: 'slack' as const, team: part(team, 'team'), channel: part(channel, 'channel') };
-    return threadTs === undefined ? ref : { ...ref, threadTs: part(threadTs, 'thread_ts') };
-  }
-  if (p[0] === 'discord' && p.length === 3 && p[1] === 'dm') return { platform: 'discord', guild: 'dm', channel: part(p[2], 'channel') };
-  if (p[0] === 'discord' && p.length === 4 && p[1] !== 'dm') {
-    return { platform: 'discord', guild: part(p[1], 'guild'), channel: part(p[2], 'channel'), thread: part(p[3], 'thread') };
-  }
-  throw new TypeError(`not a conversation key: ${JSON.stringify(key)}`);
+/**
+ * The channel a conversation (or a meeting, `meeting:<channel key>`) is in: its first three parts.
+ *
+ * @example channelKeyOf('slack:T1:C1:1767.0001') // 'slack:T1:C1'
+ */
+export function channelKeyOf(key: string): string {
+  return key
+    .replace(/^meeting:/, '')
+    .split(':')
+    .slice(0, 3)
+    .join(':');
+}
+
+/** Where a conversation is, as routes see it: platform, space (workspace, server, room), channel. */
+export function placeOf(key: string): { platform: string; space?: string; channel?: string } {
+  const [platform = '', space, channel] = key.replace(/^meeting:/, '').split(':');
+  return { platform, space, channel };
 }

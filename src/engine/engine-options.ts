@@ -48,7 +48,8 @@ export interface EngineDeps {
   store: Store;
   registry: ToolRegistry;
   images: ImageFetcher;
-  platforms: Partial<Record<'slack' | 'discord', PlatformPort>>;
+  /** The platforms running on this instance, by name (the prefix of their conversation keys). */
+  platforms: Record<string, PlatformPort>;
   log: Logger;
   metrics?: Metrics;
   meetings?: MeetingDesk;

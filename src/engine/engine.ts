@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { ModelBackend } from '../backends/backend.js';
 import type { HeldLock } from '../store/index.js';
 import { parseCommand, type Command } from './commands.js';
+import { platformOf } from './conversation-key.js';
 import { Conversations, type ConversationRecord } from './conversations.js';
 import { humanMessage } from './errors.js';
 import { DEFAULT_FILE_TYPES, SharedFiles, turnMessages } from './files.js';
@@ -13,6 +14,7 @@ import { Admission, RateLimiter } from './rate-limit.js';
 import { TurnQueue } from './turn-queue.js';
 import { safely, silentSink } from './sink-helpers.js';
 import type { Inbound, PlatformPort, ReplySink } from './types.js';
+import type { EnginePort } from './port.js';
 
 const STOP_CHANNEL = 'stop';
 const NOT_YOURS = (what: string) => `Only the people in this conversation, or an admin, can ${what} it.`;
@@ -27,7 +29,7 @@ export type { EngineDeps, EngineOptions, MeetingDesk } from './engine-options.js
  * conversation's backend — one turn at a time per conversation, with messages that arrive
  * mid-run queued and answered together after it.
  */
-export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId: string }]; 'turn-ended': [{ key: string; status: string; runId?: string }] }> {
+export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId: string }]; 'turn-ended': [{ key: string; status: string; runId?: string }] }> implements EnginePort {
   readonly conversations: Conversations;
   meetings?: MeetingDesk;
   private readonly queue: TurnQueue;
@@ -68,6 +70,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       budgets: this.budgets,
       routes: this.opts.assistantRoutes,
       adminUserIds: this.opts.adminUserIds,
+      isDirect: (key) => this.deps.platforms[platformOf(key)]?.keys.isDirect(key) ?? false,
     });
     this.held = new HeldResources({ store: deps.store, backend: deps.backend, log: deps.log, exists: async (key) => !!(await this.conversations.get(key)) });
     this.conversations = new Conversations(deps.store, { idleResetMs: this.opts.idleResetMs, ttlMs: this.opts.conversationTtlMs, log: deps.log });
@@ -113,7 +116,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
   readonly listening: Promise<void>;
 
   /** Lets an adapter that starts after the engine receive recovered replies and meeting minutes. */
-  addPlatform(name: 'slack' | 'discord', port: PlatformPort): void {
+  addPlatform(name: string, port: PlatformPort): void {
     this.deps.platforms[name] = port;
   }
 
@@ -182,6 +185,11 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
   /** The named assistant a new conversation at `key` gets (see ChannelAssistants). */
   chooseAssistant(key: string): Promise<string> {
     return this.channels.choose(key);
+  }
+
+  /** Whether a conversation exists at `key` (a thread the bot is part of). */
+  async hasConversation(key: string): Promise<boolean> {
+    return !!(await this.conversations.get(key));
   }
 
   /** Whether channel messages not addressed to the bot matter in this channel (a meeting takes notes there). */

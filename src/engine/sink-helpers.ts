@@ -23,21 +23,18 @@ export function safeHost(url: string): string {
   }
 }
 
-/** The same sink with some of its methods replaced (the others forward to `out`). */
+/** The same sink with some of its methods replaced (the others forward to `out`; capabilities `out` lacks stay absent). */
 export function overrideSink(out: ReplySink, overrides: Partial<ReplySink>): ReplySink {
-  return {
-    status: (st) => out.status(st),
-    text: (t) => out.text(t),
-    code: (step) => out.code(step),
-    finish: (r) => out.finish(r),
-    notice: (t) => out.notice(t),
-    fail: (t) => out.fail(t),
-    minutes: (m) => out.minutes(m),
-    ...overrides,
-  };
+  const sink: ReplySink = { finish: (r) => out.finish(r), notice: (t) => out.notice(t), fail: (t) => out.fail(t) };
+  if (out.status) sink.status = (st) => out.status!(st);
+  if (out.text) sink.text = (t) => out.text!(t);
+  if (out.code) sink.code = (step) => out.code!(step);
+  if (out.minutes) sink.minutes = (m) => out.minutes!(m);
+  return { ...sink, ...overrides };
 }
 
 /** The same sink, telling `onText` the streamed text as it goes (to finish a stopped reply with what was said). */
 export function watchText(out: ReplySink, onText: (soFar: string) => void): ReplySink {
-  return overrideSink(out, { text: (t) => (onText(t), out.text(t)) });
+  // without streaming the text still arrives here (the engine calls `text?.`), it just is not shown
+  return overrideSink(out, { text: async (t) => (onText(t), await out.text?.(t)) });
 }

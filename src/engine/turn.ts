@@ -1,3 +1,4 @@
+import { codeStepMarkdown } from './format/code-step.js';
 import type { ToolCall, ToolResult, TurnEvent, TurnRequest } from '../backends/backend.js';
 import type { Logger } from '../log.js';
 import { TurnError } from './errors.js';
@@ -76,13 +77,14 @@ export async function executeTurn(
       case 'text':
         out.firstTextMs ??= performance.now() - started;
         streamed += ev.delta;
-        await o.sink.text(streamed);
+        await o.sink.text?.(streamed);
         break;
       case 'status':
-        await o.sink.status(ev.tool ? { kind: 'tool', name: ev.tool } : { kind: 'thinking' });
+        await o.sink.status?.(ev.tool ? { kind: 'tool', name: ev.tool } : { kind: 'thinking' });
         break;
       case 'step':
-        await o.sink.code({ input: ev.step.input, output: ev.step.output });
+        if (o.sink.code) await o.sink.code({ input: ev.step.input, output: ev.step.output });
+        else await o.sink.notice(codeStepMarkdown(ev.step, { attachments: false }).text);
         break;
       case 'image':
         out.images.push({ url: ev.url, alt: ev.alt });

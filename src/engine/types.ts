@@ -1,10 +1,13 @@
+import type { ConversationKeyCodec } from './conversation-key.js';
+
 /**
  * The neutral shapes adapters and the engine share. Nothing here knows Slack or Discord.
  */
 
 /** Where a reply goes: platform-specific ids, stored with the conversation so a restarted process can still answer. */
 export interface ReplyTarget {
-  platform: 'slack' | 'discord';
+  /** The adapter that serves it (the prefix of its conversation keys). */
+  platform: string;
   [field: string]: string | number | boolean | undefined;
 }
 
@@ -29,7 +32,7 @@ export type InboundKind =
 
 /** One message from a person, as every adapter delivers it. */
 export interface Inbound {
-  /** Conversation key (see conversation-key.ts). */
+  /** Conversation key: `<platform>:<space>:<channel>[:<thread>]`, written by the adapter's codec (see conversation-key.ts). */
   key: string;
   target: ReplyTarget;
   author: Author;
@@ -110,26 +113,32 @@ export interface MinutesReply {
 /**
  * How the engine talks back on a platform. A sink is for one inbound message (or one stored
  * target after a restart); every turn ends in exactly one `finish` or `fail`.
+ *
+ * Three methods are required of every platform; the rest are capabilities the engine asks about
+ * (`sink.text?.(…)`) and does without: no streaming means the answer arrives whole, no `code`
+ * means code steps are shown as Markdown notices, no `minutes` means the minutes come as a notice.
  */
 export interface ReplySink {
-  /** Progress while the run works (typing indicator, status line, reaction…). */
-  status(status: TurnStatus): Promise<void>;
-  /** The reply so far while it streams (the whole text, not a delta); the sink throttles. */
-  text(soFar: string): Promise<void>;
-  /** A code interpreter step: the code and its output. */
-  code(step: CodeStep): Promise<void>;
-  /** The final answer. */
+  /** The final answer, with images to upload natively. */
   finish(reply: FinalReply): Promise<void>;
   /** A short informational message (command answers, notices). */
   notice(text: string): Promise<void>;
   /** A turn that failed: a short, human message. */
   fail(text: string): Promise<void>;
-  /** Meeting minutes, posted and attached as a file. */
-  minutes(minutes: MinutesReply): Promise<void>;
+  /** Capability: progress while the run works (typing indicator, status line, reaction…). */
+  status?(status: TurnStatus): Promise<void>;
+  /** Capability: streaming. The reply so far (the whole text, not a delta); the sink throttles. */
+  text?(soFar: string): Promise<void>;
+  /** Capability: a code interpreter step shown the platform's way (a task card, an attachment for long output). */
+  code?(step: CodeStep): Promise<void>;
+  /** Capability: meeting minutes posted with the same minutes as a file. */
+  minutes?(minutes: MinutesReply): Promise<void>;
 }
 
 /** What an adapter offers the engine besides inbound messages. */
 export interface PlatformPort {
+  /** How its conversation keys are written and read. */
+  readonly keys: ConversationKeyCodec<unknown>;
   /** A sink for a stored target (recovery after a restart, meeting auto-stop). */
   sinkFor(target: ReplyTarget): ReplySink;
   /**

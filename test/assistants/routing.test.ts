@@ -4,6 +4,11 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { channelKeyOf, routeAssistant } from '../../src/engine/assistant-routes.js';
 import { parseCommand } from '../../src/engine/commands.js';
+import { discordKeys } from '../../adapters/discord/key.js';
+import { slackKeys } from '../../adapters/slack/key.js';
+
+/** What the engine asks the key's own platform. */
+const isDirect = (key: string) => (key.includes('slack:') ? slackKeys : discordKeys).isDirect(key);
 import { tempDir } from '../helpers.js';
 
 const base = { DASHSCOPE_API_KEY: 'sk-abcdefghijklmnop', SLACK_BOT_TOKEN: 'xoxb-1-2-abc', SLACK_SIGNING_SECRET: 'shh' };
@@ -90,7 +95,7 @@ describe('routing a conversation to its assistant', () => {
     ['discord:dm:9', 'default'],
     ['meeting:slack:T1:C1', 'support'], // a meeting in that channel
   ])('%s → %s', (key, name) => {
-    expect(routeAssistant(routes, key)).toBe(name);
+    expect(routeAssistant(routes, key, isDirect)).toBe(name);
   });
 
   it('the first rule that matches wins, and a channel key names where a choice is kept', () => {
@@ -101,6 +106,7 @@ describe('routing a conversation to its assistant', () => {
           { slack: { team: 'T1' }, assistant: 'b' },
         ],
         'slack:T1:D9',
+        isDirect,
       ),
     ).toBe('a');
     expect(channelKeyOf('slack:T1:C1:1767.0001')).toBe('slack:T1:C1');

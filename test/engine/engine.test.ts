@@ -1,6 +1,5 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { decodeConversationKey, encodeConversationKey, type ConversationRef } from '../../src/engine/conversation-key.js';
 import { ToolRegistry } from '../../src/engine/tools/registry.js';
 import { getCurrentTime } from '../../src/engine/tools/builtin.js';
 import { LocalStore, RedisStore, type Store } from '../../src/store/index.js';
@@ -35,26 +34,6 @@ async function openRedis(prefix: string): Promise<Store> {
 
 afterEach(async () => {
   await Promise.all(stores.splice(0).map((s) => s.close()));
-});
-
-describe('conversation keys', () => {
-  it.each<ConversationRef>([
-    { platform: 'slack', team: 'T00FAKE00AA', channel: 'C00FAKECHAN1', threadTs: '1767224888.280449' },
-    { platform: 'slack', team: 'T0ADGE2G4EM', channel: 'D0ACX51K95H' },
-    { platform: 'discord', guild: '1457468924290662599', channel: '1457510428359004343', thread: '1457536551830421524' },
-    { platform: 'discord', guild: 'dm', channel: '1457536551830421999' },
-  ])('round-trips %j', (ref) => {
-    const key = encodeConversationKey(ref);
-    expect(decodeConversationKey(key)).toEqual(ref);
-    expect(encodeConversationKey(decodeConversationKey(key))).toBe(key);
-  });
-
-  it('has the documented shapes and refuses what is not a key', () => {
-    expect(encodeConversationKey({ platform: 'slack', team: 'T1', channel: 'C1', threadTs: '1.2' })).toBe('slack:T1:C1:1.2');
-    expect(encodeConversationKey({ platform: 'discord', guild: 'dm', channel: '9' })).toBe('discord:dm:9');
-    for (const bad of ['', 'slack', 'slack:T1', 'discord:dm', 'discord:1:2', 'teams:a:b', 'slack:T1:C:1:2']) expect(() => decodeConversationKey(bad)).toThrow(TypeError);
-    expect(() => encodeConversationKey({ platform: 'slack', team: 'T:1', channel: 'C' })).toThrow(TypeError);
-  });
 });
 
 describe.each(['memory', 'redis'] as const)('a turn [%s store]', (kind) => {

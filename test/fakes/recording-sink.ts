@@ -1,3 +1,6 @@
+import { discordKeys } from '../../adapters/discord/key.js';
+import { slackKeys } from '../../adapters/slack/key.js';
+import type { ConversationKeyCodec } from '../../src/engine/conversation-key.js';
 import type { CodeStep, FinalReply, MinutesReply, PlatformPort, ReplySink, ReplyTarget, TurnStatus } from '../../src/engine/types.js';
 import { CallLog } from './call-log.js';
 
@@ -17,6 +20,13 @@ export type SinkEvent =
  */
 export class RecordingPlatform implements PlatformPort {
   readonly log = new CallLog<SinkEvent>();
+  /** Engine tests use Slack's and Discord's keys; the engine asks the codec only whether a key is a DM. */
+  readonly keys: ConversationKeyCodec<string> = {
+    platform: 'test',
+    encode: (key) => key,
+    decode: (key) => key,
+    isDirect: (key) => (key.startsWith('slack:') ? slackKeys : discordKeys).isDirect(key),
+  };
 
   sinkFor(target: ReplyTarget): ReplySink {
     const rec = (e: Record<string, unknown>) => this.log.record({ at: Date.now(), target, ...e } as SinkEvent);

@@ -300,7 +300,9 @@ export class Meetings implements MeetingDesk {
         await this.deps.store.listDropFront(name, await this.deps.store.listLength(name));
       }
       const stamp = new Date().toISOString().slice(0, 16).replace(/[:T]/g, '-');
-      await sink.minutes({ title, text: body, file: { filename: `minutes-${stamp}.md`, bytes: new TextEncoder().encode(`${body}\n`), contentType: 'text/markdown' } });
+      const minutes = { title, text: body, file: { filename: `minutes-${stamp}.md`, bytes: new TextEncoder().encode(`${body}\n`), contentType: 'text/markdown' } };
+      if (sink.minutes) await sink.minutes(minutes);
+      else await sink.notice(body);
     } catch (err) {
       this.deps.log.warn({ err, meeting: channelKey }, 'minutes failed');
       await sink.fail(`I could not write the minutes. ${humanMessage(err)}`);

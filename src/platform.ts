@@ -1,0 +1,57 @@
+import type { Hono } from 'hono';
+import type { Config } from './config.js';
+import type { Intake } from './engine/intake.js';
+import type { EnginePort } from './engine/port.js';
+import type { PlatformPort } from './engine/types.js';
+import type { Logger } from './log.js';
+import type { Metrics } from './metrics.js';
+import type { Store } from './store/index.js';
+
+/**
+ * A chat platform as the composition root sees it: one folder under adapters/ exports a
+ * `PlatformModule`, and adding it to the list in app.ts is all it takes to run it.
+ *
+ * The engine sees less (`PlatformPort`: its key codec, sinks for stored targets, file downloads);
+ * the adapter sees less of the engine (`EnginePort`).
+ */
+export interface Platform extends PlatformPort {
+  /** The prefix of its conversation keys and of its reply targets' `platform`. */
+  readonly name: string;
+  /** HTTP routes it serves on Threadline's server (Slack's events, the playground's page and API). */
+  readonly routes?: Hono;
+  /** Whether it can take and answer messages now (/readyz). */
+  isConnected(): boolean;
+  /** Handles what instances that died had acknowledged and not taken care of; returns how many. */
+  replayOrphans?(): Promise<number>;
+  /** A line for the operator once it runs (the playground's URL). */
+  readonly banner?: string;
+  stop(): Promise<void>;
+}
+
+/** What every platform gets to start with. */
+export interface PlatformContext {
+  config: Config;
+  engine: EnginePort;
+  store: Store;
+  log: Logger;
+  metrics: Metrics;
+  /** Events recorded before they are acknowledged. */
+  intake: Intake;
+  /** Whether Threadline takes new messages (false while it stops, or while DashScope is not answering yet). */
+  accepting(): boolean;
+  /** The named assistants (ASSISTANTS_FILE), for platforms that offer them as choices. */
+  assistantNames: string[];
+  /** Where Threadline's server listens. */
+  server: { port: number };
+  /** Test knobs (see StartOptions.testing). */
+  testing: Record<string, unknown>;
+}
+
+export interface PlatformModule {
+  readonly name: string;
+  /** Route prefixes answered 503 while it starts (Slack retries on 503 and would give up on 404). */
+  readonly routePrefixes?: string[];
+  /** Whether the configuration asks for it. */
+  enabled(config: Config): boolean;
+  start(ctx: PlatformContext): Promise<Platform>;
+}
