@@ -23,6 +23,8 @@ ENV NODE_ENV=production PORT=8080 DATA_DIR=/data
 COPY --from=deps --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist ./dist
 COPY --chown=node:node package.json ./
+# the playground's page script and styles are served as they are (no build step)
+COPY --chown=node:node adapters/web/public ./adapters/web/public
 RUN mkdir -p /data /app/tools && chown node:node /data /app/tools
 USER node
 EXPOSE 8080

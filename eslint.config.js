@@ -21,6 +21,17 @@ export default tseslint.config(
     },
   },
   {
+    // The playground's page script runs in the browser, as plain JavaScript (no build step, no types).
+    files: ['adapters/web/public/**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      parserOptions: { projectService: false, project: false, program: null },
+      globals: Object.fromEntries(
+        ['document', 'window', 'location', 'history', 'sessionStorage', 'localStorage', 'crypto', 'EventSource', 'FormData', 'fetch', 'URLSearchParams', 'navigator'].map((g) => [g, 'readonly']),
+      ),
+    },
+  },
+  {
     // Tests, benchmarks and the fakes they drive read wire payloads (recorded Slack and Discord JSON, request bodies a
     // fake received) as untyped data and assert their shape: `any` there is the point, not a leak.
     files: ['test/**/*.ts', 'bench/**/*.ts'],

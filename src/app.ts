@@ -1,7 +1,10 @@
 // discord.js must load before @slack/bolt: whichever HTTP stack loads first sets the process-wide
 // fetch dispatcher, and discord.js attachments break when Bolt's comes first (harness §6).
-import { startDiscord, type DiscordAdapter } from '../adapters/discord/index.js';
-import { startSlack, type SlackAdapter } from '../adapters/slack/index.js';
+import { discordPlatform } from '../adapters/discord/platform.js';
+import type { DiscordAdapter } from '../adapters/discord/index.js';
+import { slackPlatform } from '../adapters/slack/platform.js';
+import type { SlackAdapter } from '../adapters/slack/index.js';
+import { webPlatform } from '../adapters/web/platform.js';
 import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { existsSync, readFileSync } from 'node:fs';
@@ -19,6 +22,10 @@ import { Metrics } from './metrics.js';
 import { Readiness } from './readiness.js';
 import { createMetricsApp, createServerApp } from './server.js';
 import { createStore, type Store } from './store/index.js';
+import type { Platform, PlatformModule } from './platform.js';
+
+/** Every platform Threadline can run: each is one folder under adapters/ and one line here. */
+const PLATFORMS: PlatformModule[] = [discordPlatform, slackPlatform, webPlatform];
 
 /** package.json's version: one folder up from src/ when run from source, two from dist/src/ when compiled. */
 export const VERSION: string = (() => {
@@ -38,6 +45,9 @@ export interface Threadline {
   store: Store;
   metrics: Metrics;
   readiness: Readiness;
+  /** The platforms running here, by name. */
+  platforms: Record<string, Platform>;
+  /** The Slack and Discord adapters, typed, for tests and benchmarks that reach into them. */
   slack?: SlackAdapter;
   discord?: DiscordAdapter;
   meetings: Meetings;
@@ -75,7 +85,13 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
   const { log } = opts;
   const metrics = new Metrics({ defaults: true });
   const readiness = new Readiness();
-  const http = createServerApp({ readiness, metrics, metricsToken: config.metricsToken, metricsElsewhere: config.metrics !== undefined });
+  const http = createServerApp({
+    readiness,
+    metrics,
+    metricsToken: config.metricsToken,
+    metricsElsewhere: config.metrics !== undefined,
+    startingPrefixes: PLATFORMS.filter((m) => m.enabled(config)).flatMap((m) => m.routePrefixes ?? []),
+  });
   let accepting = true;
   let stopped = false;
   const server = await listen(http.app.fetch, config.port, config.host);
@@ -167,47 +183,26 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
     metrics.turnsNow = () => engine.busy;
     await intake.start();
     cleanup.unshift(() => intake.stop());
-    let slack: SlackAdapter | undefined;
-    let discord: DiscordAdapter | undefined;
-    if (config.discord) {
-      discord = await startDiscord({
-        config: config.discord,
-        engine,
-        store,
-        log,
-        metrics,
-        restRetries: opts.testing?.discordRestRetries,
-        editIntervalMs: opts.testing?.editIntervalMs,
-        typingEveryMs: opts.testing?.discordTypingEveryMs,
-        fileTimeoutMs: config.files.timeoutMs,
-        assistantNames: Object.keys(config.assistants?.assistants ?? { default: 1 }),
-      });
-      cleanup.unshift(() => discord!.stop());
-      readiness.add('discord', () => discord!.isConnected());
-      engine.addPlatform('discord', discord);
-    }
-    if (config.slack) {
-      slack = await startSlack({
-        config: config.slack,
-        engine,
-        store,
-        log,
-        metrics,
-        fileTimeoutMs: config.files.timeoutMs,
-        intake,
-        socketPingTimeoutMs: opts.testing?.socketPingTimeoutMs,
-        webApiRetries: opts.testing?.webApiRetries,
-        editIntervalMs: opts.testing?.editIntervalMs,
-        rateLimits: opts.testing?.slackRateLimits ?? (config.slack.rateLimits === 'off' ? 'unlimited' : undefined),
-        statusRefreshMs: opts.testing?.slackStatusRefreshMs,
-        bodyDeadlineMs: opts.testing?.slackBodyDeadlineMs,
-        maxUnverifiedReads: opts.testing?.slackMaxUnverifiedReads,
-        accepting: () => accepting && backend.ready,
-      });
-      cleanup.unshift(() => slack!.stop());
-      readiness.add('slack', () => slack!.isConnected());
-      engine.addPlatform('slack', slack);
-      if (slack.receiver) http.mount(slack.receiver.routes);
+    const platforms: Record<string, Platform> = {};
+    const context = {
+      config,
+      engine,
+      store,
+      log,
+      metrics,
+      intake,
+      accepting: () => accepting && backend.ready,
+      assistantNames: Object.keys(config.assistants?.assistants ?? { default: 1 }),
+      server: { port },
+      testing: opts.testing ?? {},
+    };
+    for (const module of PLATFORMS.filter((m) => m.enabled(config))) {
+      const platform = await module.start(context);
+      platforms[module.name] = platform;
+      cleanup.unshift(() => platform.stop());
+      readiness.add(module.name, () => platform.isConnected());
+      engine.addPlatform(module.name, platform);
+      if (platform.routes) http.mount(platform.routes);
     }
     const meetings = new Meetings({ backend, store, engine, log, metrics, options: config.meeting });
     engine.meetings = meetings;
@@ -216,10 +211,14 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
       if (resumedMeetings) log.info({ meetings: resumedMeetings }, 'meetings resumed');
       const recovered = await engine.recover();
       if (recovered) log.info({ recovered }, 'finishing runs left by the previous process');
-      if (slack) {
+      for (const platform of Object.values(platforms)) {
+        if (!platform.replayOrphans) continue;
         // what a dead instance acknowledged and never took care of; then every 10 s, for instances that die meanwhile
-        await slack.replayOrphans();
-        const timer = setInterval(() => void slack.replayOrphans().catch((err: unknown) => log.warn({ err }, 'replaying acknowledged events failed')), Math.min(10_000, config.instanceHeartbeatMs));
+        await platform.replayOrphans();
+        const timer = setInterval(
+          () => void platform.replayOrphans!().catch((err: unknown) => log.warn({ err }, 'replaying acknowledged events failed')),
+          Math.min(10_000, config.instanceHeartbeatMs),
+        );
         timer.unref();
         cleanup.unshift(async () => clearInterval(timer));
       }
@@ -229,7 +228,8 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
     // files uploaded for conversations that were forgotten meanwhile (CONVERSATION_TTL) are deleted at DashScope, hourly
     engine.held.start();
     readiness.markStarted();
-    log.info({ port, platforms: [slack && 'slack', discord && 'discord'].filter(Boolean) }, 'threadline started');
+    log.info({ port, host: config.host, platforms: Object.keys(platforms) }, 'threadline started');
+    for (const p of Object.values(platforms)) if (p.banner) log.info({ platform: p.name }, p.banner);
     let stopping: Promise<{ finished: boolean }> | undefined;
     return {
       url: `http://127.0.0.1:${port}`,
@@ -239,8 +239,9 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
       store,
       metrics,
       readiness,
-      slack,
-      discord,
+      platforms,
+      slack: platforms.slack as SlackAdapter | undefined,
+      discord: platforms.discord as DiscordAdapter | undefined,
       meetings,
       stop: (deadlineMs = config.shutdownTimeoutMs) =>
         (stopping ??= (async () => {

@@ -42,6 +42,11 @@ export interface Config {
     /** Hosts shared files are downloaded from, with the bot token (SLACK_FILES_HOSTS); no other host ever gets it. */
     filesHosts: string[];
   };
+  /** The web playground (adapters/web): on by default without Slack and Discord, or with PLAYGROUND=on. */
+  playground?: {
+    /** PLAYGROUND_TOKEN: required of every page and API call; without it only loopback peers are served. */
+    token?: string;
+  };
   discord?: {
     token: string;
     apiUrl: string;
@@ -182,9 +187,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       }
     : undefined;
 
-  if (!slack && !discord) {
+  // The playground is on by default when no chat platform is configured: `npm start` with a key alone gives something to try.
+  const playgroundSetting = oneOf(get('PLAYGROUND') ?? 'auto', ['auto', 'on', 'off'], 'PLAYGROUND', problems);
+  const playgroundToken = get('PLAYGROUND_TOKEN');
+  if (playgroundToken && playgroundToken.length < 16)
+    problems.push({ variable: 'PLAYGROUND_TOKEN', problem: 'must be at least 16 characters (it guards the playground on a public address)', docs: 'Playground' });
+  const playground: Config['playground'] = playgroundSetting === 'on' || (playgroundSetting === 'auto' && !slack && !discord) ? { token: playgroundToken } : undefined;
+  if (!slack && !discord && !playground) {
     problems.push({ variable: 'SLACK_BOT_TOKEN', problem: 'set it with SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN) to run on Slack', docs: 'Slack' });
-    problems.push({ variable: 'DISCORD_TOKEN', problem: 'or set it to run on Discord (at least one platform is needed)', docs: 'Discord' });
+    problems.push({ variable: 'DISCORD_TOKEN', problem: 'or set it to run on Discord', docs: 'Discord' });
+    problems.push({ variable: 'PLAYGROUND', problem: 'or leave it unset (or on) for the web playground (at least one platform is needed)', docs: 'Playground' });
   }
 
   const pluginTokens: Record<string, string> = {};
@@ -201,7 +213,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 
   const config: Config = {
     port: int('PORT', 3000, 0, 65535),
-    host: get('HOST') ?? '0.0.0.0',
+    // the playground alone and without a token is for this machine only: loopback, unless HOST says otherwise
+    host: get('HOST') ?? (playground && !playground.token && !slack && !discord ? '127.0.0.1' : '0.0.0.0'),
     logLevel: oneOf(get('LOG_LEVEL') ?? 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'LOG_LEVEL', problems),
     dataDir: get('DATA_DIR') ?? './data',
     redisUrl,
@@ -225,6 +238,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     slack,
     discord,
+    playground,
     assistants: undefined,
     // DashScope's result buckets (dashscope-result-bj.oss-cn-beijing.aliyuncs.com …), not every OSS bucket
     imageHosts: list('IMAGE_HOSTS', 'dashscope-result*.aliyuncs.com'),

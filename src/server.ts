@@ -19,7 +19,14 @@ export interface ServerApp {
   mount(routes: Hono): void;
 }
 
-export function createServerApp(deps: { readiness: Readiness; metrics: Metrics; metricsToken?: string; metricsElsewhere?: boolean }): ServerApp {
+export function createServerApp(deps: {
+  readiness: Readiness;
+  metrics: Metrics;
+  metricsToken?: string;
+  metricsElsewhere?: boolean;
+  /** Route prefixes of platforms still starting: answered 503 (retry later), not 404, until their routes are mounted. */
+  startingPrefixes?: string[];
+}): ServerApp {
   const app = new Hono();
   const mounted: Hono[] = [];
   app.get('/healthz', (c) => c.json({ ok: true }));
@@ -29,13 +36,14 @@ export function createServerApp(deps: { readiness: Readiness; metrics: Metrics; 
   });
   // With METRICS_PORT the metrics live only on that port (a private one), never on the public one.
   if (!deps.metricsElsewhere) app.route('/', createMetricsApp(deps));
-  app.get('/', (c) => c.text(`Threadline is running. See /healthz${deps.metricsElsewhere ? ' and /readyz' : ', /readyz and /metrics'}.`));
   app.all('*', async (c) => {
     for (const routes of mounted) {
       const res = await routes.fetch(c.req.raw, c.env);
       if (res.status !== 404) return res;
     }
-    if (c.req.path.startsWith('/slack/')) return c.json({ error: 'starting' }, 503);
+    if (deps.startingPrefixes?.some((p) => c.req.path.startsWith(p))) return c.json({ error: 'starting' }, 503);
+    // without the playground, / says what this is
+    if (c.req.path === '/' && c.req.method === 'GET') return c.text(`Threadline is running. See /healthz${deps.metricsElsewhere ? ' and /readyz' : ', /readyz and /metrics'}.`);
     return c.json({ error: 'not found' }, 404);
   });
   app.notFound((c) => c.json({ error: 'not found' }, 404));

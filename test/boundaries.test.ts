@@ -58,6 +58,30 @@ describe('boundaries', () => {
     expect(adapters.flatMap((a) => offenders(`adapters/${a}`, (s) => s.startsWith('adapters/') && !s.startsWith(`adapters/${a}/`)))).toEqual([]);
   });
 
+  it('adapters reach the engine through its narrow side (EnginePort, neutral types), never the concrete Engine', () => {
+    expect(offenders('adapters', (s) => s === 'src/engine/engine.ts' || s.startsWith('src/app'))).toEqual([]);
+  });
+
+  it('the engine names no platform: keys are opaque to it, and platforms are whatever adapters register', () => {
+    const named = files('src/engine').flatMap((f) =>
+      readFileSync(join(root, f), 'utf8')
+        .split('\n')
+        .filter((line) => !/^\s*(\*|\/\/|\/\*)/.test(line) && /['"`](slack|discord|web)['"`:]/.test(line))
+        .map((line) => `${f}: ${line.trim()}`),
+    );
+    expect(named).toEqual([]);
+  });
+
+  it('a platform is one folder with its key codec and its module, and one line in the composition root', () => {
+    const adapters = readdirSync(join(root, 'adapters')).filter((d) => statSync(join(root, 'adapters', d)).isDirectory());
+    expect(adapters.sort()).toEqual(['discord', 'slack', 'web']);
+    const app = readFileSync(join(root, 'src/app.ts'), 'utf8');
+    for (const a of adapters) {
+      expect(files(`adapters/${a}`)).toEqual(expect.arrayContaining([`adapters/${a}/key.ts`, `adapters/${a}/platform.ts`]));
+      expect(app).toContain(`${a}Platform`);
+    }
+  });
+
   it('the import reader sees imports (a check that cannot fail is no check)', () => {
     expect(importsOf('src/engine/engine.ts')).toContain('src/backends/backend.ts');
     expect(importsOf('adapters/slack/index.ts').some((s) => s.startsWith('@slack/'))).toBe(true);

@@ -70,21 +70,21 @@ describe('configuration', () => {
   });
 });
 
-describe('npm start without a platform', () => {
+describe('npm start without a DashScope key', () => {
   it('prints what to set, one line per variable with a README pointer, and exits 2 without a stack trace', () => {
     const cwd = tempDir('start');
     const root = join(import.meta.dirname, '..');
     const res = spawnSync(join(root, 'node_modules', '.bin', 'tsx'), [join(root, 'src', 'main.ts')], {
       cwd,
-      env: { PATH: process.env.PATH, DASHSCOPE_API_KEY: 'sk-secretsecretsecret' },
+      env: { PATH: process.env.PATH, PLAYGROUND: 'off', SLACK_BOT_TOKEN: 'xoxb-secretsecretsecret' },
       encoding: 'utf8',
       timeout: 30_000,
     });
     expect(res.status).toBe(2);
-    expect(res.stderr).toMatch(/SLACK_BOT_TOKEN: .*\(see README, Slack\)/);
-    expect(res.stderr).toMatch(/DISCORD_TOKEN: .*\(see README, Discord\)/);
+    expect(res.stderr).toMatch(/DASHSCOPE_API_KEY: .*\(see README, Configuration\)/);
+    expect(res.stderr).toMatch(/SLACK_SIGNING_SECRET: .*\(see README, Slack\)/);
     expect(res.stderr).not.toMatch(/\n\s+at /); // no stack trace
-    expect(res.stderr + res.stdout).not.toContain('sk-secretsecretsecret');
+    expect(res.stderr + res.stdout).not.toContain('secretsecretsecret');
   });
 });
 
