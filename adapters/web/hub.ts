@@ -6,7 +6,7 @@ export type WebEvent =
   | { type: 'status'; reply: string; status: string }
   | { type: 'text'; reply: string; text: string }
   | { type: 'code'; reply: string; input: string; output: string }
-  | { type: 'finish'; reply: string; text: string; images: Array<{ url: string; alt: string; name: string }> }
+  | { type: 'finish'; reply: string; text: string; images: Array<{ url: string; alt: string; name: string; contentType: string }> }
   | { type: 'notice'; reply: string; text: string }
   | { type: 'fail'; reply: string; text: string }
   | { type: 'minutes'; reply: string; title: string; text: string; file: { url: string; name: string } };

@@ -45,7 +45,7 @@ export class WebSink implements ReplySink {
   async finish(r: FinalReply): Promise<void> {
     this.pending = undefined;
     this.flush();
-    const images = r.images.map((img) => ({ url: this.fileUrl(this.hub.putFile(img.bytes, img.contentType, img.filename)), alt: img.alt, name: img.filename }));
+    const images = r.images.map((img) => ({ url: this.fileUrl(this.hub.putFile(img.bytes, img.contentType, img.filename)), alt: img.alt, name: img.filename, contentType: img.contentType }));
     this.hub.publish(this.key, { type: 'finish', reply: this.reply, text: r.text, images });
   }
 

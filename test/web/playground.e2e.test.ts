@@ -105,6 +105,28 @@ describe('the playground in a browser', () => {
     expect(await page.locator('.message.mine .file').textContent()).toBe('📎 sales.csv');
   });
 
+  it('tools: a local function runs, a code step is shown, and a file the answer carries can be downloaded', async () => {
+    const csv = Buffer.from('item,total\napples,3\n');
+    ds.model = ({ round }) =>
+      round === 0
+        ? { toolCalls: [{ name: 'get_current_time', arguments: {} }] }
+        : { codeInterpreter: { input: 'print(6 * 7)', output: '42' }, answerFiles: { path: { name: 'totals.csv', bytes: csv, contentType: 'text/csv' } }, text: 'Computed.' };
+    const page = await person();
+    await say(page, 'What time is it, and what is 6 times 7?');
+    const reply = page.locator('.reply');
+    await reply.locator('.body', { hasText: 'Computed.' }).waitFor();
+    // the local function's output went back to the run
+    const run = [...ds.runs.values()].at(-1)!;
+    expect(ds.log.filter((c) => c.path.endsWith(`/runs/${run.id}/submit_tool_outputs`))).toHaveLength(1);
+    expect(await reply.locator('.code pre').first().textContent()).toBe('print(6 * 7)');
+    expect(await reply.locator('.code pre.output').textContent()).toBe('42');
+    const link = reply.locator('a.attachment');
+    expect(await link.getAttribute('download')).toBe('totals.csv');
+    const bytes = Buffer.from(await page.evaluate(async (u) => [...new Uint8Array(await (await fetch(u)).arrayBuffer())], (await link.getAttribute('href'))!));
+    expect(bytes.equals(csv)).toBe(true);
+    await screenshot(page, 'playground-tools');
+  });
+
   it('model output with <script> is shown as text and never runs', async () => {
     ds.model = () => ({ text: 'Try <script>window.pwned = 1</script> and <img src=x onerror="window.pwned=2"> **bold**' });
     const page = await person();

@@ -85,8 +85,9 @@ function reply(id) {
   if (!r) {
     const el = line('reply');
     el.dataset.reply = id;
-    el.innerHTML = '<div class="who">Assistant</div><div class="status muted"></div><div class="body"></div><div class="extras"></div>';
-    r = { el, body: el.querySelector('.body'), status: el.querySelector('.status'), extras: el.querySelector('.extras') };
+    // in the order they happen: status, code steps, the answer, then what it carries
+    el.innerHTML = '<div class="who">Assistant</div><div class="status muted"></div><div class="steps"></div><div class="body"></div><div class="extras"></div>';
+    r = { el, body: el.querySelector('.body'), status: el.querySelector('.status'), steps: el.querySelector('.steps'), extras: el.querySelector('.extras') };
     replies.set(id, r);
   }
   return r;
@@ -146,7 +147,7 @@ function show(e) {
         out.textContent = e.output;
         box.append(out);
       }
-      r.extras.append(box);
+      r.steps.append(box);
       break;
     }
     case 'finish': {
@@ -155,6 +156,16 @@ function show(e) {
       r.body.innerHTML = markdown(e.text);
       r.el.classList.remove('streaming');
       for (const img of e.images) {
+        // images inline; other files the answer carries (a CSV from the code interpreter) as downloads
+        if (!/^image\/(png|jpeg|gif|webp)$/.test(img.contentType)) {
+          const a = document.createElement('a');
+          a.className = 'attachment';
+          a.href = img.url;
+          a.download = img.name;
+          a.textContent = `⬇ ${img.name}`;
+          r.extras.append(a);
+          continue;
+        }
         const fig = document.createElement('figure');
         const i = document.createElement('img');
         i.src = img.url;
