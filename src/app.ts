@@ -9,7 +9,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { existsSync, readFileSync } from 'node:fs';
 import { BackendSlot, ModelError, createBackend } from './backends/index.js';
-import type { Config } from './config.js';
+import { ConfigError, type Config } from './config.js';
 import { Engine } from './engine/engine.js';
 import { Intake } from './engine/intake.js';
 import { ImageFetcher } from './engine/images.js';
@@ -73,6 +73,8 @@ export interface StartOptions {
   };
   registry?: ToolRegistry;
   imageFetcher?: ImageFetcher;
+  /** Platforms beyond the built-in ones (a test's own, or an embedder's). */
+  platforms?: PlatformModule[];
   /** A store to use instead of the configured one (benchmarks compare memory, file and Redis). */
   store?: Store;
 }
@@ -83,6 +85,9 @@ export interface StartOptions {
  */
 export async function startThreadline(config: Config, opts: StartOptions): Promise<Threadline> {
   const { log } = opts;
+  const modules = [...PLATFORMS, ...(opts.platforms ?? [])];
+  const problems = modules.filter((m) => m.enabled(config)).flatMap((m) => m.problems?.(config) ?? []);
+  if (problems.length) throw new ConfigError(problems);
   const metrics = new Metrics({ defaults: true });
   const readiness = new Readiness();
   const http = createServerApp({
@@ -90,7 +95,7 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
     metrics,
     metricsToken: config.metricsToken,
     metricsElsewhere: config.metrics !== undefined,
-    startingPrefixes: PLATFORMS.filter((m) => m.enabled(config)).flatMap((m) => m.routePrefixes ?? []),
+    startingPrefixes: modules.filter((m) => m.enabled(config)).flatMap((m) => m.routePrefixes ?? []),
   });
   let accepting = true;
   let stopped = false;
@@ -196,7 +201,7 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
       server: { port },
       testing: opts.testing ?? {},
     };
-    for (const module of PLATFORMS.filter((m) => m.enabled(config))) {
+    for (const module of modules.filter((m) => m.enabled(config))) {
       const platform = await module.start(context);
       platforms[module.name] = platform;
       cleanup.unshift(() => platform.stop());

@@ -6,6 +6,11 @@ import { parseDuration } from './duration.js';
 import type { AssistantSettings } from './backends/assistant/bootstrap.js';
 
 export interface Config {
+  /**
+   * A variable of the merged environment (.env, then the process's), trimmed, or undefined when
+   * unset: a platform reads settings of its own with it from its folder (see src/platform.ts).
+   */
+  env: (name: string) => string | undefined;
   port: number;
   host: string;
   logLevel: string;
@@ -212,6 +217,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (redisUrl) url('REDIS_URL', redisUrl, ['redis:', 'rediss:']);
 
   const config: Config = {
+    env: get,
     port: int('PORT', 3000, 0, 65535),
     // the playground alone and without a token is for this machine only: loopback, unless HOST says otherwise
     host: get('HOST') ?? (playground && !playground.token && !slack && !discord ? '127.0.0.1' : '0.0.0.0'),

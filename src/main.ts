@@ -22,6 +22,11 @@ async function main(): Promise<void> {
   try {
     app = await startThreadline(config, { log });
   } catch (err) {
+    if (err instanceof ConfigError) {
+      // a platform's own settings (src/platform.ts), refused like the rest of the configuration
+      process.stderr.write(`${err.message}\n\nSet these in the environment or in a .env file; README.md explains each one.\n`);
+      process.exit(2);
+    }
     log.fatal({ err }, 'startup failed');
     process.stderr.write(`Threadline could not start: ${scrub((err as Error).message)}\n`);
     process.exit(1);

@@ -51,7 +51,9 @@ export interface PlatformModule {
   readonly name: string;
   /** Route prefixes answered 503 while it starts (Slack retries on 503 and would give up on 404). */
   readonly routePrefixes?: string[];
-  /** Whether the configuration asks for it. */
+  /** Whether the configuration asks for it (a platform's own variables: `config.env('NAME')`). */
   enabled(config: Config): boolean;
+  /** What is wrong with its settings, one line per variable; Threadline refuses to start with any. */
+  problems?(config: Config): Array<{ variable: string; problem: string }>;
   start(ctx: PlatformContext): Promise<Platform>;
 }

@@ -17,9 +17,10 @@ export interface WebAdapter extends Platform {
  * store, backends and tools as Slack and Discord.
  */
 export async function startWeb(ctx: PlatformContext): Promise<WebAdapter> {
-  const hub = new WebHub();
+  const hub = new WebHub({ store: ctx.store, log: ctx.log });
+  await hub.start();
   const token = ctx.config.playground?.token;
-  const routes = webRoutes({
+  const web = webRoutes({
     engine: ctx.engine,
     hub,
     log: ctx.log,
@@ -35,7 +36,7 @@ export async function startWeb(ctx: PlatformContext): Promise<WebAdapter> {
   return {
     name: 'web',
     keys: webKeys,
-    routes,
+    routes: web.app,
     hub,
     url,
     banner: `Playground: open ${url}${token ? ' (it asks for PLAYGROUND_TOKEN)' : ''}`,
@@ -45,12 +46,12 @@ export async function startWeb(ctx: PlatformContext): Promise<WebAdapter> {
     },
     // the bytes came with the message; the engine checked size and type from what the browser declared
     fetchFile: async (ref: SharedFileRef, maxBytes: number): Promise<SharedFile> => {
-      const f = ref.url.startsWith('upload:') ? hub.takeUpload(ref.url.slice('upload:'.length)) : undefined;
+      const f = ref.url.startsWith('upload:') ? await hub.takeUpload(ref.url.slice('upload:'.length)) : undefined;
       if (!f) throw new Error('the upload is gone (the playground keeps it ten minutes)');
       if (f.bytes.byteLength > maxBytes) throw new Error('it is larger than FILE_MAX_BYTES');
       return { name: ref.name, contentType: f.contentType || ref.contentType, bytes: f.bytes };
     },
     isConnected: () => true,
-    stop: async () => {},
+    stop: async () => web.close(),
   };
 }

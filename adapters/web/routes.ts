@@ -36,8 +36,11 @@ export interface WebRoutesDeps {
  * The playground's HTTP side: the page at / and /playground, its assets, the sign-in form, a
  * server-sent event stream per conversation, and POST messages (multipart, with files).
  */
-export function webRoutes(d: WebRoutesDeps): Hono {
+export function webRoutes(d: WebRoutesDeps): { app: Hono; close(): void } {
   const app = new Hono();
+  // open event streams end when Threadline stops (the server waits for open connections)
+  const streams = new Set<() => void>();
+  let closed = false;
   const page = (c: Context) => {
     c.header('content-security-policy', CSP);
     c.header('x-content-type-options', 'nosniff');
@@ -81,36 +84,34 @@ export function webRoutes(d: WebRoutesDeps): Hono {
   app.get(`${BASE}/api/events`, (c) => {
     const key = keyOf(c.req.query('room'), c.req.query('conversation'));
     if (!key) return c.json({ error: 'room and conversation must be ids (letters, digits, - and _)' }, 400);
-    const after = Number(c.req.query('after') ?? c.req.header('last-event-id') ?? 0) || 0;
     return streamSSE(c, async (stream) => {
       const queue: string[] = [];
       let wake: (() => void) | undefined;
-      const unsubscribe = d.hub.subscribe(
-        key,
-        (e) => {
-          queue.push(JSON.stringify(e));
-          wake?.();
-        },
-        after,
-      );
+      // the transcript first, then live events; a reconnecting page drops those it has (by uid)
+      const unsubscribe = d.hub.subscribe(key, (e) => {
+        queue.push(JSON.stringify(e));
+        wake?.();
+      });
       stream.onAbort(() => {
         unsubscribe();
         wake?.();
       });
+      const end = () => wake?.();
+      streams.add(end);
       try {
-        while (!stream.aborted) {
+        while (!stream.aborted && !closed) {
           while (queue.length) {
-            const data = queue.shift()!;
-            await stream.writeSSE({ data, id: String((JSON.parse(data) as { seq: number }).seq) });
+            await stream.writeSSE({ data: queue.shift()! });
           }
           // a comment now and then keeps proxies from closing an idle stream
           const timer = setTimeout(() => wake?.(), d.keepAliveMs ?? 15_000);
           await new Promise<void>((r) => (wake = r));
           clearTimeout(timer);
           wake = undefined;
-          if (!queue.length && !stream.aborted) await stream.write(': keep-alive\n\n');
+          if (!queue.length && !stream.aborted && !closed) await stream.write(': keep-alive\n\n');
         }
       } finally {
+        streams.delete(end);
         unsubscribe();
       }
     });
@@ -137,7 +138,7 @@ export function webRoutes(d: WebRoutesDeps): Hono {
       const files: SharedFileRef[] = [];
       for (const f of uploads) {
         const bytes = new Uint8Array(await f.arrayBuffer());
-        files.push({ name: f.name.slice(0, 200) || 'file', contentType: f.type, size: bytes.byteLength, url: `upload:${d.hub.putUpload(bytes, f.type, f.name)}` });
+        files.push({ name: f.name.slice(0, 200) || 'file', contentType: f.type, size: bytes.byteLength, url: `upload:${await d.hub.putUpload(bytes, f.type, f.name)}` });
       }
       // during a meeting a line is a note unless it is a command or addressed to the assistant
       const addressed = ADDRESSED.test(text);
@@ -171,8 +172,8 @@ export function webRoutes(d: WebRoutesDeps): Hono {
     return c.json({ meeting: await d.engine.wantsAmbient(key) });
   });
 
-  app.get(`${BASE}/api/files/:id`, (c) => {
-    const f = d.hub.file(c.req.param('id'));
+  app.get(`${BASE}/api/files/:id`, async (c) => {
+    const f = await d.hub.file(c.req.param('id'));
     if (!f) return c.json({ error: 'That file is no longer here (the playground keeps recent ones only).' }, 404);
     const image = /^image\/(png|jpeg|gif|webp)$/.test(f.contentType);
     return c.body(Buffer.from(f.bytes), 200, {
@@ -182,7 +183,13 @@ export function webRoutes(d: WebRoutesDeps): Hono {
       'content-security-policy': "default-src 'none'",
     });
   });
-  return app;
+  return {
+    app,
+    close: () => {
+      closed = true;
+      for (const end of streams) end();
+    },
+  };
 }
 
 export function fileUrl(id: string): string {

@@ -45,7 +45,8 @@ export class WebSink implements ReplySink {
   async finish(r: FinalReply): Promise<void> {
     this.pending = undefined;
     this.flush();
-    const images = r.images.map((img) => ({ url: this.fileUrl(this.hub.putFile(img.bytes, img.contentType, img.filename)), alt: img.alt, name: img.filename, contentType: img.contentType }));
+    const images = [];
+    for (const img of r.images) images.push({ url: this.fileUrl(await this.hub.putFile(img.bytes, img.contentType, img.filename)), alt: img.alt, name: img.filename, contentType: img.contentType });
     this.hub.publish(this.key, { type: 'finish', reply: this.reply, text: r.text, images });
   }
 
@@ -60,7 +61,7 @@ export class WebSink implements ReplySink {
   }
 
   async minutes(m: MinutesReply): Promise<void> {
-    const url = this.fileUrl(this.hub.putFile(m.file.bytes, m.file.contentType, m.file.filename));
+    const url = this.fileUrl(await this.hub.putFile(m.file.bytes, m.file.contentType, m.file.filename));
     this.hub.publish(this.key, { type: 'minutes', reply: this.reply, title: m.title, text: m.text, file: { url, name: m.file.filename } });
   }
 }

@@ -5,6 +5,7 @@ import { boot, fakeEnv } from '../app-harness.js';
 import { launchBrowser, screenshot } from '../browser.js';
 import { FakeDashScope } from '../fakes/dashscope.js';
 import { FakeImageHost, PNG } from '../fakes/image-server.js';
+import { uniquePrefix } from '../helpers.js';
 
 /**
  * The playground in a real browser (Debian's chromium through playwright-core) against the whole
@@ -14,12 +15,13 @@ let ds: FakeDashScope;
 let images: FakeImageHost;
 let app: Threadline;
 let browser: Browser;
+const prefix = uniquePrefix('web');
 
 beforeAll(async () => {
   ds = await new FakeDashScope().start();
   images = await new FakeImageHost().start();
   // no Slack, no Discord: the playground is on by itself
-  app = await boot({ ...fakeEnv({ ds }), IMAGE_HOSTS: `*.aliyuncs.com,${images.host}` });
+  app = await boot({ ...fakeEnv({ ds }), IMAGE_HOSTS: `*.aliyuncs.com,${images.host}`, REDIS_PREFIX: prefix });
   browser = await launchBrowser();
 });
 
@@ -30,9 +32,9 @@ afterAll(async () => {
 });
 
 /** A new person (a browser context of its own) on a conversation of its own, or on `conversation`. */
-async function person(conversation = `c${Math.random().toString(36).slice(2, 10)}`): Promise<Page> {
+async function person(conversation = `c${Math.random().toString(36).slice(2, 10)}`, on: Threadline = app): Promise<Page> {
   const page = await (await browser.newContext({ viewport: { width: 1100, height: 720 } })).newPage();
-  await page.goto(`${app.url}/playground#c=${conversation}`);
+  await page.goto(`${on.url}/playground#c=${conversation}`);
   await page.locator('#text').waitFor();
   return page;
 }
@@ -163,5 +165,42 @@ describe('the playground in a browser', () => {
       expect(await minutes.locator('a[download]').getAttribute('download')).toMatch(/^minutes-.*\.md$/);
     }
     await expect.poll(() => bob.locator('#meeting-badge').isVisible()).toBe(false);
+  });
+
+  it('two instances on one Redis: a tab on one sees the answer to a tab on the other, image included', async () => {
+    const second = await boot({ ...fakeEnv({ ds }), IMAGE_HOSTS: `*.aliyuncs.com,${images.host}`, REDIS_PREFIX: prefix });
+    try {
+      ds.model = () => ({ text: `Drawn on request. ![a blue fox](${images.url}/gen/blue/cat.png)` });
+      const watcher = await person(undefined, app);
+      const conversation = new URL(watcher.url()).hash.slice(3);
+      const asker = await person(conversation, second);
+      await say(asker, 'Draw a blue fox');
+      // the watcher's instance heard the message, the streamed reply and the image from the store
+      await watcher.locator('.message', { hasText: 'Draw a blue fox' }).waitFor();
+      const img = watcher.locator('.reply figure img');
+      await img.waitFor();
+      await expect.poll(() => img.evaluate((i) => (i as unknown as { naturalWidth: number }).naturalWidth)).toBeGreaterThan(0);
+      expect(await watcher.locator('.reply').count()).toBe(1);
+      expect(await asker.locator('.reply').count()).toBe(1);
+    } finally {
+      await second.stop(1_000);
+    }
+  });
+});
+
+describe('the playground on the embedded file store', () => {
+  it('answers with the image held in memory (one instance, no Redis)', async () => {
+    const local = await boot({ ...fakeEnv({ ds }), IMAGE_HOSTS: `*.aliyuncs.com,${images.host}`, REDIS_URL: '' });
+    try {
+      expect(local.store.kind).toBe('file');
+      ds.model = () => ({ text: `Here. ![a green fox](${images.url}/gen/green/cat.png)` });
+      const page = await person(undefined, local);
+      await say(page, 'Draw a green fox');
+      const img = page.locator('.reply figure img');
+      await img.waitFor();
+      await expect.poll(() => img.evaluate((i) => (i as unknown as { naturalWidth: number }).naturalWidth)).toBeGreaterThan(0);
+    } finally {
+      await local.stop(1_000);
+    }
   });
 });

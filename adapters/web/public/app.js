@@ -61,6 +61,7 @@ function open(id) {
   if (location.hash !== `#c=${id}`) history.replaceState(null, '', `${location.pathname}${location.search}#c=${id}`);
   $('log').replaceChildren();
   replies.clear();
+  seen.clear();
   streaming = new Set();
   updateStop();
   $('conversation-title').textContent = stored().find((c) => c.id === id)?.title || 'New conversation';
@@ -93,7 +94,11 @@ function reply(id) {
   return r;
 }
 
+const seen = new Set();
 function show(e) {
+  // after a reconnect the server sends the transcript again: show each event once
+  if (seen.has(e.uid)) return;
+  seen.add(e.uid);
   const atEnd = $('log').scrollTop + $('log').clientHeight >= $('log').scrollHeight - 40;
   switch (e.type) {
     case 'message': {
