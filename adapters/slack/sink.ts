@@ -4,7 +4,7 @@ import { EditThrottle } from '../../src/engine/format/throttle.js';
 import { codeStepMarkdown } from '../../src/engine/format/code-step.js';
 import type { CodeStep, FinalReply, MinutesReply, ReplySink, TurnStatus } from '../../src/engine/types.js';
 import type { Logger } from '../../src/log.js';
-import { neutralizeMentions, sendableLength } from './mrkdwn.js';
+import { neutralizeMentions, sendableLength, toMrkdwn } from './mrkdwn.js';
 import { feedbackBlock, toolTitle } from './blocks.js';
 import { NOT_IN_CHANNEL, STREAM_GONE, newCapabilities, type SlackCapabilities } from './capabilities.js';
 import { SlackProgress } from './progress.js';
@@ -329,6 +329,19 @@ export class SlackSink implements ReplySink {
     const { shown, overflow } = capMessages(splitMessage(neutralizeMentions(text), STREAM_MESSAGE_LIMIT), MAX_MESSAGES_PER_REPLY);
     for (const chunk of shown) await this.post(chunk);
     if (overflow) await this.upload(new TextEncoder().encode(text), OVERFLOW_FILENAME, 'The whole text', 'The whole text');
+  }
+
+  /** Only the person who wrote sees it (chat.postEphemeral in the thread); where Slack will not, everyone does. */
+  async whisper(text: string): Promise<void> {
+    // a slash command's response_url answers are ephemeral already
+    if (this.target.viaResponseUrl) return this.answerer.send(text);
+    if (!this.target.user) return this.notice(text);
+    const res = await this.rawCall(
+      'chat.postEphemeral',
+      { channel: this.target.channel, user: this.target.user, text: toMrkdwn(neutralizeMentions(text)), ...(this.target.threadTs ? { thread_ts: this.target.threadTs } : {}) },
+      { quiet: NOT_IN_CHANNEL },
+    );
+    if (!res.ok) await this.notice(text);
   }
 
   async fail(text: string): Promise<void> {

@@ -7,6 +7,7 @@ import type { Budgets } from './budgets.js';
 import { describeTool, helpText } from './commands.js';
 import type { Conversations } from './conversations.js';
 import type { Inbound } from './types.js';
+import { tellPerson } from './sink-helpers.js';
 
 /**
  * Which named assistant answers in a channel (ASSISTANTS_FILE's routes, or the channel's own
@@ -77,7 +78,7 @@ export class ChannelAssistants {
     }
     const admins = new Set(this.deps.adminUserIds);
     if (!(m.author.mayConfigure ?? m.author.isAdmin) && !admins.has(m.author.id) && !admins.has(`${m.target.platform}:${m.author.id}`)) {
-      return m.sink.notice('Only a workspace admin (Slack) or someone who may manage channels (Discord) can switch the assistant for this channel.');
+      return tellPerson(m.sink, 'Only a workspace admin (Slack) or someone who may manage channels (Discord) can switch the assistant for this channel.');
     }
     if (!named.some((a) => a.name === choice)) return m.sink.notice(`There is no assistant called ${choice}. Say \`assistant list\` to see them.`);
     const where = `assistant-choice:${channelKeyOf(m.key)}`;

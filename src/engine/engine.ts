@@ -12,7 +12,7 @@ import { ChannelAssistants } from './channel-assistants.js';
 import { Answers, SHUTDOWN, STOPPED } from './answers.js';
 import { Admission, RateLimiter } from './rate-limit.js';
 import { TurnQueue } from './turn-queue.js';
-import { safely, silentSink } from './sink-helpers.js';
+import { safely, silentSink, tellPerson } from './sink-helpers.js';
 import type { Inbound, PlatformPort, ReplySink } from './types.js';
 import type { EnginePort } from './port.js';
 
@@ -227,7 +227,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       case 'usage':
         return this.channels.usage(m);
       case 'reset': {
-        if (!(await this.mayControl(m))) return m.sink.notice(NOT_YOURS('reset'));
+        if (!(await this.mayControl(m))) return tellPerson(m.sink, NOT_YOURS('reset'));
         const local = this.answers.active.get(m.key);
         local?.abort(STOPPED);
         const rec = await this.conversations.reset(m.key);
@@ -240,7 +240,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
         return m.sink.notice(rec ? 'Starting fresh: I have forgotten this conversation.' : 'There was nothing to forget here; we are starting fresh.');
       }
       case 'stop':
-        if (!(await this.mayControl(m))) return m.sink.notice(NOT_YOURS('stop'));
+        if (!(await this.mayControl(m))) return tellPerson(m.sink, NOT_YOURS('stop'));
         return m.sink.notice((await this.stop(m.key)) ? 'Stopped.' : 'Nothing to stop: I am not answering anything here.');
       case 'notes':
         if (!this.meetings) return m.sink.notice('Meeting notes are not available yet.');

@@ -30,6 +30,7 @@ export function overrideSink(out: ReplySink, overrides: Partial<ReplySink>): Rep
   if (out.text) sink.text = (t) => out.text!(t);
   if (out.code) sink.code = (step) => out.code!(step);
   if (out.minutes) sink.minutes = (m) => out.minutes!(m);
+  if (out.whisper) sink.whisper = (t) => out.whisper!(t);
   return { ...sink, ...overrides };
 }
 
@@ -37,4 +38,9 @@ export function overrideSink(out: ReplySink, overrides: Partial<ReplySink>): Rep
 export function watchText(out: ReplySink, onText: (soFar: string) => void): ReplySink {
   // without streaming the text still arrives here (the engine calls `text?.`), it just is not shown
   return overrideSink(out, { text: async (t) => (onText(t), await out.text?.(t)) });
+}
+
+/** Tells the person alone where the platform can (a refusal meant for them), else everyone in the conversation. */
+export function tellPerson(sink: ReplySink, text: string): Promise<void> {
+  return sink.whisper ? sink.whisper(text) : sink.notice(text);
 }

@@ -133,6 +133,8 @@ export interface ReplySink {
   code?(step: CodeStep): Promise<void>;
   /** Capability: meeting minutes posted with the same minutes as a file. */
   minutes?(minutes: MinutesReply): Promise<void>;
+  /** Capability: a short message only the person who wrote sees (Slack's ephemeral messages); without it, a notice. */
+  whisper?(text: string): Promise<void>;
 }
 
 /** What an adapter offers the engine besides inbound messages. */

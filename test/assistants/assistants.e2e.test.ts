@@ -100,7 +100,11 @@ describe('named assistants', () => {
     const refused = mention('CGENERAL', 'assistant use support');
     await postSlack(app.url, refused);
     await app.slack!.idle();
-    expect(replies(refused)).toMatch(/Only a workspace admin/);
+    // told to the person alone (ephemeral), not to the channel
+    const whisper = slack.calls('chat.postEphemeral').at(-1)!.args;
+    expect(whisper).toMatchObject({ channel: 'CGENERAL', user: 'U00FAKEUSER1', thread_ts: refused.event.ts });
+    expect(whisper.text).toMatch(/Only a workspace admin/);
+    expect(replies(refused)).not.toMatch(/Only a workspace admin/);
 
     const switched = mention('CGENERAL', 'assistant use support', 'U00FAKEADMIN');
     await postSlack(app.url, switched);

@@ -308,9 +308,13 @@ export class FakeSlack {
         } else session.title = args.title;
         return ok();
       }
+      case 'chat.postEphemeral':
+        // channel and user are required (docs.slack.dev chat.postEphemeral); the bot must be in the channel
+        if (!args.channel || !args.user || !(args.text || args.blocks)) return ok({ ok: false, error: 'invalid_arguments' });
+        if (this.notMember.has(args.channel)) return ok({ ok: false, error: 'not_in_channel' });
+        return ok({ message_ts: this.nextTs() });
       case 'chat.update':
       case 'chat.delete':
-      case 'chat.postEphemeral':
       case 'reactions.add':
       case 'reactions.remove':
       case 'assistant.threads.setStatus':

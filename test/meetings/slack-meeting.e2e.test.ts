@@ -122,11 +122,13 @@ describe('a meeting in a Slack channel', () => {
   it('only the starter or an admin may stop it', async () => {
     await postSlack(app.url, command('notes stop', 'U00FAKEUSER3'), { form: true });
     await app.slack!.idle();
+    // told to the person alone (ephemeral), not to the channel
     const refusal = slack
-      .calls('chat.postMessage')
+      .calls('chat.postEphemeral')
       .filter((c) => c.args.channel === CHANNEL)
       .at(-1)!;
-    expect(refusal.text).toMatch(/Only Ada/);
+    expect(refusal.args.user).toBe('U00FAKEUSER3');
+    expect(refusal.args.text).toMatch(/Only Ada/);
     expect(meetingRuns(ds, 'minutes')).toHaveLength(0);
   });
 

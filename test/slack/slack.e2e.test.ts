@@ -91,6 +91,22 @@ describe('conversations', () => {
     expect(ds.messageCreates().at(-1)!.body.content).toBe('Ada Lovelace: Hi');
   });
 
+  it("a passer-by's reset in someone's thread is refused to them alone (ephemeral), and the conversation stays", async () => {
+    const threadTs = slackJson.mention.event.ts;
+    const before = slack.calls('chat.postMessage').length;
+    const stranger = {
+      ...slackJson.followUp,
+      event_id: 'Ev0STRANGER1',
+      event: { ...slackJson.followUp.event, user: 'U0STRANGER', text: 'reset', ts: '1767224999.000100', event_ts: '1767224999.000100' },
+    };
+    expect((await postSlack(app.url, stranger)).status).toBe(200);
+    await app.slack!.idle();
+    const whispers = slack.calls('chat.postEphemeral');
+    expect(whispers.at(-1)!.args).toMatchObject({ channel: 'C00FAKECHAN1', user: 'U0STRANGER', thread_ts: threadTs, text: 'Only the people in this conversation, or an admin, can reset it.' });
+    expect(slack.calls('chat.postMessage').length).toBe(before);
+    expect(await app.engine.hasConversation(`slack:T00FAKE00AA:C00FAKECHAN1:${threadTs}`)).toBe(true);
+  });
+
   it('ignores thread messages in threads it is not part of, its own messages, other bots and edits', async () => {
     const before = ds.messageCreates().length;
     const base = slackJson.followUp;

@@ -4,6 +4,7 @@ import type { Metrics } from '../../metrics.js';
 import { withLock, type Store } from '../../store/index.js';
 import type { Engine, MeetingDesk } from '../engine.js';
 import { humanMessage } from '../errors.js';
+import { tellPerson } from '../sink-helpers.js';
 import type { Author, Inbound, ReplySink, ReplyTarget } from '../types.js';
 import { CHECKPOINT_INSTRUCTIONS, MINUTES_INSTRUCTIONS, earlierParts } from './prompts.js';
 
@@ -172,7 +173,7 @@ export class Meetings implements MeetingDesk {
         const meeting = await this.get(m.channelKey);
         if (!meeting) return m.sink.notice('No meeting notes are being taken here.');
         if (meeting.startedBy.id !== m.author.id && !m.author.isAdmin) {
-          return m.sink.notice(`Only ${meeting.startedBy.name}, who started these notes, or an admin can stop them.`);
+          return tellPerson(m.sink, `Only ${meeting.startedBy.name}, who started these notes, or an admin can stop them.`);
         }
         return this.finish(m.channelKey, m.sink, { final: true, why: `stopped by ${m.author.name}` });
       }
