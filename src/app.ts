@@ -137,6 +137,9 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
             onResponse: (r) => {
               metrics.dashscopeRequests.inc({ method: r.method, status: String(r.status) });
               if (r.code) metrics.dashscopeErrors.inc({ code: r.code });
+              // DashScope's pace sets ours: a 429 halves the turns run at once, successes bring them back
+              if (r.status === 429) late.engine?.pace.throttled();
+              else if (r.status < 400) late.engine?.pace.succeeded();
             },
           },
           choose,
@@ -171,6 +174,8 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
         idleResetMs: config.conversationIdleResetMs,
         turnsPerMinute: config.turnsPerMinute,
         turnsInFlight: config.turnsInFlight,
+        turnConcurrency: config.turnConcurrency,
+        backlogWarn: config.backlogWarn,
         conversationTtlMs: config.conversationTtlMs,
         files: config.files,
         assistantRoutes: config.assistants?.routes ?? [],
@@ -186,6 +191,7 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
     const intake = new Intake(store, log, config.instanceHeartbeatMs);
     metrics.intakeNow = () => intake.pending;
     metrics.turnsNow = () => engine.busy;
+    metrics.backlogNow = () => engine.backlog();
     await intake.start();
     cleanup.unshift(() => intake.stop());
     const platforms: Record<string, Platform> = {};
@@ -228,6 +234,12 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
         cleanup.unshift(async () => clearInterval(timer));
       }
     };
+    if (store.kind === 'redis') {
+      // a shared backlog: conversations other instances queued and have no slot for, or left when they died
+      const adopt = setInterval(() => void engine.adopt().catch((err: unknown) => log.warn({ err }, 'looking for work other instances left failed')), config.adoptEveryMs);
+      adopt.unref();
+      cleanup.unshift(async () => clearInterval(adopt));
+    }
     if (bootstrapping) void bootstrapping.then(resume).catch((err: unknown) => log.error({ err }, 'could not resume after DashScope came back'));
     else await resume();
     // files uploaded for conversations that were forgotten meanwhile (CONVERSATION_TTL) are deleted at DashScope, hourly

@@ -87,6 +87,12 @@ export interface Config {
   turnsPerMinute: number;
   /** Messages of one person being answered or waiting, at most (this instance); 0 = no limit. */
   turnsInFlight: number;
+  /** TURN_CONCURRENCY: turns this instance runs at once at most; the rest wait in the store. */
+  turnConcurrency: number;
+  /** BACKLOG_WARN: conversations waiting for a slot before a warning is logged. */
+  backlogWarn: number;
+  /** ADOPT_EVERY: how often an instance on Redis looks for queued work no instance is doing. */
+  adoptEveryMs: number;
   meeting: { idleStopMs: number; maxDurationMs: number; checkpointChars: number; batchMs: number };
 }
 
@@ -265,6 +271,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     shutdownTimeoutMs: duration('SHUTDOWN_TIMEOUT', 25_000)!,
     turnsPerMinute: int('TURNS_PER_MINUTE', 20, 0, 10_000),
     turnsInFlight: int('TURNS_IN_FLIGHT', 3, 0, 10_000),
+    turnConcurrency: int('TURN_CONCURRENCY', 32, 1, 10_000),
+    backlogWarn: int('BACKLOG_WARN', 100, 1, 10_000_000),
+    adoptEveryMs: duration('ADOPT_EVERY', 5_000)!,
     meeting: {
       idleStopMs: duration('MEETING_IDLE_STOP', 30 * 60_000)!,
       maxDurationMs: duration('MEETING_MAX_DURATION', 4 * 3_600_000)!,

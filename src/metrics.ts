@@ -45,6 +45,32 @@ export class Metrics {
   /** Read when scraped: turns answering in this process, and events it acknowledged that are not yet taken care of. */
   turnsNow: () => number = () => 0;
   intakeNow: () => number = () => 0;
+  /** Read when scraped: the turn queue's backlog and the current concurrency limit. */
+  backlogNow: () => { waiting: number; oldestSeconds: number; limit: number } = () => ({ waiting: 0, oldestSeconds: 0, limit: 0 });
+  readonly backlog: Gauge = new Gauge({
+    name: 'threadline_turn_backlog',
+    help: 'Conversations with messages waiting for a free turn slot on this instance (the messages wait in the store)',
+    registers: [this.registry],
+    collect: (): void => this.backlog.set(this.backlogNow().waiting),
+  });
+  readonly backlogOldest: Gauge = new Gauge({
+    name: 'threadline_turn_backlog_oldest_seconds',
+    help: 'How long the longest-waiting conversation has waited for a turn slot',
+    registers: [this.registry],
+    collect: (): void => this.backlogOldest.set(this.backlogNow().oldestSeconds),
+  });
+  readonly turnConcurrency: Gauge = new Gauge({
+    name: 'threadline_turn_concurrency',
+    help: 'Turns this instance may run at once now (TURN_CONCURRENCY, halved while DashScope throttles)',
+    registers: [this.registry],
+    collect: (): void => this.turnConcurrency.set(this.backlogNow().limit),
+  });
+  readonly turnWait = new Histogram({
+    name: 'threadline_turn_wait_seconds',
+    help: 'How long a conversation waited for a free turn slot',
+    buckets: [0.01, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300],
+    registers: [this.registry],
+  });
   readonly turnsInFlight: Gauge = new Gauge({
     name: 'threadline_turns_in_flight',
     help: 'Turns being answered by this instance right now',

@@ -64,7 +64,12 @@ async function createOne(config: Config, a: OneAssistant, deps: BackendDeps): Pr
       const client = new OpenAI({
         apiKey,
         baseURL: config.dashscope.compatibleUrl,
-        fetch: dashscopeFetch,
+        // each answer is counted (metrics) and paces the engine (a 429 lowers its concurrency), as the Assistant API client's are
+        fetch: async (url: string | URL | Request, init?: RequestInit) => {
+          const res = await dashscopeFetch(url, init);
+          deps.onResponse?.({ method: init?.method ?? 'GET', status: res.status });
+          return res;
+        },
         maxRetries: deps.testing?.responsesRetries ?? 2,
         defaultHeaders: { 'User-Agent': deps.userAgent, ...(workspace ? { 'X-DashScope-WorkSpace': workspace } : {}) },
       });

@@ -40,6 +40,10 @@ export interface EngineOptions {
   adminUserIds?: string[];
   /** Token budgets per person and channel per day (BUDGET_TOKENS_PER_USER_DAY, …). */
   budgets?: BudgetOptions;
+  /** Turns this instance runs at once at most (TURN_CONCURRENCY); more wait in the store. */
+  turnConcurrency?: number;
+  /** Conversations waiting for a slot before a warning is logged (BACKLOG_WARN). */
+  backlogWarn?: number;
 }
 
 export interface EngineDeps {

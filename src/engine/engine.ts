@@ -12,6 +12,7 @@ import { ChannelAssistants } from './channel-assistants.js';
 import { Answers, SHUTDOWN, STOPPED } from './answers.js';
 import { Admission, RateLimiter } from './rate-limit.js';
 import { TurnQueue } from './turn-queue.js';
+import { Pace } from './pace.js';
 import { safely, silentSink, tellPerson } from './sink-helpers.js';
 import type { Inbound, PlatformPort, ReplySink } from './types.js';
 import type { EnginePort } from './port.js';
@@ -38,6 +39,8 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
   private readonly files: SharedFiles;
   private readonly budgets: Budgets;
   private readonly channels: ChannelAssistants;
+  /** How many turns run here at once: the composition root tells it of DashScope's 429s and successes. */
+  readonly pace: Pace;
   /** Files uploaded for conversations, released at reset or once their records expire. */
   readonly held: HeldResources;
   private readonly opts: Required<Omit<EngineOptions, 'idleResetMs'>> & { idleResetMs?: number };
@@ -58,8 +61,17 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       assistantRoutes: [],
       adminUserIds: [],
       budgets: {},
+      turnConcurrency: 32,
+      backlogWarn: 100,
       ...deps.options,
     };
+    this.pace = new Pace(this.opts.turnConcurrency, {
+      onChange: (limit, why) =>
+        deps.log[why === 'throttled' ? 'warn' : 'info'](
+          { limit, max: this.opts.turnConcurrency },
+          why === 'throttled' ? 'DashScope is throttling: fewer turns at once' : 'turns at once going back up',
+        ),
+    });
     this.files = new SharedFiles({ platforms: deps.platforms, backend: deps.backend, log: deps.log, options: this.opts.files });
     this.budgets = new Budgets(deps.store, this.opts.budgets);
     this.channels = new ChannelAssistants({
@@ -81,6 +93,8 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       metrics: deps.metrics,
       lockTtlMs: this.opts.lockTtlMs,
       lockWaitMs: this.opts.runTimeoutMs + 60_000,
+      pace: this.pace,
+      backlogWarn: this.opts.backlogWarn,
       sinkFor: (q) => this.deps.platforms[q.target.platform]?.sinkFor(q.target) ?? silentSink(this.deps.log),
       onBatch: (key, batch, lock, drop) => this.turn(key, batch, lock, drop),
       onLockFailure: async (batch, err) => {
@@ -354,9 +368,38 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
     await this.queue.idle();
   }
 
-  /** Turns running or queued right now. */
+  /** Turns running here right now. */
   get busy(): number {
     return this.queue.busy;
+  }
+
+  /** The turn backlog here: conversations waiting for a slot, the longest wait, the current limit (/metrics). */
+  backlog(): { waiting: number; oldestSeconds: number; limit: number } {
+    return { waiting: this.queue.waiting, oldestSeconds: this.queue.oldestWaitSeconds(), limit: this.pace.limit };
+  }
+
+  /**
+   * Takes on work no instance is doing (a shared backlog on Redis): conversations marked in
+   * flight whose lock is free, whether another instance queued them and has no slot yet, or died
+   * with them (its lock expired). Looks at as many as this instance has free slots; returns how many.
+   */
+  async adopt(): Promise<number> {
+    const free = this.pace.limit - this.queue.busy - this.queue.waiting;
+    if (free <= 0 || !this.accepting) return 0;
+    const keys = await this.conversations.inFlight();
+    let n = 0;
+    // a random sample: instances sweeping at once spread over the backlog
+    for (let i = keys.length - 1; i > 0; i--) {
+      const j = Math.floor(Math.random() * (i + 1));
+      [keys[i], keys[j]] = [keys[j], keys[i]];
+    }
+    for (const key of keys.slice(0, free * 2)) {
+      const rec = await this.conversations.get(key);
+      if (rec && !this.deps.platforms[rec.target.platform]) continue; // another instance serves that platform
+      this.queue.resume(key, { ifFree: true });
+      n++;
+    }
+    return n;
   }
 
   /**
@@ -365,6 +408,8 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
    */
   async drain(deadlineMs: number): Promise<{ finished: boolean }> {
     this.accepting = false;
+    // turns not started stay queued in the store: the next instance (or start) answers them
+    this.queue.pause();
     let timer: NodeJS.Timeout | undefined;
     const finished = await Promise.race([this.idle().then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), deadlineMs)))]);
     clearTimeout(timer);
@@ -372,6 +417,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       for (const ac of this.answers.active.values()) ac.abort(SHUTDOWN);
       await Promise.race([this.idle(), new Promise((r) => setTimeout(r, 2_000))]);
     }
-    return { finished };
+    // conversations still waiting for a slot stay queued in the store, marked in flight
+    return { finished: finished && this.queue.waiting === 0 };
   }
 }

@@ -3,6 +3,8 @@ import type { Metrics } from '../metrics.js';
 import type { HeldLock, Store } from '../store/index.js';
 import type { Conversations } from './conversations.js';
 import type { Inbound, ReplySink } from './types.js';
+import type { Pace } from './pace.js';
+import { ReadyRing } from './ready-ring.js';
 
 /** An inbound message as kept in the store's per-conversation queue (everything but the sink). */
 type Queued = Omit<Inbound, 'sink'>;
@@ -20,6 +22,10 @@ export interface TurnQueueDeps {
   onBatch: (key: string, batch: Inbound[], lock: HeldLock, dropQueued: () => Promise<void>) => Promise<void>;
   /** Tells each queued message that it could not be answered. */
   onLockFailure: (batch: Inbound[], err: unknown) => Promise<void>;
+  /** How many turns may run here at once (TURN_CONCURRENCY, adapted to DashScope's pace). */
+  pace: Pace;
+  /** Conversations waiting for a slot before a warning is logged (BACKLOG_WARN). */
+  backlogWarn?: number;
 }
 
 /**
@@ -27,16 +33,27 @@ export interface TurnQueueDeps {
  * every instance: whoever takes the conversation's lock answers everything queued so far, in the
  * order it arrived, so one conversation never has two runs and its messages are answered in order
  * across instances. A conversation with queued messages (or a turn going on) is marked in flight,
- * so a restarted process looks at it again.
+ * so a restarted process (or another instance, see `adopt`) looks at it again.
+ *
+ * At most `pace.limit` conversations have a turn going on here at once (TURN_CONCURRENCY, lowered
+ * while DashScope throttles); the others wait in a ReadyRing (their keys only: the messages stay
+ * in the store), taken round robin across channels. After each batch a conversation goes to the
+ * back of the ring, so a busy one cannot hold a slot while others wait.
  */
 export class TurnQueue {
-  /** Sinks of queued messages this instance received. */
-  private readonly localSinks = new Map<string, ReplySink>();
+  /** Sinks of queued messages this instance received, with when (another instance may answer them: old ones are let go). */
+  private readonly localSinks = new Map<string, { sink: ReplySink; at: number }>();
   /** Conversations with a turn left by a previous process to settle. */
   private readonly resumes = new Set<string>();
+  /** Conversations looked at for another instance: take their lock only if it is free now. */
+  private readonly tryOnly = new Set<string>();
   private readonly workers = new Map<string, Promise<void>>();
   /** Conversations with something queued since their worker last looked (so it must look again). */
   private readonly wakeups = new Set<string>();
+  private readonly ready = new ReadyRing();
+  private paused = false;
+  private pushes = 0;
+  private backlogWarned = false;
 
   constructor(private readonly deps: TurnQueueDeps) {}
 
@@ -46,7 +63,8 @@ export class TurnQueue {
 
   async push(m: Inbound): Promise<void> {
     const { sink, ...queued } = m;
-    this.localSinks.set(m.eventId, sink);
+    this.localSinks.set(m.eventId, { sink, at: Date.now() });
+    if (++this.pushes % 256 === 0) this.forgetOldSinks();
     try {
       await this.deps.conversations.markInFlight(m.key);
       await this.deps.store.listPush(this.name(m.key), [JSON.stringify(queued satisfies Queued)]);
@@ -58,9 +76,15 @@ export class TurnQueue {
     this.wake(m.key);
   }
 
-  /** Makes a worker here look at the conversation (after a restart: settle what was left). */
-  resume(key: string): void {
+  /**
+   * Makes a worker here look at the conversation (after a restart: settle what was left). With
+   * `ifFree`, only when no one holds its lock now: work another instance left (it died) or queued
+   * and has not started (a shared backlog), never a turn someone is running.
+   */
+  resume(key: string, opts: { ifFree?: boolean } = {}): void {
+    if (this.workers.has(key) || this.ready.has(key)) return;
     this.resumes.add(key);
+    if (opts.ifFree) this.tryOnly.add(key);
     this.wake(key);
   }
 
@@ -70,77 +94,136 @@ export class TurnQueue {
 
   private wake(key: string): void {
     this.wakeups.add(key);
+    // a worker that is running looks again when it is done (and goes to the back of the ring)
     if (this.workers.has(key)) return;
-    const worker: Promise<void> = this.work(key).finally(() => {
-      if (this.workers.get(key) === worker) this.workers.delete(key);
-    });
-    this.workers.set(key, worker);
+    this.ready.add(key);
+    this.pump();
   }
 
-  private async work(key: string): Promise<void> {
+  /** Starts waiting conversations while there are free slots. */
+  private pump(): void {
+    while (!this.paused && this.workers.size < this.deps.pace.limit) {
+      const next = this.ready.take();
+      if (!next) break;
+      if (this.workers.has(next.key)) continue;
+      this.deps.metrics?.turnWait.observe((Date.now() - next.since) / 1000);
+      const key = next.key;
+      const worker: Promise<void> = this.once(key).finally(() => {
+        if (this.workers.get(key) === worker) this.workers.delete(key);
+        // more came meanwhile: back of the ring (a resumed conversation settles first); stopping, it stays in the store for the next start
+        if (!this.paused && (this.wakeups.has(key) || this.resumes.has(key))) this.ready.add(key);
+        this.pump();
+      });
+      this.workers.set(key, worker);
+    }
+    this.watchBacklog();
+  }
+
+  /** One look at a conversation: settle what is left, or answer one batch of what is queued. */
+  private async once(key: string): Promise<void> {
     const { store, log } = this.deps;
-    for (;;) {
-      this.wakeups.delete(key);
-      let pending: number;
-      try {
-        pending = await store.listLength(this.name(key));
-      } catch (err) {
-        log.warn({ err, conversation: key }, 'could not read the conversation queue');
-        this.workers.delete(key);
-        return;
-      }
-      if (pending === 0 && !this.resumes.has(key)) {
-        await this.leaveInFlight(key);
-        // Something may have been queued while we looked: look again rather than strand it.
-        if (this.wakeups.has(key)) continue;
-        // Leave the map now (synchronously), so the next push starts a new worker.
-        this.workers.delete(key);
-        return;
-      }
-      let lock: HeldLock;
-      try {
-        lock = await store.lock(`conversation:${key}`, { ttlMs: this.deps.lockTtlMs, waitMs: this.deps.lockWaitMs });
-      } catch (err) {
-        log.warn({ err, conversation: key }, 'could not take the conversation lock');
-        const raw = await store.listRange(this.name(key), 0, -1).catch((e: unknown) => {
-          // they stay queued and marked in flight: the next start answers them
-          log.warn({ err: e, conversation: key }, 'could not read the queued messages to tell them');
-          return [] as string[];
-        });
-        await this.deps.onLockFailure(
-          raw.map((r) => this.revive(r)).filter((m) => m !== undefined),
-          err,
-        );
-        await store
-          .listDropFront(this.name(key), raw.length)
-          .catch((e: unknown) => log.warn({ err: e, conversation: key }, 'could not drop the messages told of the failure: a restart may answer them'));
-        continue;
-      }
-      try {
+    this.wakeups.delete(key);
+    const ifFree = this.tryOnly.delete(key);
+    let pending: number;
+    try {
+      pending = await store.listLength(this.name(key));
+    } catch (err) {
+      log.warn({ err, conversation: key }, 'could not read the conversation queue');
+      return;
+    }
+    if (pending === 0 && !this.resumes.has(key)) {
+      await this.leaveInFlight(key);
+      return;
+    }
+    let lock: HeldLock;
+    try {
+      lock = await store.lock(`conversation:${key}`, { ttlMs: this.deps.lockTtlMs, waitMs: ifFree ? 0 : this.deps.lockWaitMs });
+    } catch (err) {
+      if (ifFree) {
+        // someone is on it: theirs to finish
         this.resumes.delete(key);
-        const raw = await store.listRange(this.name(key), 0, -1);
-        let dropped = false;
-        const drop = async () => {
-          if (dropped) return;
-          dropped = true;
-          await store.listDropFront(this.name(key), raw.length);
-        };
-        try {
-          await this.deps.onBatch(
-            key,
-            raw.map((r) => this.revive(r)).filter((m) => m !== undefined),
-            lock,
-            drop,
-          );
-        } finally {
-          // the batch was handled (answered, or told it failed): it leaves the queue either way
-          await drop().catch((e: unknown) => log.error({ err: e, conversation: key }, 'could not take the answered messages off the queue: a restart may answer them again'));
-        }
-      } catch (err) {
-        log.error({ err, conversation: key }, 'turn crashed');
-      } finally {
-        await lock.release();
+        return;
       }
+      log.warn({ err, conversation: key }, 'could not take the conversation lock');
+      const raw = await store.listRange(this.name(key), 0, -1).catch((e: unknown) => {
+        // they stay queued and marked in flight: the next start answers them
+        log.warn({ err: e, conversation: key }, 'could not read the queued messages to tell them');
+        return [] as string[];
+      });
+      await this.deps.onLockFailure(
+        raw.map((r) => this.revive(r)).filter((m) => m !== undefined),
+        err,
+      );
+      await store
+        .listDropFront(this.name(key), raw.length)
+        .catch((e: unknown) => log.warn({ err: e, conversation: key }, 'could not drop the messages told of the failure: a restart may answer them'));
+      return;
+    }
+    try {
+      this.resumes.delete(key);
+      const raw = await store.listRange(this.name(key), 0, -1);
+      let dropped = false;
+      const drop = async () => {
+        if (dropped) return;
+        dropped = true;
+        await store.listDropFront(this.name(key), raw.length);
+      };
+      try {
+        await this.deps.onBatch(
+          key,
+          raw.map((r) => this.revive(r)).filter((m) => m !== undefined),
+          lock,
+          drop,
+        );
+      } finally {
+        // the batch was handled (answered, or told it failed): it leaves the queue either way
+        await drop().catch((e: unknown) => log.error({ err: e, conversation: key }, 'could not take the answered messages off the queue: a restart may answer them again'));
+      }
+      // look again on a later pass (the worker's finally puts it back in the ring): what came while it ran, or nothing and the in-flight mark goes
+      this.wakeups.add(key);
+    } catch (err) {
+      log.error({ err, conversation: key }, 'turn crashed');
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /** A log line when the backlog crosses BACKLOG_WARN, and one when it is back under half. */
+  private watchBacklog(): void {
+    const waiting = this.ready.size;
+    const threshold = this.deps.backlogWarn ?? 100;
+    if (!this.backlogWarned && waiting >= threshold) {
+      this.backlogWarned = true;
+      this.deps.log.warn({ waiting, running: this.workers.size, limit: this.deps.pace.limit, oldestWaitSeconds: this.oldestWaitSeconds() }, 'turn backlog: conversations are waiting for a free slot');
+    } else if (this.backlogWarned && waiting < threshold / 2) {
+      this.backlogWarned = false;
+      this.deps.log.info({ waiting, running: this.workers.size, limit: this.deps.pace.limit }, 'turn backlog cleared');
+    }
+  }
+
+  /** Stops starting turns (a stop in progress): those running finish, the rest stay queued in the store. */
+  pause(): void {
+    this.paused = true;
+  }
+
+  /** Seconds the longest-waiting conversation has waited for a slot (0 when none waits). */
+  oldestWaitSeconds(now = Date.now()): number {
+    const oldest = this.ready.oldest();
+    return oldest === undefined ? 0 : (now - oldest) / 1000;
+  }
+
+  /** Conversations waiting for a slot here. */
+  get waiting(): number {
+    return this.ready.size;
+  }
+
+  /** Sinks kept for messages another instance answered (a shared backlog) would stay forever: drop those older than a turn can wait. */
+  private forgetOldSinks(): void {
+    const before = Date.now() - this.deps.lockWaitMs - 60_000;
+    for (const [id, s] of this.localSinks) {
+      if (s.at >= before) break; // in arrival order
+      this.localSinks.delete(id);
+      this.deps.metrics?.queueDepth.dec();
     }
   }
 
@@ -158,7 +241,6 @@ export class TurnQueue {
     }
   }
 
-  /** A queued message with its sink: the original when it came to this instance, else one for its target. */
   /** A queued message as the engine takes it; one that is corrupt is logged and left out of the batch. */
   private revive(raw: string): Inbound | undefined {
     let q: Queued;
@@ -186,14 +268,21 @@ export class TurnQueue {
       this.localSinks.delete(q.eventId);
       this.deps.metrics?.queueDepth.dec();
     }
-    return { ...q, sink: local ?? this.deps.sinkFor(q) };
+    return { ...q, sink: local?.sink ?? this.deps.sinkFor(q) };
   }
 
-  /** Resolves when no worker here is running. */
+  /** Resolves when no turn runs here and none waits for a slot (paused: none runs). */
   async idle(): Promise<void> {
-    while (this.workers.size > 0) await Promise.allSettled([...this.workers.values()]);
+    for (;;) {
+      if (this.workers.size > 0) await Promise.allSettled([...this.workers.values()]);
+      else if (this.ready.size > 0 && !this.paused) {
+        this.pump();
+        if (this.workers.size === 0) return; // nothing could start (cannot happen with a limit of at least 1)
+      } else return;
+    }
   }
 
+  /** Turns running here now. */
   get busy(): number {
     return this.workers.size;
   }

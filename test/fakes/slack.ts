@@ -50,6 +50,12 @@ export class FakeSlack {
   }
   /** Streaming messages by ts: `streaming` until chat.stopStream (or the person's Stop). */
   readonly streams = new Map<string, 'streaming' | 'stopped'>();
+  /** The thread each stream was started in (benchmarks count finished streams per thread). */
+  private readonly streamThreads = new Map<string, string>();
+
+  streamThread(streamTs: string): string | undefined {
+    return this.streamThreads.get(streamTs);
+  }
   users: Record<string, { name: string; display_name?: string; is_admin?: boolean }> = {};
   url = '';
   private server?: Server;
@@ -284,6 +290,7 @@ export class FakeSlack {
         if (!args.thread_ts) return { status: 200, body: { ok: false, error: 'invalid_arguments' } };
         const ts = this.nextTs();
         this.streams.set(ts, 'streaming');
+        this.streamThreads.set(ts, args.thread_ts);
         return ok({ channel: args.channel, ts });
       }
       case 'chat.appendStream':

@@ -47,6 +47,40 @@ describe('kill -9', () => {
     expect(ds.messageCreates().filter((c) => String(c.body.content).includes('are you there?'))).toHaveLength(1);
   }, 60_000);
 
+  it('during a run, with a second instance running: that instance takes the turn over once the lock lapses, no restart needed (issue 21)', async () => {
+    const shared = { ...env, REDIS_PREFIX: uniquePrefix('adopt'), ADOPT_EVERY: '500ms' };
+    app = await startChild(shared);
+    const other = await startChild(shared);
+    try {
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      ds.model = () => ({ text: 'finished by the other instance', until: gate });
+      const base = fixture('slack.json').mention;
+      const ts = '1799200000.000100';
+      const ev = { ...base, event_id: 'EvAdopt1', event: { ...base.event, ts, event_ts: ts } };
+      const runsBefore = ds.runCreates().length;
+      expect((await postSlack(app.url, ev)).status).toBe(200);
+      await ds.log.waitFor(() => ds.runCreates().length > runsBefore);
+      await app.kill(); // mid-turn: the conversation's lock stops being renewed and lapses (10 s)
+      app = undefined;
+      release();
+      const replied = (c: { method: string; args: Record<string, any> }) => c.method === 'chat.postMessage' && c.args.thread_ts === ts;
+      await slack.log.waitFor(replied, 25_000, 'the reply from the instance that took over').catch((e) => {
+        throw new Error(`${(e as Error).message}\n${other.output()}`);
+      });
+      expect(
+        slack
+          .calls('chat.postMessage')
+          .filter((c) => c.args.thread_ts === ts)
+          .map((c) => c.text),
+      ).toEqual(['finished by the other instance']);
+      // the run was adopted (polled to its end), not started again
+      expect(ds.runCreates().length).toBe(runsBefore + 1);
+    } finally {
+      await other.stop();
+    }
+  }, 60_000);
+
   it('during a run: after the restart the reply is delivered to the thread and the mapping is intact', async () => {
     app = await startChild(env);
     let release!: () => void;
