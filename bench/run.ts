@@ -2,11 +2,12 @@
  * `npm run bench`: every benchmark in one run; prints tables and writes bench/results.json.
  * Knobs: BENCH_REDIS_URL (redis://127.0.0.1:6379), BENCH_SECONDS (10 per ingest phase),
  * BENCH_TURNS (200), BENCH_CONVERSATIONS (1000), BENCH_MEETING_LINES (10000), BENCH_MEETING_RATE (50),
- * BENCH_FILE_RECORDS (100000); BENCH_ONLY picks some of ingest,overhead,streaming,scale,meeting,filestore.
+ * BENCH_FILE_RECORDS (100000), BENCH_BURST (20000); BENCH_ONLY picks some of ingest,overhead,streaming,scale,burst,meeting,filestore.
  */
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { benchBurst } from './burst.js';
 import { benchFileStore } from './file-store.js';
 import { benchIngest } from './ingest.js';
 import { log, machine, round, table } from './lib.js';
@@ -16,7 +17,7 @@ import { benchOverhead, benchOverheadResponses, benchStreaming } from './turns.j
 
 const env = (k: string, d: number) => Number(process.env[k] ?? d);
 const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const only = (process.env.BENCH_ONLY ?? 'ingest,overhead,streaming,scale,meeting,filestore').split(',');
+const only = (process.env.BENCH_ONLY ?? 'ingest,overhead,streaming,scale,burst,meeting,filestore').split(',');
 
 async function main(): Promise<void> {
   const results: Record<string, unknown> = { machine: machine(), at: new Date().toISOString() };
@@ -68,6 +69,14 @@ async function main(): Promise<void> {
     ];
     results.scale = scale;
     console.log(`\nScale\n${table(scale as unknown as Array<Record<string, number>>)}`);
+  }
+  if (only.includes('burst')) {
+    execFileSync(process.execPath, [join(import.meta.dirname, '../node_modules/typescript/bin/tsc'), '-p', join(import.meta.dirname, '../tsconfig.build.json')]);
+    const compiled = join(import.meta.dirname, '../dist');
+    const events = env('BENCH_BURST', 20_000);
+    const burst = [await benchBurst({ events, redisUrl, compiled }), await benchBurst({ events, redisUrl, compiled, kill: true })];
+    results.burst = burst;
+    console.log(`\nBurst of mentions (compiled build, Redis)\n${table(burst as unknown as Array<Record<string, number>>)}`);
   }
   if (only.includes('meeting')) {
     const meeting = await benchMeeting({ lines: env('BENCH_MEETING_LINES', 10_000), rate: env('BENCH_MEETING_RATE', 50), redisUrl });

@@ -17,11 +17,11 @@ export interface ChildThreadline {
   kill(): Promise<void>;
 }
 
-export async function startChild(env: Record<string, string>, opts: { port?: number; compiled?: string } = {}): Promise<ChildThreadline> {
+export async function startChild(env: Record<string, string>, opts: { port?: number; compiled?: string; nodeArgs?: string[] } = {}): Promise<ChildThreadline> {
   const port = opts.port ?? (await freePort());
   // node itself (with tsx as a loader, as `npm start` runs it; or on a compiled dist/, as the image
   // does): a signal reaches Threadline, not a wrapper
-  const argv = opts.compiled ? [join(opts.compiled, 'src/main.js')] : ['--import', import.meta.resolve('tsx'), join(root, 'src/main.ts')];
+  const argv = [...(opts.nodeArgs ?? []), ...(opts.compiled ? [join(opts.compiled, 'src/main.js')] : ['--import', import.meta.resolve('tsx'), join(root, 'src/main.ts')])];
   const child = spawn(process.execPath, argv, {
     env: { PATH: process.env.PATH, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', TOOLS_DIR: '/nonexistent', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -63,9 +63,12 @@ class Bucket {
   /** How long a call arriving now would wait for its slot (0: at once), counting the calls already waiting and `headroom` kept free. */
   wait(now: number, headroom = 0): number {
     while (this.sent.length && this.sent[0] <= now - this.limit.windowMs) this.sent.shift();
+    // the calls ahead count as sent now: the window is set by the call `limit` places from the end
+    // of sent-then-ahead (read by index: `ahead` may be huge, e.g. half of an unlimited limit)
     const ahead = this.queued + this.reserved + headroom;
-    const times = ahead ? [...this.sent, ...new Array<number>(ahead).fill(now)] : this.sent;
-    const window = times.length >= this.limit.limit ? times[times.length - this.limit.limit] + this.limit.windowMs - now : 0;
+    const total = this.sent.length + ahead;
+    const i = total - this.limit.limit;
+    const window = i >= 0 ? (i < this.sent.length ? this.sent[i] : now) + this.limit.windowMs - now : 0;
     return Math.max(0, window, this.penaltyUntil - now);
   }
 

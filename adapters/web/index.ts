@@ -42,7 +42,8 @@ export async function startWeb(ctx: PlatformContext): Promise<WebAdapter> {
     banner: `Playground: open ${url}${token ? ' (it asks for PLAYGROUND_TOKEN)' : ''}`,
     sinkFor: (target) => {
       const key = webKeys.encode({ room: String(target.room), conversation: String(target.conversation) });
-      return new WebSink(hub, key, `restored-${Date.now()}`, fileUrl);
+      // the reply id ties a reply's pieces together on the page: the message's own, when the target has it
+      return new WebSink(hub, key, typeof target.reply === 'string' ? target.reply : `restored-${Date.now()}`, fileUrl);
     },
     // the bytes came with the message; the engine checked size and type from what the browser declared
     fetchFile: async (ref: SharedFileRef, maxBytes: number): Promise<SharedFile> => {

@@ -148,7 +148,7 @@ export function webRoutes(d: WebRoutesDeps): { app: Hono; close(): void } {
       const { room, conversation } = webKeys.decode(key);
       const inbound: Inbound = {
         key,
-        target: { platform: 'web', room, conversation },
+        target: { platform: 'web', room, conversation, reply: eventId },
         author: { id: user, name, mayConfigure: true },
         text: said,
         kind,

@@ -51,6 +51,8 @@ export class TurnQueue {
   /** Conversations with something queued since their worker last looked (so it must look again). */
   private readonly wakeups = new Set<string>();
   private readonly ready = new ReadyRing();
+  /** Conversations this instance queued a message for since their last look. */
+  private readonly pushed = new Set<string>();
   private paused = false;
   private pushes = 0;
   private backlogWarned = false;
@@ -63,7 +65,10 @@ export class TurnQueue {
 
   async push(m: Inbound): Promise<void> {
     const { sink, ...queued } = m;
-    this.localSinks.set(m.eventId, { sink, at: Date.now() });
+    // Behind a backlog, a message keeps no sink here: its turn builds one from its stored target
+    // (as another instance would), so memory does not grow with the backlog.
+    const backlogged = this.ready.size >= this.deps.pace.limit;
+    if (!backlogged) this.localSinks.set(m.eventId, { sink, at: Date.now() });
     if (++this.pushes % 256 === 0) this.forgetOldSinks();
     try {
       await this.deps.conversations.markInFlight(m.key);
@@ -72,7 +77,8 @@ export class TurnQueue {
       this.localSinks.delete(m.eventId);
       throw err;
     }
-    this.deps.metrics?.queueDepth.inc();
+    if (!backlogged) this.deps.metrics?.queueDepth.inc();
+    this.pushed.add(m.key);
     this.wake(m.key);
   }
 
@@ -126,7 +132,8 @@ export class TurnQueue {
     const ifFree = this.tryOnly.delete(key);
     let pending: number;
     try {
-      pending = await store.listLength(this.name(key));
+      // pushed here since the last look: there is something queued, no need to ask the store
+      pending = this.pushed.delete(key) ? 1 : await store.listLength(this.name(key));
     } catch (err) {
       log.warn({ err, conversation: key }, 'could not read the conversation queue');
       return;
