@@ -25,6 +25,8 @@ export interface BurstResult {
   acked: number;
   answered: number;
   answeredTwice: number;
+  /** Threads told "I was restarted while posting my last answer…" (a kill -9 during a delivery). */
+  interruptedNotices: number;
   lost: number;
   ackP99Ms: number;
   peakRssMB: number;
@@ -80,7 +82,7 @@ async function startAnchor(args: string[]): Promise<ChildThreadline> {
   };
 }
 
-export async function benchBurst(opts: { events: number; redisUrl: string; turnConcurrency?: number; kill?: boolean; compiled?: string; anchor?: boolean }): Promise<BurstResult> {
+export async function benchBurst(opts: { events: number; redisUrl: string; turnConcurrency?: number; kill?: boolean; compiled?: string; anchor?: boolean; instances?: number }): Promise<BurstResult> {
   log(`burst: ${opts.events} mentions${opts.anchor ? ' (plain Bolt app)' : ''}${opts.kill ? ', kill -9 halfway' : ''}${opts.turnConcurrency ? `, TURN_CONCURRENCY=${opts.turnConcurrency}` : ''}`);
   const [ds, slack] = await Promise.all([new FakeDashScope().start(), new FakeSlack().start()]);
   ds.model = () => ({ text: 'ok' });
@@ -102,10 +104,14 @@ export async function benchBurst(opts: { events: number; redisUrl: string; turnC
   // BENCH_PROFILE=<dir>: a V8 CPU profile of the instance, written when it stops
   const nodeArgs = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
   let app: ChildThreadline = opts.anchor ? await startAnchor([SECRET, slack.apiUrl, slack.botToken, ds.url, ds.apiKey]) : await startChild(env, { compiled: opts.compiled, nodeArgs });
+  // a second instance on the same Redis shares the burst: events go to each in turn, as a load balancer would send them
+  const second = (opts.instances ?? 1) > 1 ? await startChild(env, { compiled: opts.compiled, nodeArgs }) : undefined;
+  let secondPeak = 0;
   let peak = 0;
   const sampler = setInterval(() => {
     try {
       peak = Math.max(peak, memoryOf(app.child.pid!).peak);
+      if (second) secondPeak = Math.max(secondPeak, memoryOf(second.child.pid!).peak);
     } catch {
       // between a kill and the restart there is no process to read
     }
@@ -118,10 +124,17 @@ export async function benchBurst(opts: { events: number; redisUrl: string; turnC
   const benchCpu0 = process.cpuUsage();
   let cpuBeforeKill = 0;
   let pool = new Pool(app.url, { connections: CONNECTIONS, pipelining: 1 });
+  const pool2 = second ? new Pool(second.url, { connections: CONNECTIONS, pipelining: 1 }) : undefined;
+  let turn = 0;
   const post = async (m: { body: string; ts: string }) => {
     const t0 = performance.now();
     try {
-      const res = await pool.request({ path: '/slack/events', method: 'POST', headers: { 'content-type': 'application/json', ...signSlackBody(SECRET, m.body) }, body: m.body });
+      const res = await (pool2 && turn++ % 2 ? pool2 : pool).request({
+        path: '/slack/events',
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...signSlackBody(SECRET, m.body) },
+        body: m.body,
+      });
       await res.body.dump();
       if (res.statusCode === 200) {
         latencies.push(performance.now() - t0);
@@ -167,7 +180,8 @@ export async function benchBurst(opts: { events: number; redisUrl: string; turnC
   // answered: a finished stream, or a posted reply (a turn recovered after the kill posts instead of streaming)
   const finished = () => {
     const per = new Map<string, number>();
-    for (const c of slack.log.filter((c) => c.method === 'chat.stopStream' || (c.method === 'chat.postMessage' && c.args.thread_ts))) {
+    // the notice after a restart that stopped a delivery is not an answer (see INTERRUPTED_DELIVERY): counted apart
+    for (const c of slack.log.filter((c) => c.method === 'chat.stopStream' || (c.method === 'chat.postMessage' && c.args.thread_ts && !String(c.text).startsWith(':warning:')))) {
       const ts = c.method === 'chat.stopStream' ? slack.streamThread(c.args.ts) : c.args.thread_ts;
       if (ts) per.set(ts, (per.get(ts) ?? 0) + 1);
     }
@@ -187,9 +201,14 @@ export async function benchBurst(opts: { events: number; redisUrl: string; turnC
   const end = performance.now();
   clearInterval(sampler);
   peak = Math.max(peak, memoryOf(app.child.pid!).peak);
-  const threadlineCpu = cpuBeforeKill + cpuOf(app.child.pid!);
+  const threadlineCpu = cpuBeforeKill + cpuOf(app.child.pid!) + (second ? cpuOf(second.child.pid!) : 0);
+  if (second) peak = Math.max(peak, secondPeak, memoryOf(second.child.pid!).peak);
   const benchCpu = process.cpuUsage(benchCpu0);
   const unrelatedStart = slack.log.filter((c) => (c.method === 'chat.startStream' || c.method === 'chat.postMessage') && c.args.thread_ts === unrelated.ts)[0];
+  for (const [ts] of [...done].filter(([, n]) => n > 1).slice(0, 3)) {
+    const calls = slack.log.filter((c) => c.args.thread_ts === ts || (c.method !== 'chat.startStream' && typeof c.args.ts === 'string' && slack.streamThread(c.args.ts) === ts));
+    log(`burst: answered twice in ${ts}: ${calls.map((c) => `${c.method}${c.text ? ` "${c.text.slice(0, 60)}"` : ''}`).join(' → ')}`);
+  }
   const perTurn = (calls: Array<{ method: string }>) => {
     const by = new Map<string, number>();
     for (const c of calls) by.set(c.method, (by.get(c.method) ?? 0) + 1);
@@ -200,6 +219,8 @@ export async function benchBurst(opts: { events: number; redisUrl: string; turnC
     `burst: DashScope calls per turn ${JSON.stringify(perTurn(ds.log.filter(() => true).map((c) => ({ method: `${c.method} ${c.path.replace(/\/(thread|run|msg|step|asst|file)_[\w-]+/g, '/{id}').replace(/[0-9a-f-]{36}/g, '{id}')}` }))))}`,
   );
   await pool.close();
+  await pool2?.close();
+  await second?.stop();
   await app.stop();
   // BENCH_LOG=<file>: what the instance logged (warnings and errors)
   if (process.env.BENCH_LOG) writeFileSync(process.env.BENCH_LOG, app.output());
@@ -210,13 +231,14 @@ export async function benchBurst(opts: { events: number; redisUrl: string; turnC
     acked: latencies.length,
     answered,
     answeredTwice: [...done.values()].filter((n) => n > 1).length,
+    interruptedNotices: slack.log.filter((c) => c.method === 'chat.postMessage' && String(c.text).includes('restarted while posting my last answer')).length,
     lost: ackedTs.size - answered,
     ackP99Ms: round(percentile(latencies, 99), 1),
     peakRssMB: round(peak, 0),
     turnsPerSec: round(answered / ((end - started) / 1000), 0),
     drainSeconds: round((end - lastAck) / 1000, 1),
     unrelatedStartMs: unrelatedStart ? unrelatedStart.at - unrelated.ackedAt : NaN,
-    server: opts.anchor ? 'plain Bolt app' : 'Threadline',
+    server: opts.anchor ? 'plain Bolt app' : second ? 'Threadline ×2' : 'Threadline',
     turnConcurrency: opts.anchor ? '' : String(opts.turnConcurrency ?? 'default'),
     killed: !!opts.kill,
     threadlineCpuSeconds: round(threadlineCpu, 1),

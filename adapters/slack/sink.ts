@@ -302,6 +302,8 @@ export class SlackSink implements ReplySink {
     if (this.capped) await this.upload(new TextEncoder().encode(text), OVERFLOW_FILENAME, 'The whole answer', 'The whole answer');
     await this.progress.rename(text);
     for (const img of reply.images) await this.upload(img.bytes, img.filename, img.alt, img.alt);
+    // all out: a crash from here on must not be taken for one while posting
+    await reply.delivered?.();
     this.opts.onReply?.('final');
     await this.progress.clear();
   }

@@ -8,6 +8,13 @@ import { overrideSink, safeHost, safely, watchText } from './sink-helpers.js';
 import { executeTurn, type TurnOutcome } from './turn.js';
 import type { Inbound, ReplySink } from './types.js';
 
+/**
+ * Said after a restart when the last process stopped while posting the answer: it may have died
+ * of it (never post it again), or just after the answer was all out (the burst benchmark's
+ * kill -9 lands there too). Either way the person is told the truth: it may be incomplete.
+ */
+export const INTERRUPTED_DELIVERY = 'I was restarted while posting my last answer, so I did not post it again. If it looks incomplete above, please ask again.';
+
 /** Why a turn's signal fired. */
 export const [STOPPED, SHUTDOWN, TIMED_OUT] = ['stopped', 'shutdown', 'timed out'];
 
@@ -142,9 +149,19 @@ export class Answers {
         rec.delivering = Date.now();
         await this.deps.conversations.save(rec);
       })());
+    let said: Promise<void> | undefined;
+    const delivered = () =>
+      (said ??= (async () => {
+        rec.delivered = Date.now();
+        await this.deps.conversations.save(rec);
+      })());
     return overrideSink(out, {
       ...(out.text ? { text: async (t: string) => (await mark(), out.text!(t)) } : {}),
-      finish: async (r) => (await mark(), out.finish(r)),
+      finish: async (r) => {
+        await mark();
+        await out.finish({ ...r, delivered });
+        await delivered();
+      },
     });
   }
 
@@ -166,6 +183,14 @@ export class Answers {
    */
   async settle(rec: ConversationRecord, lock: HeldLock): Promise<void> {
     const port = this.deps.platforms[rec.target.platform];
+    if (rec.delivered && !rec.abandoned) {
+      // the answer was all out when the last process stopped: nothing to post, nothing to apologise for
+      // (an abandoned turn, stopped before its run had an id, still has a run to wait out below)
+      this.deps.log.info({ conversation: rec.key, runId: rec.activeRunId }, 'the last answer was delivered before the process stopped');
+      rec.abandoned = undefined;
+      await this.deps.conversations.endRun(rec);
+      return;
+    }
     const poisoned = !!rec.delivering && !rec.abandoned;
     const sink = rec.abandoned || poisoned ? undefined : port?.sinkFor(rec.target);
     const inFlight = { turnId: rec.activeRunId, startedAt: rec.turn?.startedAt ?? rec.lastActivity };
@@ -175,11 +200,7 @@ export class Answers {
       this.deps.metrics?.runs.inc({ status: 'dropped' });
       const told = port?.sinkFor(rec.target);
       // status first: a sink only clears progress (the 👀 the dead process left) that it knows about
-      if (told)
-        await safely(
-          async () => (await told.status?.({ kind: 'thinking' }), await told.fail('I could not post my last answer here, so I dropped it rather than try again. Please ask again.')),
-          this.deps.log,
-        );
+      if (told) await safely(async () => (await told.status?.({ kind: 'thinking' }), await told.fail(INTERRUPTED_DELIVERY)), this.deps.log);
     }
     const signal = AbortSignal.any([lock.lost, AbortSignal.timeout(this.deps.runTimeoutMs)]);
     const started = performance.now();

@@ -29,6 +29,8 @@ export interface ConversationRecord {
    * again. A graceful shutdown clears it: that reply is safe to deliver.
    */
   delivering?: number;
+  /** The answer was all out on the platform (the sink said so): a process that died after this needs to post nothing more. */
+  delivered?: number;
   /** Who has talked in this conversation (the last 50): they, and admins, may `reset` or `stop` it. */
   participants?: string[];
 }
@@ -115,6 +117,7 @@ export class Conversations {
     rec.activeRunId = undefined;
     rec.turn = undefined;
     rec.delivering = undefined;
+    rec.delivered = undefined;
     rec.lastActivity = Date.now();
     await this.save(rec);
   }

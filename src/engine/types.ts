@@ -100,6 +100,12 @@ export interface FinalReply {
   images: ReplyImage[];
   /** The backend's id of the turn (feedback on the reply names it). */
   turnId?: string;
+  /**
+   * The sink calls it once the answer is all on the platform (text and files), before cosmetic
+   * work such as clearing a status: the engine records it, so a crash after this point is not
+   * taken for a crash while posting. A sink that does not call it is taken to be done when `finish` resolves.
+   */
+  delivered?: () => Promise<void>;
 }
 
 export interface MinutesReply {

@@ -183,6 +183,8 @@ export class FakeSlack {
   readonly sharedFiles = new Map<string, { name: string; bytes: Buffer; contentType: string }>();
   /** While set, users.info answers only once it resolves. */
   holdUsersInfo?: Promise<unknown>;
+  /** While set, calls of `method` (matching `when`) are seen (logged as `<method>.held`) and answered only once `until` resolves. */
+  hold?: { method: string; when?: (args: Record<string, any>) => boolean; until: Promise<unknown> };
   /** false: the app lacks files:read, and Slack answers every download with its sign-in page. */
   filesRead = true;
   private fileSeq = 0;
@@ -257,6 +259,11 @@ export class FakeSlack {
       // a slow Slack: the call is seen, its answer waits (a process can be killed in between)
       this.log.record({ method: 'users.info.held', args, at: Date.now() });
       await this.holdUsersInfo;
+    }
+    const hold = this.hold;
+    if (hold && hold.method === method && (!hold.when || hold.when(args))) {
+      this.log.record({ method: `${method}.held`, args, at: Date.now() });
+      await hold.until;
     }
     const answer = this.rateLimit(method, args, call) ?? this.answer(method, args, token);
     call.result = answer.body;
