@@ -31,3 +31,9 @@ export const NOT_IN_CHANNEL = new Set(['not_in_channel', 'channel_not_found']);
 export const INVITE_HINT = 'I am not a member of this channel, so only you can see this. Invite me with `/invite @Threadline` to get answers in the channel, or ask me in a DM.';
 /** A streaming message that is no longer streaming (stopped by the person, or timed out at Slack). The code is not documented: docs/slack.md §3. */
 export const STREAM_GONE = new Set(['message_not_in_streaming_state', 'message_not_found', 'streaming_state_conflict']);
+
+/** The Slack error code of a Web API error (no token, no request body). */
+export function slackError(err: unknown): { code?: string; message: string } {
+  const e = err as { data?: { error?: string }; code?: string; message?: string };
+  return { code: e?.data?.error ?? e?.code, message: String(e?.data?.error ?? e?.message ?? err) };
+}

@@ -3,8 +3,8 @@ import { WebClient } from '@slack/web-api';
 import type { Config } from '../../src/config.js';
 import { parseCommand } from '../../src/engine/commands.js';
 import type { EnginePort } from '../../src/engine/port.js';
-import type { Platform } from '../../src/platform.js';
 import type { Inbound, PlatformPort, ReplyTarget } from '../../src/engine/types.js';
+import type { Platform } from '../../src/platform.js';
 import type { Logger } from '../../src/log.js';
 import type { Metrics } from '../../src/metrics.js';
 import { PendingWork } from '../../src/pending-work.js';
@@ -12,8 +12,12 @@ import type { Store } from '../../src/store/index.js';
 import { nodeFetch } from '../../src/net/fetch.js';
 import { routeSlackMessage, type SlackMessageEvent, type SlackRoute, type SlackTarget } from './inbound.js';
 import { HonoReceiver } from './receiver.js';
+import { durableSocketEvents } from './socket-intake.js';
+import { messageScreen } from './screen.js';
 import { SlackOutbound, type MethodLimit } from './outbound.js';
-import { FEEDBACK_ACTION, SlackSink, newCapabilities, slackError } from './sink.js';
+import { SlackSink } from './sink.js';
+import { newCapabilities, slackError } from './capabilities.js';
+import { FEEDBACK_ACTION } from './blocks.js';
 import { slackKeys } from './key.js';
 import { SUGGESTED_PROMPTS, agentContextKey, agentContextText, aiThreadKey, viewing, type AgentContext, type AiThread, type AiThreadEvent } from './agent.js';
 import { People } from './people.js';
@@ -122,7 +126,6 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
   if (receiver instanceof SocketModeReceiver) {
     receiver.client.on('connected', () => (connected = true));
     receiver.client.on('disconnected', () => (connected = false));
-    receiver.client.on('slack_event', ({ body }: { body: Record<string, unknown> }) => deps.metrics?.eventsReceived.inc({ platform: 'slack', kind: eventKind(body) }));
   }
   const app = new App({
     token: config.botToken,
@@ -155,31 +158,18 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
     routeSlackMessage(event, { team, botUserId, botId, allowBots: config.allowBots, agentView: config.agentView, inConversation: (key) => engine.hasConversation(key) });
   const teamOf = (body: unknown, e: Partial<SlackMessageEvent> = {}) => String((body as { team_id?: string }).team_id ?? e.team ?? auth.team_id ?? '');
 
-  /**
-   * Message events are routed here, before Bolt runs: most channel traffic is chatter the bot has
-   * no business with (no mention, no conversation, no meeting), the bot's own messages, edits and
-   * joins, and every mention arrives twice (`message` and `app_mention`) and is sometimes retried.
-   * Those are dropped after one lookup instead of going through Bolt's whole pipeline; messages
-   * for the bot are claimed (the engine's dedupe) and passed on with their route.
-   */
-  async function screen(body: Record<string, unknown>, replay = false): Promise<{ drop: true } | { drop: false; context?: Record<string, unknown> }> {
-    const e = body.event as Partial<SlackMessageEvent> | undefined;
-    if (!e || (e.type !== 'message' && e.type !== 'app_mention') || !e.ts || !e.channel) return { drop: false };
-    try {
-      const team = teamOf(body, e);
-      if (!allowed(team, e.channel)) return { drop: true };
-      const route = await routeOf(e as SlackMessageEvent, team);
-      if ('ignore' in route) return { drop: true };
-      if (route.kind === 'ambient') return (await engine.wantsAmbient(route.channelKey)) ? { drop: false, context: { threadlineRoute: route } } : { drop: true };
-      // a replay: the dead process may have claimed it and died before taking care of it
-      if (replay ? !(await engine.needsReplay(route.eventId)) : !(await engine.claimEvent(route.eventId))) return { drop: true };
-      return { drop: false, context: { threadlineRoute: route, threadlineClaimed: true } };
-    } catch (err) {
-      // the store is away: let the engine try, and tell the person
-      log.warn({ err }, 'could not claim a Slack event; passing it on');
-      return { drop: false };
-    }
-  }
+  const screen = messageScreen({ engine, log, allowed, routeOf, teamOf });
+  const socket =
+    receiver instanceof SocketModeReceiver
+      ? durableSocketEvents(receiver, {
+          app,
+          screen,
+          intake: deps.intake,
+          log,
+          accepting: deps.accepting,
+          onEvent: (body) => deps.metrics?.eventsReceived.inc({ platform: 'slack', kind: eventKind(body) }),
+        })
+      : undefined;
 
   // Handlers in flight, so idle() can wait for them in Socket Mode too (no HTTP request to await there).
   const pending = new PendingWork();
@@ -213,8 +203,7 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
   app.event('app_mention', async ({ event, body, context }) => onMessage(event as unknown as SlackMessageEvent, String((body as { team_id?: string }).team_id ?? ''), context));
   app.event('message', async ({ event, body, context }) => onMessage(event as unknown as SlackMessageEvent, String((body as { team_id?: string }).team_id ?? ''), context));
 
-  // Slack's AI app surface: a new assistant thread gets a greeting and suggested prompts.
-  // Slack's AI app surface: the container tells which channel the person looks at (and when that changes).
+  // Slack's AI app surface: a new assistant thread gets a greeting and suggested prompts; the container tells which channel the person looks at.
   const rememberAiThread = (t: AiThreadEvent['assistant_thread']) => deps.store.set<AiThread>(aiThreadKey(t.channel_id, t.thread_ts), { context: t.context ?? {} }, 30 * 86_400_000);
   const aiAllowed = (body: unknown, t: AiThreadEvent['assistant_thread'] | undefined) => !!t?.channel_id && allowed(teamOf(body), t.channel_id);
   app.event('assistant_thread_context_changed', async ({ event, body }) => {
@@ -348,12 +337,13 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
   await app.start();
   log.info({ botUserId, team: auth.team_id, mode: config.appToken ? 'socket' : 'http' }, 'slack connected');
   const replayOrphans = async (): Promise<number> => {
-    if (!deps.intake || !(receiver instanceof HonoReceiver)) return 0;
+    const replay = receiver instanceof HonoReceiver ? (b: Record<string, unknown>, e: string) => receiver.replay(b, e) : socket?.replay;
+    if (!deps.intake || !replay) return 0;
     let n = 0;
     for (const o of await deps.intake.orphans()) {
       // one instance replays an orphan, even when several find it at once
       if (!(await deps.store.claim(`replay:${o.id || o.entry.slice(0, 64)}`, 10 * 60_000))) continue;
-      await receiver.replay(o.body, o.entry);
+      await replay(o.body, o.entry);
       n++;
     }
     if (n) log.info({ events: n }, 'replayed events a stopped instance had acknowledged');
@@ -372,6 +362,7 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
     isConnected: () => connected,
     idle: async () => {
       if (receiver instanceof HonoReceiver) await receiver.idle();
+      await socket?.idle();
       await pending.idle();
       await engine.idle();
     },

@@ -5,6 +5,7 @@ import { Hono } from 'hono';
 import type { Logger } from '../../src/log.js';
 import { PendingWork } from '../../src/pending-work.js';
 import { verifySlackSignature } from './verify.js';
+import { handleAcknowledgedEvent, type EventIntake, type Screen } from './event-handler.js';
 
 const MAX_BODY = 1024 * 1024;
 const TOO_LARGE = new Uint8Array(0);
@@ -54,9 +55,9 @@ export interface HonoReceiverOptions {
    * chatter the bot has no business with); `pass` hands it to Bolt, with `context` added to
    * Bolt's context (e.g. the route already computed, or that the event id was claimed).
    */
-  screen?: (body: Record<string, unknown>, replay?: boolean) => Promise<{ drop: true } | { drop: false; context?: Record<string, unknown> }>;
+  screen?: Screen;
   /** Records an event in the store before it is acknowledged, and lets it go once handled (docs/slack.md §1: an acknowledged event is never sent again). */
-  intake?: { record(id: string, body: unknown): Promise<string>; done(entry: string): Promise<void> };
+  intake?: EventIntake;
   /** Bodies being read before their signature is checked, at most (default 64); beyond it, 503. */
   maxUnverifiedReads?: number;
   /** The whole body must arrive within this (default 10 s); else 408. */
@@ -166,24 +167,9 @@ export class HonoReceiver implements Receiver {
     return this.work.track(this.handleEvent(body, { entry, replay: true }));
   }
 
-  private async handleEvent(body: Record<string, unknown>, o: { retryNum?: string; retryReason?: string; entry?: string; replay?: boolean }): Promise<void> {
-    try {
-      const verdict = this.opts.screen ? await this.opts.screen(body, o.replay) : { drop: false as const };
-      if (!verdict.drop) {
-        await this.app!.processEvent({
-          body,
-          ack: async () => {},
-          retryNum: o.retryNum !== undefined && /^\d+$/.test(o.retryNum) ? Number(o.retryNum) : undefined,
-          retryReason: o.retryReason,
-          ...(verdict.context ? { customProperties: verdict.context } : {}),
-        });
-      }
-      // handled (the engine answers failures itself): the record of it may go
-      if (o.entry) await this.opts.intake?.done(o.entry);
-    } catch (err) {
-      // the entry stays: the event is replayed once this instance's heartbeat stops
-      this.opts.log.error({ err }, 'slack event handler failed');
-    }
+  private handleEvent(body: Record<string, unknown>, o: { retryNum?: string; retryReason?: string; entry?: string; replay?: boolean }): Promise<void> {
+    const retryNum = o.retryNum !== undefined && /^\d+$/.test(o.retryNum) ? Number(o.retryNum) : undefined;
+    return handleAcknowledgedEvent({ app: this.app!, screen: this.opts.screen, intake: this.opts.intake, log: this.opts.log }, body, { ...o, retryNum });
   }
 
   private async dispatch(body: Record<string, unknown>, retryNum?: string, retryReason?: string): Promise<Response> {

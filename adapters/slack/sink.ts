@@ -6,14 +6,11 @@ import type { CodeStep, FinalReply, MinutesReply, ReplySink, TurnStatus } from '
 import type { Logger } from '../../src/log.js';
 import { neutralizeMentions, sendableLength, toMrkdwn } from './mrkdwn.js';
 import { feedbackBlock, toolTitle } from './blocks.js';
-import { NOT_IN_CHANNEL, STREAM_GONE, newCapabilities, type SlackCapabilities } from './capabilities.js';
+import { NOT_IN_CHANNEL, STREAM_GONE, newCapabilities, slackError, type SlackCapabilities } from './capabilities.js';
 import { SlackProgress } from './progress.js';
 import { ResponseUrl } from './response-url.js';
 import { LONG_OUTPUT, STREAM_MAX_AGE_MS, STREAM_MESSAGE_LIMIT, messageEnd } from './message-size.js';
 
-export { FEEDBACK_ACTION } from './blocks.js';
-export { INVITE_HINT, newCapabilities, type SlackCapabilities } from './capabilities.js';
-export { SLACK_MESSAGE_LIMIT, STREAM_MESSAGE_LIMIT, messageEnd } from './message-size.js';
 import type { SlackTarget } from './inbound.js';
 
 export interface SlackSinkOptions {
@@ -392,8 +389,7 @@ export class SlackSink implements ReplySink {
   /** A Web API call that reports failure instead of throwing. */
   private async rawCall(method: string, args: Record<string, unknown>, opts: { quiet?: Set<string> } = {}): Promise<{ ok: boolean; ts?: unknown; error?: string }> {
     try {
-      const res = (await this.client.apiCall(method, args)) as { ok: boolean; ts?: unknown };
-      return res;
+      return await this.client.apiCall(method, args);
     } catch (err) {
       const error = slackError(err);
       const expected = ['already_reacted', 'no_reaction', 'unknown_method', ...STREAM_GONE].includes(error.code ?? '') || opts.quiet?.has(error.code ?? '');
@@ -401,10 +397,4 @@ export class SlackSink implements ReplySink {
       return { ok: false, error: error.code };
     }
   }
-}
-
-/** The Slack error code of a Web API error (no token, no request body). */
-export function slackError(err: unknown): { code?: string; message: string } {
-  const e = err as { data?: { error?: string }; code?: string; message?: string };
-  return { code: e?.data?.error ?? e?.code, message: String(e?.data?.error ?? e?.message ?? err) };
 }

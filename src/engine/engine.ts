@@ -352,15 +352,8 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
   }
 
   /** After a restart: finish or report every run that was in flight when the last process stopped. */
-  async recover(): Promise<number> {
-    let n = 0;
-    for (const key of await this.conversations.inFlight()) {
-      const rec = await this.conversations.get(key);
-      if (rec && !this.deps.platforms[rec.target.platform]) continue; // another instance serves that platform
-      this.queue.resume(key);
-      n++;
-    }
-    return n;
+  recover(): Promise<number> {
+    return this.queue.adopt((platform) => !!this.deps.platforms[platform], { all: true });
   }
 
   /** Resolves when no turn is running or queued (tests and shutdown). */
@@ -378,28 +371,9 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
     return { waiting: this.queue.waiting, oldestSeconds: this.queue.oldestWaitSeconds(), limit: this.pace.limit };
   }
 
-  /**
-   * Takes on work no instance is doing (a shared backlog on Redis): conversations marked in
-   * flight whose lock is free, whether another instance queued them and has no slot yet, or died
-   * with them (its lock expired). Looks at as many as this instance has free slots; returns how many.
-   */
-  async adopt(): Promise<number> {
-    const free = this.pace.limit - this.queue.busy - this.queue.waiting;
-    if (free <= 0 || !this.accepting) return 0;
-    const keys = await this.conversations.inFlight();
-    let n = 0;
-    // a random sample: instances sweeping at once spread over the backlog
-    for (let i = keys.length - 1; i > 0; i--) {
-      const j = Math.floor(Math.random() * (i + 1));
-      [keys[i], keys[j]] = [keys[j], keys[i]];
-    }
-    for (const key of keys.slice(0, free * 2)) {
-      const rec = await this.conversations.get(key);
-      if (rec && !this.deps.platforms[rec.target.platform]) continue; // another instance serves that platform
-      this.queue.resume(key, { ifFree: true });
-      n++;
-    }
-    return n;
+  /** Takes on queued work no instance is doing (a shared backlog on Redis; see TurnQueue.adopt). */
+  adopt(): Promise<number> {
+    return this.accepting ? this.queue.adopt((platform) => !!this.deps.platforms[platform]) : Promise.resolve(0);
   }
 
   /**

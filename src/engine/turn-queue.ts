@@ -208,6 +208,31 @@ export class TurnQueue {
     }
   }
 
+  /**
+   * Takes on work no instance is doing (a shared backlog on Redis): conversations marked in
+   * flight whose lock is free, whether another instance queued them and has no slot yet, or died
+   * with them (its lock expired). Looks at as many as this instance has free slots (a random
+   * sample, so instances sweeping at once spread over the backlog); returns how many.
+   */
+  async adopt(serves: (platform: string) => boolean, opts: { all?: boolean } = {}): Promise<number> {
+    // `all` (at startup): every conversation left in flight, each waiting for its lock if need be
+    const free = opts.all ? Infinity : this.deps.pace.limit - this.workers.size - this.ready.size;
+    if (free <= 0 || this.paused) return 0;
+    const keys = await this.deps.conversations.inFlight();
+    for (let i = keys.length - 1; i > 0 && !opts.all; i--) {
+      const j = Math.floor(Math.random() * (i + 1));
+      [keys[i], keys[j]] = [keys[j], keys[i]];
+    }
+    let n = 0;
+    for (const key of opts.all ? keys : keys.slice(0, free * 2)) {
+      const rec = await this.deps.conversations.get(key);
+      if (rec && !serves(rec.target.platform)) continue; // another instance serves that platform
+      this.resume(key, { ifFree: !opts.all });
+      n++;
+    }
+    return n;
+  }
+
   /** Stops starting turns (a stop in progress): those running finish, the rest stay queued in the store. */
   pause(): void {
     this.paused = true;

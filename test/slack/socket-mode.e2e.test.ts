@@ -38,6 +38,23 @@ describe('Socket Mode', () => {
     expect(ds.messageCreates()).toHaveLength(1);
   });
 
+  it('records an event in the store before it acknowledges the envelope, and lets it go once handled (issue 21)', async () => {
+    let release!: () => void;
+    slack.holdUsersInfo = new Promise<void>((r) => (release = r));
+    const base = fixture('channel-slack.json').mention;
+    const ts = '1768000000.000100';
+    const ev = { ...base, event_id: 'EvSocketIntake1', event: { ...base.event, ts, event_ts: ts, user: 'U0SOCKETNEW' } };
+    expect(await slack.sendEnvelope('events_api', ev)).toEqual({});
+    // acknowledged, and handling is held (users.info): the store has it, so a crash now would not lose it
+    const recorded = () => app.store.setMembers('intake').then((m) => m.some((x) => x.includes('EvSocketIntake1')));
+    expect(await recorded()).toBe(true);
+    release();
+    slack.holdUsersInfo = undefined;
+    await app.slack!.idle();
+    expect(await recorded()).toBe(false);
+    await slack.log.waitFor((c) => c.method === 'chat.stopStream' && slack.streamThread(String(c.args.ts)) === ts);
+  });
+
   it('is ready while connected', async () => {
     expect(app.slack!.isConnected()).toBe(true);
     expect((await fetch(`${app.url}/readyz`)).status).toBe(200);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { STREAM_MESSAGE_LIMIT, messageEnd } from '../../adapters/slack/sink.js';
+import { STREAM_MESSAGE_LIMIT, messageEnd } from '../../adapters/slack/message-size.js';
 import { fenceAcross } from '../../src/engine/format/split.js';
 
 describe('where a streamed Slack message ends', () => {
