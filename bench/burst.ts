@@ -6,15 +6,13 @@
  * turn while the flood runs. With `kill`, the instance is killed with SIGKILL halfway and started
  * again: nothing acknowledged may be lost or answered twice.
  */
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Pool } from 'undici';
 import { signSlackBody } from '../adapters/slack/verify.js';
 import { FakeDashScope } from '../test/fakes/dashscope.js';
 import { FakeSlack } from '../test/fakes/slack.js';
 import { startChild, type ChildThreadline } from '../test/child-process.js';
-import { log, percentile, round } from './lib.js';
+import { log, percentile, round, startReadyServer } from './lib.js';
 
 const SECRET = 'bench-secret';
 const CONNECTIONS = 50;
@@ -61,16 +59,7 @@ function memoryOf(pid: number): { peak: number; now: number } {
 
 /** The anchor: bench/servers/bolt-turn-server.ts in its own process. */
 async function startAnchor(args: string[]): Promise<ChildThreadline> {
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(import.meta.dirname, 'servers/bolt-turn-server.ts'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = /READY (\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-    child.once('exit', (code) => reject(new Error(`the Bolt anchor exited ${code}`)));
-  });
+  const { port, child } = await startReadyServer('bolt-turn-server.ts', args);
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   return {
     url: `http://127.0.0.1:${port}`,

@@ -9,30 +9,15 @@
  * dedupe (SET NX PX), and stops there. Turn costs are measured by the turn benchmark, not here.
  */
 import autocannon from 'autocannon';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { signSlackBody } from '../adapters/slack/verify.js';
-import { log, round } from './lib.js';
+import { log, round, startReadyServer } from './lib.js';
 import { ingestBodies } from './slack-events.js';
 
 const SECRET = 'bench-signing-secret';
-const root = join(import.meta.dirname, '..');
 
-async function startServer(kind: string, redisUrl: string): Promise<{ port: number; child: ChildProcess }> {
-  // node itself with tsx as a loader: the tsx command would be a wrapper, and killing it would leave the server running
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(root, 'bench/servers/ingest-server.ts'), kind, SECRET, redisUrl, `threadline-bench:${Date.now()}:`], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = /READY (\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-    child.once('exit', (code) => reject(new Error(`${kind} server exited ${code}`)));
-  });
-  return { port, child };
+function startServer(kind: string, redisUrl: string): Promise<{ port: number; child: ChildProcess }> {
+  return startReadyServer('ingest-server.ts', [kind, SECRET, redisUrl, `threadline-bench:${Date.now()}:`]);
 }
 
 function requests(list: string[]) {

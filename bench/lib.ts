@@ -1,4 +1,6 @@
 /** Small helpers shared by the benchmarks: percentiles, tables, the machine's description. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import { cpus, totalmem } from 'node:os';
 
 export function percentile(values: number[], p: number): number {
@@ -32,4 +34,23 @@ export function table(rows: Array<Record<string, string | number>>): string {
 
 export function log(msg: string): void {
   process.stderr.write(`[bench] ${msg}\n`);
+}
+
+/**
+ * A benchmark server (bench/servers/<script>) in its own process, resolving once it prints
+ * `READY <port>`: node itself with tsx as a loader (the tsx command would be a wrapper, and
+ * killing it would leave the server running).
+ */
+export async function startReadyServer(script: string, args: string[]): Promise<{ port: number; child: ChildProcess }> {
+  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(import.meta.dirname, 'servers', script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += String(d);
+      const m = /READY (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`${script} exited ${code}`)));
+  });
+  return { port, child };
 }
