@@ -85,6 +85,23 @@ describe('a platform is one module', () => {
     }
   });
 
+  it('gets meeting minutes as a notice, without a minutes capability', async () => {
+    const app = await boot({ ...fakeEnv({ ds }), PAGER_NETWORK: 'test' }, { platforms: [pagerPlatform] });
+    try {
+      ds.model = () => ({ text: 'Decided: ship it.' });
+      const page = (text: string) => fetch(`${app.url}/pager/p7`, { method: 'POST', body: text });
+      await page('notes start Launch');
+      await page('notes stop');
+      await app.engine.idle();
+      const minutes = received.filter((r) => r.pager === 'p7' && r.text.startsWith('# Minutes: Launch'));
+      expect(minutes).toHaveLength(1);
+      expect(minutes[0]).toMatchObject({ kind: 'notice' });
+      expect(minutes[0].text).toContain('Decided: ship it.');
+    } finally {
+      await app.stop(1_000);
+    }
+  });
+
   it("refuses to start with the platform's own bad settings, naming the variable", async () => {
     await expect(boot({ ...fakeEnv({ ds }), PAGER_NETWORK: 'bad' }, { platforms: [pagerPlatform] })).rejects.toThrow(/PAGER_NETWORK: must name a network/);
   });

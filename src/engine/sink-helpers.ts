@@ -1,5 +1,5 @@
 import type { Logger } from '../log.js';
-import type { ReplySink } from './types.js';
+import type { MinutesReply, ReplySink } from './types.js';
 
 /** For a queued message whose platform does not run here: log what would have been said. */
 export function silentSink(log: Logger): ReplySink {
@@ -43,4 +43,9 @@ export function watchText(out: ReplySink, onText: (soFar: string) => void): Repl
 /** Tells the person alone where the platform can (a refusal meant for them), else everyone in the conversation. */
 export function tellPerson(sink: ReplySink, text: string): Promise<void> {
   return sink.whisper ? sink.whisper(text) : sink.notice(text);
+}
+
+/** Minutes posted with their file where the platform can, else as a notice. */
+export function postMinutes(sink: ReplySink, minutes: MinutesReply): Promise<void> {
+  return sink.minutes ? sink.minutes(minutes) : sink.notice(minutes.text);
 }

@@ -4,7 +4,7 @@ import type { Metrics } from '../../metrics.js';
 import { withLock, type Store } from '../../store/index.js';
 import type { Engine, MeetingDesk } from '../engine.js';
 import { humanMessage } from '../errors.js';
-import { tellPerson } from '../sink-helpers.js';
+import { postMinutes, tellPerson } from '../sink-helpers.js';
 import type { Author, Inbound, ReplySink, ReplyTarget } from '../types.js';
 import { CHECKPOINT_INSTRUCTIONS, MINUTES_INSTRUCTIONS, earlierParts } from './prompts.js';
 
@@ -301,9 +301,7 @@ export class Meetings implements MeetingDesk {
         await this.deps.store.listDropFront(name, await this.deps.store.listLength(name));
       }
       const stamp = new Date().toISOString().slice(0, 16).replace(/[:T]/g, '-');
-      const minutes = { title, text: body, file: { filename: `minutes-${stamp}.md`, bytes: new TextEncoder().encode(`${body}\n`), contentType: 'text/markdown' } };
-      if (sink.minutes) await sink.minutes(minutes);
-      else await sink.notice(body);
+      await postMinutes(sink, { title, text: body, file: { filename: `minutes-${stamp}.md`, bytes: new TextEncoder().encode(`${body}\n`), contentType: 'text/markdown' } });
     } catch (err) {
       this.deps.log.warn({ err, meeting: channelKey }, 'minutes failed');
       await sink.fail(`I could not write the minutes. ${humanMessage(err)}`);
