@@ -85,7 +85,8 @@ export interface StartOptions {
  */
 export async function startThreadline(config: Config, opts: StartOptions): Promise<Threadline> {
   const { log } = opts;
-  const modules = [...PLATFORMS, ...(opts.platforms ?? [])];
+  // what the configuration asks for, of this instance's roles (THREADLINE_ROLES)
+  const modules = [...PLATFORMS, ...(opts.platforms ?? [])].filter((m) => !m.enabled(config) || config.roles.includes(m.role(config)));
   const problems = modules.filter((m) => m.enabled(config)).flatMap((m) => m.problems?.(config) ?? []);
   if (problems.length) throw new ConfigError(problems);
   const metrics = new Metrics({ defaults: true });
@@ -106,7 +107,16 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
   node.headersTimeout = 10_000;
   node.requestTimeout = 20_000;
   const port = (server.address() as AddressInfo).port;
-  const cleanup: Array<() => Promise<unknown>> = [() => new Promise((r) => server.close(() => r(undefined)))];
+  // Keep-alive sockets (a browser's, an event stream being reopened) must not hold a stop: idle ones
+  // close at once, and whatever is still open two seconds later is cut.
+  const cleanup: Array<() => Promise<unknown>> = [
+    () =>
+      new Promise((r) => {
+        const cut = setTimeout(() => node.closeAllConnections(), 2_000);
+        server.close(() => (clearTimeout(cut), r(undefined)));
+        node.closeIdleConnections();
+      }),
+  ];
   let metricsUrl: string | undefined;
   try {
     if (config.metrics) {
@@ -245,7 +255,8 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
     // files uploaded for conversations that were forgotten meanwhile (CONVERSATION_TTL) are deleted at DashScope, hourly
     engine.held.start();
     readiness.markStarted();
-    log.info({ port, host: config.host, platforms: Object.keys(platforms) }, 'threadline started');
+    log.info({ port, host: config.host, roles: config.roles, platforms: Object.keys(platforms) }, 'threadline started');
+    if (!Object.keys(platforms).length) log.warn({ roles: config.roles }, 'no platform runs in these roles here: this instance only serves health checks and metrics');
     for (const p of Object.values(platforms)) if (p.banner) log.info({ platform: p.name }, p.banner);
     let stopping: Promise<{ finished: boolean }> | undefined;
     return {

@@ -5,6 +5,9 @@ import { parseEnv } from 'node:util';
 import { parseDuration } from './duration.js';
 import type { AssistantSettings } from './backends/assistant/bootstrap.js';
 
+export const ROLES = ['web', 'gateway'] as const;
+export type Role = (typeof ROLES)[number];
+
 export interface Config {
   /**
    * A variable of the merged environment (.env, then the process's), trimmed, or undefined when
@@ -93,6 +96,12 @@ export interface Config {
   backlogWarn: number;
   /** ADOPT_EVERY: how often an instance on Redis looks for queued work no instance is doing. */
   adoptEveryMs: number;
+  /**
+   * THREADLINE_ROLES: what this instance runs. `web`: platforms that take HTTP (Slack's Events
+   * API, the playground), which scale out; `gateway`: platforms that hold a connection (Discord's
+   * gateway, Slack's Socket Mode). Default both; fly.toml's process groups split them.
+   */
+  roles: Role[];
   meeting: { idleStopMs: number; maxDurationMs: number; checkpointChars: number; batchMs: number };
 }
 
@@ -274,6 +283,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     turnConcurrency: int('TURN_CONCURRENCY', 32, 1, 10_000),
     backlogWarn: int('BACKLOG_WARN', 100, 1, 10_000_000),
     adoptEveryMs: duration('ADOPT_EVERY', 5_000)!,
+    roles: list('THREADLINE_ROLES', 'web,gateway').filter(
+      (r) => ROLES.includes(r as Role) || void problems.push({ variable: 'THREADLINE_ROLES', problem: `has ${r}: roles are web and gateway` }),
+    ) as Role[],
     meeting: {
       idleStopMs: duration('MEETING_IDLE_STOP', 30 * 60_000)!,
       maxDurationMs: duration('MEETING_MAX_DURATION', 4 * 3_600_000)!,

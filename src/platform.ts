@@ -1,5 +1,5 @@
 import type { Hono } from 'hono';
-import type { Config } from './config.js';
+import type { Config, Role } from './config.js';
 import type { Intake } from './engine/intake.js';
 import type { EnginePort } from './engine/port.js';
 import type { PlatformPort } from './engine/types.js';
@@ -51,6 +51,8 @@ export interface PlatformModule {
   readonly name: string;
   /** Route prefixes answered 503 while it starts (Slack retries on 503 and would give up on 404). */
   readonly routePrefixes?: string[];
+  /** `web` (it takes HTTP, scales out) or `gateway` (it holds a connection); THREADLINE_ROLES picks what an instance runs. */
+  role(config: Config): Role;
   /** Whether the configuration asks for it (a platform's own variables: `config.env('NAME')`). */
   enabled(config: Config): boolean;
   /** What is wrong with its settings, one line per variable; Threadline refuses to start with any. */

@@ -35,6 +35,7 @@ class PagerSink implements ReplySink {
 const pagerPlatform: PlatformModule = {
   name: 'pager',
   routePrefixes: ['/pager/'],
+  role: () => 'web',
   enabled: (config) => config.env('PAGER_NETWORK') !== undefined,
   problems: (config) => (config.env('PAGER_NETWORK') === 'bad' ? [{ variable: 'PAGER_NETWORK', problem: 'must name a network' }] : []),
   start: async ({ engine }) => {

@@ -4,6 +4,7 @@ import { startDiscord } from './index.js';
 /** Discord, when DISCORD_TOKEN is set. */
 export const discordPlatform: PlatformModule = {
   name: 'discord',
+  role: () => 'gateway',
   enabled: (config) => !!config.discord,
   start: ({ config, engine, store, log, metrics, assistantNames, testing }) => {
     const t = testing as { discordRestRetries?: number; editIntervalMs?: number; discordTypingEveryMs?: number };

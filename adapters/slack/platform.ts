@@ -6,6 +6,8 @@ import { startSlack } from './index.js';
 export const slackPlatform: PlatformModule = {
   name: 'slack',
   routePrefixes: ['/slack/'],
+  // Socket Mode holds a connection, like Discord's gateway; the Events API over HTTP scales out
+  role: (config) => (config.slack?.appToken ? 'gateway' : 'web'),
   enabled: (config) => !!config.slack,
   start: ({ config, engine, store, log, metrics, intake, testing, ...ctx }) => {
     const t = testing as {

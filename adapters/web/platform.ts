@@ -5,6 +5,7 @@ import { startWeb } from './index.js';
 export const webPlatform: PlatformModule = {
   name: 'web',
   routePrefixes: ['/playground'],
+  role: () => 'web',
   enabled: (config) => !!config.playground,
   start: (ctx) => startWeb(ctx),
 };

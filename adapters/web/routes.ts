@@ -84,6 +84,8 @@ export function webRoutes(d: WebRoutesDeps): { app: Hono; close(): void } {
   app.get(`${BASE}/api/events`, (c) => {
     const key = keyOf(c.req.query('room'), c.req.query('conversation'));
     if (!key) return c.json({ error: 'room and conversation must be ids (letters, digits, - and _)' }, 400);
+    // stopping: a 503 ends the page's EventSource for good (a stream that just ended would be reopened at once)
+    if (closed) return c.json({ error: 'Threadline is stopping' }, 503);
     return streamSSE(c, async (stream) => {
       const queue: string[] = [];
       let wake: (() => void) | undefined;
