@@ -13,8 +13,9 @@ import { FakeDashScope } from '../test/fakes/dashscope.js';
 import { FakeSlack } from '../test/fakes/slack.js';
 import { startChild, type ChildThreadline } from '../test/child-process.js';
 import { log, percentile, round, startReadyServer } from './lib.js';
+// the signing secret and environment the tests give Threadline against the fakes
+import { SIGNING_SECRET as SECRET, fakeEnv } from '../test/app-harness.js';
 
-const SECRET = 'bench-secret';
 const CONNECTIONS = 50;
 
 export interface BurstResult {
@@ -76,11 +77,7 @@ export async function benchBurst(opts: { events: number; redisUrl: string; turnC
   const [ds, slack] = await Promise.all([new FakeDashScope().start(), new FakeSlack().start()]);
   ds.model = () => ({ text: 'ok' });
   const env = {
-    DASHSCOPE_API_KEY: ds.apiKey,
-    DASHSCOPE_BASE_URL: ds.url,
-    SLACK_BOT_TOKEN: slack.botToken,
-    SLACK_SIGNING_SECRET: SECRET,
-    SLACK_API_URL: slack.apiUrl,
+    ...fakeEnv({ ds, slack }),
     REDIS_URL: opts.redisUrl,
     REDIS_PREFIX: `threadline-burst:${Date.now()}:`,
     // one person flooding one channel: the per-person limits and Slack's tiers would pace it, not measure it

@@ -8,8 +8,8 @@ import { FakeDashScope } from '../test/fakes/dashscope.js';
 import { FakeSlack } from '../test/fakes/slack.js';
 import { startChild } from '../test/child-process.js';
 import { log, percentile, round } from './lib.js';
-
-const SECRET = 'bench-secret';
+// the signing secret and environment the tests give Threadline against the fakes
+import { SIGNING_SECRET as SECRET, fakeEnv } from '../test/app-harness.js';
 
 export interface MeetingResult {
   lines: number;
@@ -26,11 +26,7 @@ export async function benchMeeting(opts: { lines: number; rate: number; redisUrl
   const [ds, slack] = await Promise.all([new FakeDashScope().start(), new FakeSlack().start()]);
   ds.model = () => ({ text: '## Summary\nok' });
   const app = await startChild({
-    DASHSCOPE_API_KEY: ds.apiKey,
-    DASHSCOPE_BASE_URL: ds.url,
-    SLACK_BOT_TOKEN: slack.botToken,
-    SLACK_SIGNING_SECRET: SECRET,
-    SLACK_API_URL: slack.apiUrl,
+    ...fakeEnv({ ds, slack }),
     REDIS_URL: opts.redisUrl,
     REDIS_PREFIX: `threadline-bench:${Date.now()}:`,
   });
@@ -48,9 +44,10 @@ export async function benchMeeting(opts: { lines: number; rate: number; redisUrl
     }).toString();
   try {
     await post(command('notes start Benchmark'), true);
-    await slack.log.waitFor((c) => c.method === 'chat.postMessage' && String(c.args.text).includes('Taking notes'));
+    await slack.log.waitFor((c) => c.method === 'chat.postMessage' && String(c.text).includes('Taking notes'));
     // checkpoints move the meeting to a fresh Assistant thread now and then: look at all of its threads
-    const creates = () => ds.log.filter((c) => c.method === 'POST' && /\/threads\/[^/]+\/messages$/.test(c.path) && !!ds.threads.get(c.path.split('/')[2])?.metadata?.meeting);
+    const creates = () =>
+      ds.log.filter((c) => c.method === 'POST' && /\/threads\/[^/]+\/messages$/.test(c.path) && String(ds.threads.get(c.path.split('/')[2])?.metadata?.conversation ?? '').startsWith('meeting:'));
     const sentAt: number[] = [];
     await new Promise<void>((resolve) => {
       let i = 0;

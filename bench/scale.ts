@@ -8,8 +8,8 @@ import { FakeDashScope } from '../test/fakes/dashscope.js';
 import { FakeSlack } from '../test/fakes/slack.js';
 import { metric, startChild } from '../test/child-process.js';
 import { log, round } from './lib.js';
-
-const SECRET = 'bench-secret';
+// the signing secret and environment the tests give Threadline against the fakes
+import { SIGNING_SECRET as SECRET, fakeEnv } from '../test/app-harness.js';
 
 export interface ScaleResult {
   conversations: number;
@@ -30,11 +30,7 @@ export async function benchScale(opts: { conversations: number; redisUrl: string
   const app = await startChild(
     {
       ...(opts.nodeOptions ? { NODE_OPTIONS: opts.nodeOptions } : {}),
-      DASHSCOPE_API_KEY: ds.apiKey,
-      DASHSCOPE_BASE_URL: ds.url,
-      SLACK_BOT_TOKEN: slack.botToken,
-      SLACK_SIGNING_SECRET: SECRET,
-      SLACK_API_URL: slack.apiUrl,
+      ...fakeEnv({ ds, slack }),
       REDIS_URL: opts.redisUrl,
       REDIS_PREFIX: `threadline-bench:${Date.now()}:`,
       // a load test from few people in one channel: the per-person limits and Slack's tiers would pace it, not measure it

@@ -22,8 +22,8 @@ import { FakeResponses } from '../test/fakes/responses.js';
 import { FakeSlack } from '../test/fakes/slack.js';
 import { tempDir } from '../test/helpers.js';
 import { log, percentile, round } from './lib.js';
-
-const SECRET = 'bench-secret';
+// the signing secret and environment the tests give Threadline against the fakes
+import { SIGNING_SECRET as SECRET, fakeEnv } from '../test/app-harness.js';
 
 interface Rig {
   ds: FakeDashScope;
@@ -38,13 +38,7 @@ async function rig(store: Store): Promise<Rig> {
     {
       PORT: '0',
       HOST: '127.0.0.1',
-      DASHSCOPE_API_KEY: ds.apiKey,
-      DASHSCOPE_BASE_URL: ds.url,
-      SLACK_BOT_TOKEN: slack.botToken,
-      SLACK_SIGNING_SECRET: SECRET,
-      SLACK_API_URL: slack.apiUrl,
-      DISCORD_TOKEN: discord.token,
-      DISCORD_API_URL: discord.apiBase,
+      ...fakeEnv({ ds, slack, discord }),
       TOOLS_DIR: '/nonexistent',
     },
     null,
