@@ -1,5 +1,5 @@
-import { timingSafeEqual } from 'node:crypto';
 import { Hono } from 'hono';
+import { safeEqual } from './safe-equal.js';
 import type { Metrics } from './metrics.js';
 import type { Readiness } from './readiness.js';
 
@@ -68,10 +68,4 @@ export function createMetricsApp(deps: { metrics: Metrics; metricsToken?: string
     return c.text(await deps.metrics.text(), 200, { 'content-type': deps.metrics.registry.contentType });
   });
   return app;
-}
-
-function safeEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
 }

@@ -1,4 +1,5 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
+import { safeEqual } from '../../src/safe-equal.js';
 
 export type Verdict = { ok: true } | { ok: false; reason: 'missing' | 'stale' | 'mismatch' };
 
@@ -18,9 +19,7 @@ export function verifySlackSignature(
   const sig = headers.signature ?? '';
   if (!/^\d{1,12}$/.test(ts) || !sig.startsWith('v0=')) return { ok: false, reason: 'missing' };
   if (Math.abs(nowSec - Number(ts)) > toleranceSec) return { ok: false, reason: 'stale' };
-  const expected = Buffer.from(`v0=${createHmac('sha256', secret).update(`v0:${ts}:${rawBody}`).digest('hex')}`);
-  const given = Buffer.from(sig);
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, reason: 'mismatch' };
+  if (!safeEqual(sig, `v0=${createHmac('sha256', secret).update(`v0:${ts}:${rawBody}`).digest('hex')}`)) return { ok: false, reason: 'mismatch' };
   return { ok: true };
 }
 

@@ -1,20 +1,15 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context, MiddlewareHandler } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
 import { csrf } from 'hono/csrf';
+import { safeEqual } from '../../src/safe-equal.js';
 
 export const COOKIE = 'threadline_playground';
 
 /** What the cookie holds: a MAC of the token, so the token itself never sits in the browser's cookie jar. */
 export function sessionValue(token: string): string {
   return createHmac('sha256', token).update('threadline playground session').digest('base64url');
-}
-
-function same(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 function isLoopback(address: string | undefined): boolean {
@@ -24,9 +19,9 @@ function isLoopback(address: string | undefined): boolean {
 /** Whether the request carries PLAYGROUND_TOKEN: the session cookie, or `Authorization: Bearer`. */
 export function authorized(c: Context, token: string): boolean {
   const bearer = c.req.header('authorization')?.match(/^Bearer (.+)$/)?.[1];
-  if (bearer !== undefined) return same(bearer, token);
+  if (bearer !== undefined) return safeEqual(bearer, token);
   const cookie = getCookie(c, COOKIE);
-  return cookie !== undefined && same(cookie, sessionValue(token));
+  return cookie !== undefined && safeEqual(cookie, sessionValue(token));
 }
 
 /**
@@ -56,5 +51,3 @@ export function signIn(c: Context, token: string): void {
   const https = c.req.header('x-forwarded-proto') === 'https' || new URL(c.req.url).protocol === 'https:';
   setCookie(c, COOKIE, sessionValue(token), { httpOnly: true, sameSite: 'Strict', secure: https, path: '/', maxAge: 30 * 86_400 });
 }
-
-export { same as tokensMatch };

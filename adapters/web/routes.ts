@@ -6,7 +6,8 @@ import type { EnginePort } from '../../src/engine/port.js';
 import type { Inbound, SharedFileRef } from '../../src/engine/types.js';
 import type { Logger } from '../../src/log.js';
 import type { Asset } from './assets.js';
-import { authorized, playgroundGuard, signIn, tokensMatch } from './guard.js';
+import { authorized, playgroundGuard, signIn } from './guard.js';
+import { safeEqual } from '../../src/safe-equal.js';
 import type { WebHub } from './hub.js';
 import { webKeys } from './key.js';
 import { CSP, LOGIN_CSS, chatPage, loginPage } from './page.js';
@@ -58,7 +59,7 @@ export function webRoutes(d: WebRoutesDeps): { app: Hono; close(): void } {
     const token = c.req.query('token');
     // a link with the token signs the browser in and drops the token from the address bar
     if (d.token && token !== undefined) {
-      if (!tokensMatch(token, d.token)) return c.html(loginPage({ base: BASE, error: 'That token is not the right one.' }), 401);
+      if (!safeEqual(token, d.token)) return c.html(loginPage({ base: BASE, error: 'That token is not the right one.' }), 401);
       signIn(c, d.token);
       return c.redirect(BASE);
     }
@@ -69,7 +70,7 @@ export function webRoutes(d: WebRoutesDeps): { app: Hono; close(): void } {
   app.post(`${BASE}/login`, bodyLimit({ maxSize: 4096 }), async (c) => {
     if (!d.token) return c.redirect(BASE);
     const form = await c.req.parseBody();
-    if (typeof form.token !== 'string' || !tokensMatch(form.token, d.token)) {
+    if (typeof form.token !== 'string' || !safeEqual(form.token, d.token)) {
       d.log.info({ platform: 'web' }, 'playground: a sign-in with a wrong token');
       return c.html(loginPage({ base: BASE, error: 'That token is not the right one.' }), 401);
     }
