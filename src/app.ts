@@ -86,8 +86,8 @@ export interface StartOptions {
 export async function startThreadline(config: Config, opts: StartOptions): Promise<Threadline> {
   const { log } = opts;
   // what the configuration asks for, of this instance's roles (THREADLINE_ROLES)
-  const modules = [...PLATFORMS, ...(opts.platforms ?? [])].filter((m) => !m.enabled(config) || config.roles.includes(m.role(config)));
-  const problems = modules.filter((m) => m.enabled(config)).flatMap((m) => m.problems?.(config) ?? []);
+  const modules = [...PLATFORMS, ...(opts.platforms ?? [])].filter((m) => m.enabled(config) && config.roles.includes(m.role(config)));
+  const problems = modules.flatMap((m) => m.problems?.(config) ?? []);
   if (problems.length) throw new ConfigError(problems);
   const metrics = new Metrics({ defaults: true });
   const readiness = new Readiness();
@@ -96,7 +96,7 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
     metrics,
     metricsToken: config.metricsToken,
     metricsElsewhere: config.metrics !== undefined,
-    startingPrefixes: modules.filter((m) => m.enabled(config)).flatMap((m) => m.routePrefixes ?? []),
+    startingPrefixes: modules.flatMap((m) => m.routePrefixes ?? []),
   });
   let accepting = true;
   let stopped = false;
@@ -217,7 +217,7 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
       server: { port },
       testing: opts.testing ?? {},
     };
-    for (const module of modules.filter((m) => m.enabled(config))) {
+    for (const module of modules) {
       const platform = await module.start(context);
       platforms[module.name] = platform;
       cleanup.unshift(() => platform.stop());

@@ -1,8 +1,6 @@
 import type { AssistantRoute } from '../assistants-file.js';
 import { placeOf } from './conversation-key.js';
 
-export { channelKeyOf } from './conversation-key.js';
-
 /**
  * The assistant ASSISTANTS_FILE's routes give a conversation: the first rule that matches its
  * place (a Discord thread follows its parent channel, which its key carries), `default` otherwise.

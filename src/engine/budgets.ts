@@ -1,5 +1,5 @@
 import type { Store } from '../store/index.js';
-import { channelKeyOf } from './assistant-routes.js';
+import { channelKeyOf } from './conversation-key.js';
 
 /** Tokens a day; 0 or absent = no limit. */
 export interface BudgetLimits {

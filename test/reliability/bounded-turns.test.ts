@@ -4,6 +4,9 @@ import { ReadyRing } from '../../src/engine/ready-ring.js';
 import { LocalStore } from '../../src/store/index.js';
 import { FakeDashScope } from '../fakes/dashscope.js';
 import { inbound, makeEngine } from '../engine/harness.js';
+import { boot, fakeEnv, fixture, postSlack } from '../app-harness.js';
+import { metric } from '../child-process.js';
+import { FakeSlack } from '../fakes/slack.js';
 
 let fake: FakeDashScope;
 beforeAll(async () => {
@@ -104,10 +107,6 @@ describe('bounded turns', () => {
 
 describe('pace toward DashScope, end to end', () => {
   it('a 429 lowers the turns run at once (shown in /metrics), the person still gets the answer, and successes bring it back', async () => {
-    const { boot, fakeEnv } = await import('../app-harness.js');
-    const { metric } = await import('../child-process.js');
-    const { FakeSlack } = await import('../fakes/slack.js');
-    const { postSlack, fixture } = await import('../app-harness.js');
     const slack = await new FakeSlack().start();
     const app = await boot({ ...fakeEnv({ ds: fake, slack }), TURN_CONCURRENCY: '8' });
     const concurrency = async () => metric(await (await fetch(`${app.url}/metrics`)).text(), 'threadline_turn_concurrency');

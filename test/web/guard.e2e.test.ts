@@ -6,6 +6,7 @@ import { launchBrowser, screenshot } from '../browser.js';
 import { startChild } from '../child-process.js';
 import { FakeDashScope } from '../fakes/dashscope.js';
 import { FakeSlack } from '../fakes/slack.js';
+import { tempDir } from '../helpers.js';
 
 const TOKEN = 'playground-token-0123456789';
 let ds: FakeDashScope;
@@ -118,7 +119,7 @@ describe('without a token the playground is for this machine only', () => {
   });
 
   it('`npm start` with a DashScope key alone starts the playground on loopback and prints its URL', async () => {
-    const child = await startChild({ DASHSCOPE_API_KEY: ds.apiKey, DASHSCOPE_BASE_URL: ds.url, LOG_LEVEL: 'info', HOST: '', DATA_DIR: (await import('../helpers.js')).tempDir('start') });
+    const child = await startChild({ DASHSCOPE_API_KEY: ds.apiKey, DASHSCOPE_BASE_URL: ds.url, LOG_LEVEL: 'info', HOST: '', DATA_DIR: tempDir('start') });
     try {
       expect(child.output()).toContain(`Playground: open http://localhost:${child.port}/playground`);
       expect(child.output()).toMatch(/"host":"127\.0\.0\.1"|listening on 127\.0\.0\.1/);
