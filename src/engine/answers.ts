@@ -48,10 +48,9 @@ export class Answers {
     const started = performance.now();
     let runId: string | undefined;
     let partial = '';
-    const sink = this.marked(
-      rec,
-      watchText(m.sink, (t) => (partial = t)),
-    );
+    // marked inside: only a sink that streams is `delivering` from its first text; one that does not
+    // posts nothing before `finish`, so a crash mid-run leaves its answer to be delivered after the restart
+    const sink = watchText(this.marked(rec, m.sink), (t) => (partial = t));
     try {
       const outcome = await this.execute(rec, (req) => this.deps.backend.turn(rec.state, req), sink, signal, m.author.id, {
         authors,
