@@ -68,6 +68,7 @@ async function startAnchor(args: string[]): Promise<ChildThreadline> {
     port,
     child,
     output: () => '',
+    waitForOutput: () => Promise.reject(new Error('the anchor prints nothing to wait for')),
     stop: () => (child.kill('SIGINT'), exited),
     kill: async () => void (child.kill('SIGKILL'), await exited),
   };

@@ -11,6 +11,8 @@ export interface ChildThreadline {
   child: ChildProcess;
   /** Everything the process printed. */
   output(): string;
+  /** Resolves once the output matches (the pipe may deliver a line after /readyz already answered). */
+  waitForOutput(pattern: RegExp | string, timeoutMs?: number): Promise<string>;
   /** SIGTERM and wait for the exit; resolves with the exit code. */
   stop(): Promise<number | null>;
   /** SIGKILL, as a crash would. */
@@ -27,8 +29,14 @@ export async function startChild(env: Record<string, string>, opts: { port?: num
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
+  const grew = new EventTarget();
+  const take = (d: Buffer) => {
+    out += d.toString();
+    grew.dispatchEvent(new Event('data'));
+  };
+  child.stdout.on('data', take);
+  child.stderr.on('data', take);
+  const matches = (pattern: RegExp | string) => (typeof pattern === 'string' ? out.includes(pattern) : pattern.test(out));
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;
   for (;;) {
@@ -43,6 +51,21 @@ export async function startChild(env: Record<string, string>, opts: { port?: num
     port,
     child,
     output: () => out,
+    waitForOutput: (pattern, timeoutMs = 10_000) =>
+      new Promise<string>((resolve, reject) => {
+        if (matches(pattern)) return resolve(out);
+        const timer = setTimeout(() => {
+          grew.removeEventListener('data', check);
+          reject(new Error(`the output never matched ${String(pattern)}:\n${out}`));
+        }, timeoutMs);
+        const check = () => {
+          if (!matches(pattern)) return;
+          clearTimeout(timer);
+          grew.removeEventListener('data', check);
+          resolve(out);
+        };
+        grew.addEventListener('data', check);
+      }),
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       return exited;

@@ -170,7 +170,7 @@ describe('kill -9', () => {
     await slack.log.waitFor((c) => c.method === 'agents.sessions.setStatus' && c.args.thread_ts === ts && c.args.status === 'active', 5_000, 'session active');
     const inThread = slack.log.filter((c) => ['chat.postMessage', 'chat.startStream'].includes(c.method) && c.args.thread_ts === ts);
     expect(inThread.map((c) => c.method)).toEqual(['chat.startStream', 'chat.postMessage']);
-    expect(app.output()).toMatch(/reply dropped/);
+    await app.waitForOutput(/reply dropped/);
   }, 60_000);
 
   it('during a meeting: no captured line is lost', async () => {

@@ -121,7 +121,7 @@ describe('without a token the playground is for this machine only', () => {
   it('`npm start` with a DashScope key alone starts the playground on loopback and prints its URL', async () => {
     const child = await startChild({ DASHSCOPE_API_KEY: ds.apiKey, DASHSCOPE_BASE_URL: ds.url, LOG_LEVEL: 'info', HOST: '', DATA_DIR: tempDir('start') });
     try {
-      expect(child.output()).toContain(`Playground: open http://localhost:${child.port}/playground`);
+      await child.waitForOutput(`Playground: open http://localhost:${child.port}/playground`);
       expect(child.output()).toMatch(/"host":"127\.0\.0\.1"|listening on 127\.0\.0\.1/);
       expect((await fetch(`${child.url}/playground`)).status).toBe(200);
     } finally {
