@@ -36,7 +36,18 @@ export interface Config {
   };
   assistant: AssistantSettings;
   slack?: {
+    /** One workspace's bot token (SLACK_BOT_TOKEN); empty in OAuth mode, where each installation brings its own. */
     botToken: string;
+    /** "Add to Slack" distribution (SLACK_CLIENT_ID…): installations kept per workspace, sealed with TOKEN_ENCRYPTION_KEY. */
+    oauth?: {
+      clientId: string;
+      clientSecret: string;
+      stateSecret: string;
+      /** 32 bytes: AES-256-GCM key for the installations at rest. */
+      encryptionKey: Buffer;
+      /** SLACK_REDIRECT_URI, when the app lists more than one redirect URL. */
+      redirectUri?: string;
+    };
     signingSecret?: string;
     appToken?: string;
     apiUrl: string;
@@ -172,14 +183,28 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const slackToken = get('SLACK_BOT_TOKEN');
   const signingSecret = get('SLACK_SIGNING_SECRET');
   const appToken = get('SLACK_APP_TOKEN');
+  const clientId = get('SLACK_CLIENT_ID');
   let slack: Config['slack'];
-  if (slackToken || signingSecret || appToken) {
-    if (!slackToken) problems.push({ variable: 'SLACK_BOT_TOKEN', problem: 'is required for Slack (xoxb-…)', docs: 'Slack' });
-    else if (!slackToken.startsWith('xoxb-')) problems.push({ variable: 'SLACK_BOT_TOKEN', problem: 'must be a bot token starting with xoxb-', docs: 'Slack' });
+  let oauth: NonNullable<Config['slack']>['oauth'];
+  if (clientId || get('SLACK_CLIENT_SECRET')) {
+    // "Add to Slack": every workspace installs through OAuth and brings its own token
+    if (slackToken) problems.push({ variable: 'SLACK_BOT_TOKEN', problem: 'must not be set with SLACK_CLIENT_ID: OAuth installs bring a token per workspace', docs: 'Slack OAuth' });
+    oauth = {
+      clientId: need('SLACK_CLIENT_ID', 'Slack OAuth', 'is required for OAuth (Basic Information → App Credentials)'),
+      clientSecret: need('SLACK_CLIENT_SECRET', 'Slack OAuth', 'is required for OAuth (Basic Information → App Credentials)'),
+      stateSecret: need('SLACK_STATE_SECRET', 'Slack OAuth', 'is required for OAuth: a random secret that signs the state parameter (openssl rand -hex 32)'),
+      encryptionKey: encryptionKey(get('TOKEN_ENCRYPTION_KEY'), problems),
+      redirectUri: get('SLACK_REDIRECT_URI') ? url('SLACK_REDIRECT_URI', '') : undefined,
+    };
+  }
+  if (slackToken || signingSecret || appToken || oauth) {
+    if (!slackToken && !oauth) problems.push({ variable: 'SLACK_BOT_TOKEN', problem: 'is required for Slack (xoxb-…), or SLACK_CLIENT_ID for "Add to Slack"', docs: 'Slack' });
+    else if (slackToken && !slackToken.startsWith('xoxb-')) problems.push({ variable: 'SLACK_BOT_TOKEN', problem: 'must be a bot token starting with xoxb-', docs: 'Slack' });
     if (!signingSecret && !appToken) problems.push({ variable: 'SLACK_SIGNING_SECRET', problem: 'is required for Slack over HTTP (or set SLACK_APP_TOKEN for Socket Mode)', docs: 'Slack' });
     if (appToken && !appToken.startsWith('xapp-')) problems.push({ variable: 'SLACK_APP_TOKEN', problem: 'must be an app-level token starting with xapp-', docs: 'Slack' });
     slack = {
       botToken: slackToken ?? '',
+      oauth,
       signingSecret,
       appToken,
       apiUrl: withTrailingSlash(url('SLACK_API_URL', 'https://slack.com/api/')),
@@ -329,4 +354,19 @@ function readEnvFile(path: string | null): Record<string, string> {
     if ((err as { code?: string }).code === 'ENOENT') return {};
     throw new ConfigError([{ variable: path, problem: `cannot be read (${(err as { code?: string }).code ?? (err as Error).message})` }]);
   }
+}
+
+/**
+ * TOKEN_ENCRYPTION_KEY: 32 bytes, as 64 hex digits or base64 (`openssl rand -base64 32`). OAuth
+ * mode refuses to start without it: installations hold bot tokens and are never stored in clear.
+ */
+function encryptionKey(v: string | undefined, problems: ConfigError['problems']): Buffer {
+  const key = !v ? undefined : /^[0-9a-f]{64}$/i.test(v) ? Buffer.from(v, 'hex') : /^[A-Za-z0-9+/_-]{43}=?$/.test(v) ? Buffer.from(v, 'base64') : undefined;
+  if (key?.length === 32) return key;
+  problems.push({
+    variable: 'TOKEN_ENCRYPTION_KEY',
+    problem: v ? 'must be 32 bytes, as 64 hex digits or base64 (openssl rand -base64 32)' : 'is required for OAuth: installations are stored encrypted (openssl rand -base64 32)',
+    docs: 'Slack OAuth',
+  });
+  return Buffer.alloc(0);
 }

@@ -25,18 +25,33 @@ export const REDACT = [
   'config.dashscope.apiKey',
   'password',
   '*.password',
+  // Slack OAuth: the app's secrets, the key installations are sealed with, and an installation's tokens
+  'clientSecret',
+  '*.clientSecret',
+  'stateSecret',
+  '*.stateSecret',
+  'encryptionKey',
+  '*.encryptionKey',
+  '*.*.token',
+  'refreshToken',
+  '*.refreshToken',
+  '*.*.refreshToken',
+  'client_secret',
+  '*.client_secret',
 ];
 
 /** Patterns of secrets inside free text (error messages, URLs); replaced before logging. */
-const SECRET_TEXT = /\b(xox[abprs]-[\w-]+|xapp-[\w-]+|sk-[A-Za-z0-9]{8,}|Bearer\s+[\w.~+/=-]+|Bot\s+[\w.-]{20,})/g;
+const SECRET_TEXT = /\b(xox[abeprs]-[\w-]+|xapp-[\w-]+|sk-[A-Za-z0-9]{8,}|Bearer\s+[\w.~+/=-]+|Bot\s+[\w.-]{20,})/g;
 /** Secrets in URL query strings (`?api_key=…`, `&token=…`, signed URLs' `Signature=`). */
-const SECRET_QUERY = /([?&](?:api[_-]?key|key|token|access_token|secret|password|signature|sig|x-amz-signature|OSSAccessKeyId)=)[^&#\s"']+/gi;
+const SECRET_QUERY = /([?&](?:api[_-]?key|key|token|access_token|secret|client_secret|code|password|signature|sig|x-amz-signature|OSSAccessKeyId)=)[^&#\s"']+/gi;
+/** Secrets as JSON fields inside text (a client's debug line with the request body: oauth.v2.access sends client_secret). */
+const SECRET_FIELD = /("(?:client_secret|refresh_token|access_token|bot_access_token|token|code)"\s*:\s*")[^"]*/gi;
 /** Tokens inside Discord REST paths: interaction callbacks and webhooks carry them. */
 const DISCORD_TOKEN_PATH = /(\/(?:interactions|webhooks)\/\d+\/)[\w.-]{20,}/g;
 
 /** Removes anything that looks like a token from a string. */
 export function scrub(text: string): string {
-  return text.replace(SECRET_TEXT, '[redacted]').replace(SECRET_QUERY, '$1[redacted]').replace(DISCORD_TOKEN_PATH, '$1[redacted]');
+  return text.replace(SECRET_TEXT, '[redacted]').replace(SECRET_QUERY, '$1[redacted]').replace(SECRET_FIELD, '$1[redacted]').replace(DISCORD_TOKEN_PATH, '$1[redacted]');
 }
 
 /** Every string inside a value scrubbed, to a bounded depth (error fields, causes, response data). */

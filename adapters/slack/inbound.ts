@@ -45,7 +45,7 @@ export interface SlackRoute {
 }
 
 /** The files of a message as the engine takes them; ones Slack will not hand over are marked so (docs/slack.md §1). */
-export function slackFiles(files: SlackFile[] | undefined): SharedFileRef[] | undefined {
+export function slackFiles(files: SlackFile[] | undefined, team?: string): SharedFileRef[] | undefined {
   if (!Array.isArray(files) || files.length === 0) return undefined;
   return files.slice(0, 10).map((f) => {
     const name = (f.name || f.title || f.id || 'file').slice(0, 200);
@@ -60,7 +60,7 @@ export function slackFiles(files: SlackFile[] | undefined): SharedFileRef[] | un
             : !url
               ? 'Slack gave no address to download it from'
               : undefined;
-    return { name, contentType: (f.mimetype ?? '').toLowerCase(), size: Number(f.size) || 0, url, ...(unavailable ? { unavailable } : {}) };
+    return { name, contentType: (f.mimetype ?? '').toLowerCase(), size: Number(f.size) || 0, url, ...(team ? { space: team } : {}), ...(unavailable ? { unavailable } : {}) };
   });
 }
 
@@ -118,7 +118,7 @@ export async function routeSlackMessage(
   const text = cleanText(raw, ctx.botUserId);
   const eventId = `slack:${team}:${e.channel}:${e.ts}`;
   const channelKey = slackKeys.encode({ team, channel: e.channel });
-  const files = slackFiles(e.files);
+  const files = slackFiles(e.files, team);
   const isDm = e.channel_type === 'im' || (!e.channel_type && e.channel.startsWith('D'));
   if (isDm) {
     // agent_view: each top-level message starts a thread, one conversation per thread; assistant_view

@@ -1,5 +1,6 @@
-import { App, LogLevel, SocketModeReceiver, type SlashCommand } from '@slack/bolt';
+import { App, LogLevel, SocketModeReceiver, type AnyMiddlewareArgs, type AuthorizeSourceData, type SlashCommand } from '@slack/bolt';
 import { WebClient } from '@slack/web-api';
+import { Hono } from 'hono';
 import type { Config } from '../../src/config.js';
 import { parseCommand } from '../../src/engine/commands.js';
 import type { EnginePort } from '../../src/engine/port.js';
@@ -14,12 +15,17 @@ import { routeSlackMessage, type SlackMessageEvent, type SlackRoute, type SlackT
 import { HonoReceiver } from './receiver.js';
 import { durableSocketEvents } from './socket-intake.js';
 import { messageScreen } from './screen.js';
+import type { Screen } from './event-handler.js';
 import { SlackOutbound, type MethodLimit } from './outbound.js';
 import { SlackSink } from './sink.js';
-import { newCapabilities, slackError } from './capabilities.js';
+import { newCapabilities } from './capabilities.js';
 import { FEEDBACK_ACTION } from './blocks.js';
 import { slackKeys } from './key.js';
-import { SUGGESTED_PROMPTS, agentContextKey, agentContextText, aiThreadKey, viewing, type AgentContext, type AiThread, type AiThreadEvent } from './agent.js';
+import { agentContextKey, agentContextText, aiThreadKey, viewing, type AgentContext, type AiThread } from './agent.js';
+import { registerAgentEvents } from './agent-events.js';
+import { slackOAuth } from './oauth.js';
+import { installedWorkspaces, tokenWorkspaces, type Workspaces } from './workspaces.js';
+import { forgetUninstalled } from './lifecycle.js';
 import { People } from './people.js';
 import { slackLogger } from './logger.js';
 import { slackFileFetcher } from './files.js';
@@ -56,7 +62,8 @@ export interface SlackAdapter extends Platform {
   outbound: SlackOutbound;
   /** Mounted on the server at POST /slack/events (HTTP mode only). */
   receiver?: HonoReceiver;
-  botUserId: string;
+  /** The workspaces the bot answers in, and their clients. */
+  workspaces: Workspaces;
   /** Resolves when every event received so far has been handled (tests). */
   idle(): Promise<void>;
   /** Handles the events instances that died had acknowledged and not taken care of; returns how many. */
@@ -66,6 +73,17 @@ export interface SlackAdapter extends Platform {
 /** A clear startup error for a token Slack refuses. */
 export class SlackAuthError extends Error {
   override readonly name = 'SlackAuthError';
+}
+
+/** SLACK_BOT_TOKEN checked with one auth.test: the bot's ids and its workspace. */
+async function checkToken(client: WebClient): Promise<{ client: WebClient; team?: string; bot: { botUserId: string; botId?: string } }> {
+  try {
+    const auth = await client.auth.test();
+    return { client, team: auth.team_id, bot: { botUserId: auth.user_id ?? '', botId: auth.bot_id } };
+  } catch (err) {
+    const code = (err as { data?: { error?: string } }).data?.error ?? (err as Error).message;
+    throw new SlackAuthError(`Slack refused SLACK_BOT_TOKEN (${code}). Check the bot token in your app's "OAuth & Permissions" page.`);
+  }
 }
 
 /**
@@ -94,16 +112,12 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
     // network errors and 5xx: a few quick retries, not the default ten over half an hour
     retryConfig: deps.webApiRetries !== undefined ? { retries: deps.webApiRetries } : { retries: 3, factor: 2, minTimeout: 500, maxTimeout: 5_000 },
   };
-  const web = new WebClient(config.botToken, { ...clientOptions, logger: slackLogger(log), logLevel: LogLevel.ERROR });
-  let auth: { user_id?: string; bot_id?: string; team_id?: string };
-  try {
-    auth = await web.auth.test();
-  } catch (err) {
-    const code = (err as { data?: { error?: string } }).data?.error ?? (err as Error).message;
-    throw new SlackAuthError(`Slack refused SLACK_BOT_TOKEN (${code}). Check the bot token in your app's "OAuth & Permissions" page.`);
-  }
-  const botUserId = auth.user_id ?? '';
-  const botId = auth.bot_id;
+  // one workspace (SLACK_BOT_TOKEN, checked with auth.test) or every workspace that installed the app ("Add to Slack")
+  const oauth = config.oauth ? slackOAuth({ config: config.oauth, store: deps.store, log, clientOptions }) : undefined;
+  const single = oauth ? undefined : await checkToken(new WebClient(config.botToken, { ...clientOptions, logger: slackLogger(log), logLevel: LogLevel.ERROR }));
+  const workspaces: Workspaces = oauth
+    ? installedWorkspaces(oauth.installations, { apiUrl: config.apiUrl, clientOptions, fetch: outbound.fetch, log, onToken: (token, bucket) => outbound.bind(token, bucket) })
+    : tokenWorkspaces(single!.client, config.botToken, single!.bot);
   let connected = !config.appToken;
   const receiver = config.appToken
     ? new SocketModeReceiver({
@@ -128,37 +142,52 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
     receiver.client.on('disconnected', () => (connected = false));
   }
   const app = new App({
-    token: config.botToken,
+    ...(oauth
+      ? {
+          // some payloads carry authorizations without team_id (Bolt then reads no team at all): the envelope's team_id is the workspace
+          authorize: (source: AuthorizeSourceData<boolean>, body?: AnyMiddlewareArgs['body']) =>
+            oauth.installer.authorize({ ...source, teamId: source.teamId ?? (source.isEnterpriseInstall ? undefined : teamOf(body) || undefined) }),
+        }
+      : { token: config.botToken, botId: single!.bot.botId, botUserId: single!.bot.botUserId }),
     receiver,
-    botId,
-    botUserId,
     clientOptions,
     logger: slackLogger(log),
     logLevel: LogLevel.ERROR,
     ignoreSelf: true,
   });
-  const people = new People(app.client, log);
+  const people = new People((team) => workspaces.client(team), log);
   const caps = newCapabilities(config.agentView);
   const port: PlatformPort = {
     keys: slackKeys,
     sinkFor: (target: ReplyTarget) =>
-      new SlackSink(app.client, target as SlackTarget, log, {
+      new SlackSink(workspaces.client((target as SlackTarget).team), target as SlackTarget, log, {
         caps,
         editIntervalMs: deps.editIntervalMs,
         statusRefreshMs: deps.statusRefreshMs,
-        reserve: (method, maxWaitMs, headroom) => outbound.reserve(config.botToken, method, maxWaitMs, { headroom }),
+        reserve: (method, maxWaitMs, headroom) => outbound.reserve(workspaces.bucket((target as SlackTarget).team), method, maxWaitMs, { headroom }),
         onReply: (type) => deps.metrics?.repliesSent.inc({ platform: 'slack', type }),
       }),
-    fetchFile: slackFileFetcher({ hosts: config.filesHosts, token: () => config.botToken, timeoutMs: deps.fileTimeoutMs }),
+    fetchFile: slackFileFetcher({ hosts: config.filesHosts, token: (ref) => workspaces.token(ref.space ?? ''), timeoutMs: deps.fileTimeoutMs }),
   };
   const allowed = (team: string, channel: string) =>
     (config.teamIds.length === 0 || config.teamIds.includes(team)) && (config.channelIds.length === 0 || config.channelIds.includes(channel) || channel.startsWith('D'));
 
-  const routeOf = (event: SlackMessageEvent, team: string) =>
-    routeSlackMessage(event, { team, botUserId, botId, allowBots: config.allowBots, agentView: config.agentView, inConversation: (key) => engine.hasConversation(key) });
-  const teamOf = (body: unknown, e: Partial<SlackMessageEvent> = {}) => String((body as { team_id?: string }).team_id ?? e.team ?? auth.team_id ?? '');
+  const routeOf = async (event: SlackMessageEvent, team: string, body?: Record<string, unknown>): Promise<SlackRoute | { ignore: string }> => {
+    const bot = await workspaces.get(team, orgWideOf(body));
+    if (!bot) return { ignore: 'not installed in this workspace' };
+    return routeSlackMessage(event, {
+      team,
+      botUserId: bot.botUserId,
+      botId: bot.botId,
+      allowBots: config.allowBots,
+      agentView: config.agentView,
+      inConversation: (key) => engine.hasConversation(key),
+    });
+  };
+  const teamOf = (body: unknown, e: Partial<SlackMessageEvent> = {}) => String((body as { team_id?: string }).team_id ?? e.team ?? single?.team ?? '');
 
-  const screen = messageScreen({ engine, log, allowed, routeOf, teamOf });
+  const messages = messageScreen({ engine, log, allowed, routeOf, teamOf });
+  const screen: Screen = async (body, replay) => ((await forgetUninstalled(body, { installations: oauth?.installations, workspaces, engine, log })) ? { drop: true } : messages(body, replay));
   const socket =
     receiver instanceof SocketModeReceiver
       ? durableSocketEvents(receiver, {
@@ -176,7 +205,7 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
   const track = <T>(p: Promise<T>) => pending.track(p);
   const onMessage = (event: SlackMessageEvent, teamId: string, context: Record<string, unknown>) => track(handleMessage(event, teamId, context));
   const handleMessage = async (event: SlackMessageEvent, teamId: string, context: Record<string, unknown>) => {
-    const team = teamId || event.team || auth.team_id || '';
+    const team = teamId || event.team || single?.team || '';
     if (!allowed(team, event.channel)) return;
     // Over HTTP the screen has routed it already; Socket Mode events are routed here.
     const route = (context.threadlineRoute as SlackRoute | undefined) ?? (await routeOf(event, team));
@@ -203,69 +232,7 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
   app.event('app_mention', async ({ event, body, context }) => onMessage(event as unknown as SlackMessageEvent, String((body as { team_id?: string }).team_id ?? ''), context));
   app.event('message', async ({ event, body, context }) => onMessage(event as unknown as SlackMessageEvent, String((body as { team_id?: string }).team_id ?? ''), context));
 
-  // Slack's AI app surface: a new assistant thread gets a greeting and suggested prompts; the container tells which channel the person looks at.
-  const rememberAiThread = (t: AiThreadEvent['assistant_thread']) => deps.store.set<AiThread>(aiThreadKey(t.channel_id, t.thread_ts), { context: t.context ?? {} }, 30 * 86_400_000);
-  const aiAllowed = (body: unknown, t: AiThreadEvent['assistant_thread'] | undefined) => !!t?.channel_id && allowed(teamOf(body), t.channel_id);
-  app.event('assistant_thread_context_changed', async ({ event, body }) => {
-    const t = (event as unknown as AiThreadEvent).assistant_thread;
-    if (!aiAllowed(body, t)) return; // SLACK_TEAM_IDS holds for the AI app surface too
-    await rememberAiThread(t);
-  });
-  app.event('assistant_thread_started', async ({ event, client, body }) => {
-    const t = (event as unknown as AiThreadEvent).assistant_thread;
-    if (!aiAllowed(body, t)) return;
-    await rememberAiThread(t);
-    try {
-      await client.apiCall('assistant.threads.setSuggestedPrompts', {
-        channel_id: t.channel_id,
-        thread_ts: t.thread_ts,
-        prompts: SUGGESTED_PROMPTS,
-      });
-      await client.chat.postMessage({ channel: t.channel_id, thread_ts: t.thread_ts, text: 'Hi! Ask me anything. I remember this thread, so you can follow up.' });
-    } catch (err) {
-      log.warn({ err: { message: (err as Error).message } }, 'could not greet a new assistant thread');
-    }
-  });
-
-  // The agent messaging experience (agent_view). Payload shapes: docs.slack.dev and the Chat SDK's
-  // recordings (vercel/chat packages/adapter-slack/sample-messages.md); no recording of our own yet.
-  app.event('app_home_opened', async ({ event, body, client }) => {
-    const e = event as unknown as { tab?: string; channel?: string; user?: string };
-    const team = teamOf(body);
-    if (e.tab !== 'messages' || !e.channel || !allowed(team, e.channel)) return;
-    // this replaces assistant_thread_started: suggested prompts at the top of the agent conversation, once a day per DM
-    if (!(await deps.store.claim(`slack-prompts:${team}:${e.channel}`, 86_400_000))) return;
-    await client
-      .apiCall('assistant.threads.setSuggestedPrompts', { channel_id: e.channel, prompts: SUGGESTED_PROMPTS })
-      .catch((err: unknown) => log.warn({ err: { message: (err as Error).message } }, 'could not set suggested prompts'));
-  });
-  app.event('app_context_changed', async ({ event, body }) => {
-    const e = event as unknown as { channel?: string; context?: AgentContext };
-    const team = teamOf(body);
-    if (!e.channel || !e.context || !allowed(team, e.channel)) return;
-    await deps.store.set(agentContextKey(team, e.channel), e.context, 30 * 86_400_000);
-  });
-  app.event('agent_session_stopped', async ({ event, body }) => {
-    // The person clicked Stop: Slack already stopped the listed streams; the turn stops at once,
-    // here or on the instance running it (the engine tells the others).
-    const e = event as unknown as { channel?: string; thread_ts?: string; streaming_message_ts?: string[]; user?: string };
-    const team = teamOf(body);
-    if (!e.channel || !e.thread_ts || !allowed(team, e.channel)) return;
-    for (const ts of e.streaming_message_ts ?? []) caps.stoppedStreams.add(ts);
-    const key = slackKeys.encode({ team, channel: e.channel, threadTs: e.thread_ts });
-    const stopped = await track(engine.stop(key));
-    log.info({ conversation: key, user: e.user, stopped }, 'agent session stopped by the person');
-    if (!stopped) {
-      // nothing was running: the session must still leave `processing` (Slack does not change it)
-      await app.client
-        .apiCall('agents.sessions.setStatus', { channel_id: e.channel, thread_ts: e.thread_ts, status: 'active' })
-        .catch((err: unknown) => log.warn({ err: slackError(err), conversation: key }, 'could not mark the stopped session active'));
-    }
-  });
-  app.event('agent_session_title_changed', async ({ event }) => {
-    // The person renamed the session; Threadline keeps no title of its own, so there is nothing to update.
-    log.debug({ event: (event as { type?: string }).type }, 'agent session renamed');
-  });
+  registerAgentEvents(app, { store: deps.store, log, engine, caps, allowed, teamOf, workspaces, track });
 
   // 👍/👎 under a reply: a metric and a log line naming the conversation and the turn.
   // (No recorded feedback_buttons action: the shape is the block_actions envelope Slack records for
@@ -283,7 +250,7 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
     const value = a.value === 'good' || a.value === 'bad' ? a.value : 'unknown';
     const channel = b.channel?.id ?? b.container?.channel_id ?? '';
     const threadTs = b.message?.thread_ts ?? b.container?.thread_ts ?? b.message?.ts;
-    const team = b.team?.id ?? auth.team_id ?? '';
+    const team = b.team?.id ?? single?.team ?? '';
     const conversation = channel ? slackKeys.encode({ team, channel, threadTs }) : undefined;
     deps.metrics?.feedback.inc({ platform: 'slack', value });
     log.info({ conversation, runId: a.block_id?.slice(FEEDBACK_ACTION.length + 1) || undefined, value, user: b.user?.id }, 'feedback on a reply');
@@ -335,7 +302,15 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
   });
 
   await app.start();
-  log.info({ botUserId, team: auth.team_id, mode: config.appToken ? 'socket' : 'http' }, 'slack connected');
+  log.info(
+    {
+      botUserId: single?.bot.botUserId,
+      team: single?.team,
+      workspaces: workspaces.mode === 'oauth' ? 'installed through OAuth (/slack/install)' : 'one (SLACK_BOT_TOKEN)',
+      mode: config.appToken ? 'socket' : 'http',
+    },
+    'slack connected',
+  );
   const replayOrphans = async (): Promise<number> => {
     const replay = receiver instanceof HonoReceiver ? (b: Record<string, unknown>, e: string) => receiver.replay(b, e) : socket?.replay;
     if (!deps.intake || !replay) return 0;
@@ -353,12 +328,12 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
   return {
     ...port,
     name: 'slack',
-    routes: receiver instanceof HonoReceiver ? receiver.routes : undefined,
+    routes: routesOf(receiver instanceof HonoReceiver ? receiver.routes : undefined, oauth?.routes),
     app,
     outbound,
     replayOrphans,
     receiver: receiver instanceof HonoReceiver ? receiver : undefined,
-    botUserId,
+    workspaces,
     isConnected: () => connected,
     idle: async () => {
       if (receiver instanceof HonoReceiver) await receiver.idle();
@@ -379,6 +354,21 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
       }
     },
   };
+}
+
+/** The Enterprise Grid org whose org-wide install an event came through, if it did. */
+function orgWideOf(body: Record<string, unknown> | undefined): string | undefined {
+  const b = body as { enterprise_id?: string; is_enterprise_install?: boolean; authorizations?: Array<{ is_enterprise_install?: boolean }> } | undefined;
+  return (b?.is_enterprise_install ?? b?.authorizations?.[0]?.is_enterprise_install) ? b?.enterprise_id : undefined;
+}
+
+/** Events (HTTP mode) and "Add to Slack" (OAuth mode) on one router; either may be absent. */
+function routesOf(...parts: Array<Hono | undefined>): Hono | undefined {
+  const present = parts.filter((p) => !!p);
+  if (present.length < 2) return present[0];
+  const all = new Hono();
+  for (const p of present) all.route('/', p);
+  return all;
 }
 
 function eventKind(body: Record<string, unknown>): string {

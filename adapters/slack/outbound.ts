@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { bucketOfToken } from './workspaces.js';
 
 /**
  * Slack's published per-method limits (docs.slack.dev/apis/web-api/rate-limits): Tier 1 1+/min,
@@ -122,6 +122,8 @@ export interface OutboundStats {
  */
 export class SlackOutbound {
   private readonly buckets = new Map<string, Bucket>();
+  /** Tokens (by hash) known to belong to a workspace's bucket: OAuth installs, one per workspace or org. */
+  private readonly bound = new Map<string, string>();
   readonly stats: OutboundStats = { rateLimited: {}, waited: {} };
 
   constructor(
@@ -144,9 +146,19 @@ export class SlackOutbound {
     return b;
   }
 
-  /** How long a call of `method` would wait now. */
-  wouldWait(token: string, method: string, channel?: string): number {
-    return this.bucket(workspaceOf(token), method, channel).wait(Date.now());
+  /** Says which workspace's budget a token spends (`workspace` is what `reserve` is given for it). */
+  bind(token: string, workspace: string): void {
+    this.bound.set(bucketOfToken(token), workspace);
+  }
+
+  private workspaceOf(token: string): string {
+    const hash = bucketOfToken(token);
+    return this.bound.get(hash) ?? hash;
+  }
+
+  /** How long a call of `method` would wait now in `workspace` (a bucket id: bucketOfToken, or what `bind` named). */
+  wouldWait(workspace: string, method: string, channel?: string): number {
+    return this.bucket(workspace, method, channel).wait(Date.now());
   }
 
   /**
@@ -154,8 +166,8 @@ export class SlackOutbound {
    * false otherwise. Checking and taking at once, so replies starting together cannot all see the
    * same free slot (the sink streams only when chat.startStream, Tier 2, has room).
    */
-  reserve(token: string, method: string, maxWaitMs: number, opts: { channel?: string; headroom?: number } = {}): boolean {
-    const b = this.bucket(workspaceOf(token), method, opts.channel);
+  reserve(workspace: string, method: string, maxWaitMs: number, opts: { channel?: string; headroom?: number } = {}): boolean {
+    const b = this.bucket(workspace, method, opts.channel);
     // headroom: a share of the budget kept for calls that must go (a reply's final text)
     const keep = opts.headroom ? Math.min(b.limit.limit - 1, Math.ceil(b.limit.limit * opts.headroom)) : 0;
     if (b.wait(Date.now(), keep) > maxWaitMs) return false;
@@ -170,7 +182,7 @@ export class SlackOutbound {
     const method = url.slice(this.opts.apiUrl.length).split(/[?#]/)[0];
     const headers = new Headers(init.headers);
     const token = (headers.get('authorization') ?? '').replace(/^Bearer\s+/i, '') || fieldOf(init.body, 'token') || '';
-    const bucket = this.bucket(workspaceOf(token), method, this.limitOf(method).perChannel ? (fieldOf(init.body, 'channel') ?? undefined) : undefined);
+    const bucket = this.bucket(this.workspaceOf(token), method, this.limitOf(method).perChannel ? (fieldOf(init.body, 'channel') ?? undefined) : undefined);
     for (let attempt = 0; ; attempt++) {
       if (bucket.wait(Date.now()) > 0) this.stats.waited[method] = (this.stats.waited[method] ?? 0) + 1;
       const res = await bucket.run(() => this.inner(input, init));
@@ -184,11 +196,6 @@ export class SlackOutbound {
       await res.arrayBuffer().catch(() => undefined); // drained only to free the socket; the call is sent again
     }
   };
-}
-
-/** The workspace a bot token belongs to, as a bucket id (never the token itself). */
-function workspaceOf(token: string): string {
-  return createHash('sha256').update(token).digest('hex').slice(0, 12);
 }
 
 /** One field of a WebClient request body (form-encoded, or JSON). */

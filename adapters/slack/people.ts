@@ -9,7 +9,8 @@ export class People {
   private readonly cache = new Map<string, { author: Author; at: number }>();
 
   constructor(
-    private readonly client: WebClient,
+    /** The Web API client of a workspace (each installation has its own token). */
+    private readonly client: (team: string) => WebClient,
     private readonly log: Logger,
   ) {}
 
@@ -19,7 +20,7 @@ export class People {
     if (hit && Date.now() - hit.at < TTL) return hit.author;
     let author: Author = { id: userId, name: userId };
     try {
-      const res = (await this.client.users.info({ user: userId })) as {
+      const res = (await this.client(team).users.info({ user: userId })) as {
         user?: { name?: string; real_name?: string; is_admin?: boolean; is_owner?: boolean; profile?: { display_name?: string; real_name?: string } };
       };
       const u = res.user;

@@ -14,7 +14,7 @@ export function messageScreen(d: {
   engine: EnginePort;
   log: Logger;
   allowed: (team: string, channel: string) => boolean;
-  routeOf: (event: SlackMessageEvent, team: string) => Promise<SlackRoute | { ignore: string }>;
+  routeOf: (event: SlackMessageEvent, team: string, body: Record<string, unknown>) => Promise<SlackRoute | { ignore: string }>;
   teamOf: (body: unknown, e?: Partial<SlackMessageEvent>) => string;
 }): Screen {
   return async (body, replay = false) => {
@@ -23,7 +23,7 @@ export function messageScreen(d: {
     try {
       const team = d.teamOf(body, e);
       if (!d.allowed(team, e.channel)) return { drop: true };
-      const route = await d.routeOf(e as SlackMessageEvent, team);
+      const route = await d.routeOf(e as SlackMessageEvent, team, body);
       if ('ignore' in route) return { drop: true };
       if (route.kind === 'ambient') return (await d.engine.wantsAmbient(route.channelKey)) ? { drop: false, context: { threadlineRoute: route } } : { drop: true };
       // a replay: the dead process may have claimed it and died before taking care of it

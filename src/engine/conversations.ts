@@ -2,6 +2,7 @@ import type { Logger } from '../log.js';
 import type { ConversationState } from '../backends/backend.js';
 import type { Store } from '../store/index.js';
 import type { ReplyTarget } from './types.js';
+import { placeOf } from './conversation-key.js';
 
 /** What Threadline remembers about one conversation. */
 export interface ConversationRecord {
@@ -93,9 +94,24 @@ export class Conversations {
     return rec;
   }
 
-  /** Saves the record; it expires `ttlMs` after its last save (CONVERSATION_TTL), so forgotten conversations do not pile up. */
-  async save(rec: ConversationRecord): Promise<void> {
+  /**
+   * Saves the record; it expires `ttlMs` after its last save (CONVERSATION_TTL), so forgotten
+   * conversations do not pile up. A new one is also listed under its space, so the conversations
+   * of a workspace that removes the app can be found (spaceKeys).
+   */
+  async save(rec: ConversationRecord, opts: { created?: boolean } = {}): Promise<void> {
     await this.store.set(this.id(rec.key), rec, this.opts.ttlMs || undefined);
+    if (opts.created) await this.store.setAdd(spaceIndex(rec.key), rec.key);
+  }
+
+  /** The keys of the conversations started in a space (`<platform>:<space>`) and not forgotten since (some may have expired). */
+  spaceKeys(platform: string, space: string): Promise<string[]> {
+    return this.store.setMembers(`conversations-in:${platform}:${space}`);
+  }
+
+  /** Takes a conversation off its space's list (it was forgotten for good). */
+  async unlist(key: string): Promise<void> {
+    await this.store.setRemove(spaceIndex(key), key);
   }
 
   /** Drops the mapping: the next message starts a new backend conversation. */
@@ -135,6 +151,12 @@ export class Conversations {
   async forgetInFlight(key: string): Promise<void> {
     await this.store.setRemove(IN_FLIGHT, key);
   }
+}
+
+/** The set listing a space's conversations: `conversations-in:<platform>:<space>`. */
+function spaceIndex(key: string): string {
+  const place = placeOf(key);
+  return `conversations-in:${place.platform}:${place.space ?? ''}`;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

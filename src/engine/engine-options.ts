@@ -4,7 +4,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Store } from '../store/index.js';
 import type { BudgetOptions } from './budgets.js';
-import type { FileOptions } from './files.js';
+import { DEFAULT_FILE_TYPES, type FileOptions } from './files.js';
 import type { ImageFetcher } from './images.js';
 import type { ToolRegistry } from './tools/registry.js';
 import type { Inbound, PlatformPort } from './types.js';
@@ -59,3 +59,21 @@ export interface EngineDeps {
   meetings?: MeetingDesk;
   options?: EngineOptions;
 }
+
+/** What the engine does when an option is not given (the composition root passes the configured ones). */
+export const ENGINE_DEFAULTS: Required<Omit<EngineOptions, 'idleResetMs'>> = {
+  runTimeoutMs: 10 * 60_000,
+  turnsPerMinute: 0,
+  turnsInFlight: 0,
+  conversationTtlMs: 0,
+  maxInputChars: 12_000,
+  dedupeTtlMs: 24 * 3_600_000,
+  lockTtlMs: 10_000,
+  commandPrefix: '',
+  files: { maxBytes: 20 * 1024 * 1024, types: DEFAULT_FILE_TYPES },
+  assistantRoutes: [],
+  adminUserIds: [],
+  budgets: {},
+  turnConcurrency: 32,
+  backlogWarn: 100,
+};

@@ -5,7 +5,7 @@ import { parseCommand, type Command } from './commands.js';
 import { platformOf } from './conversation-key.js';
 import { Conversations, type ConversationRecord } from './conversations.js';
 import { humanMessage } from './errors.js';
-import { DEFAULT_FILE_TYPES, SharedFiles, turnMessages } from './files.js';
+import { SharedFiles, turnMessages } from './files.js';
 import { HeldResources } from './resources.js';
 import { Budgets } from './budgets.js';
 import { ChannelAssistants } from './channel-assistants.js';
@@ -20,7 +20,7 @@ import type { EnginePort } from './port.js';
 const STOP_CHANNEL = 'stop';
 const NOT_YOURS = (what: string) => `Only the people in this conversation, or an admin, can ${what} it.`;
 
-import type { EngineDeps, EngineOptions, MeetingDesk } from './engine-options.js';
+import { ENGINE_DEFAULTS, type EngineDeps, type EngineOptions, type MeetingDesk } from './engine-options.js';
 
 export type { EngineDeps, EngineOptions, MeetingDesk } from './engine-options.js';
 
@@ -48,23 +48,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
 
   constructor(private readonly deps: EngineDeps) {
     super();
-    this.opts = {
-      runTimeoutMs: 10 * 60_000,
-      turnsPerMinute: 0,
-      turnsInFlight: 0,
-      conversationTtlMs: 0,
-      maxInputChars: 12_000,
-      dedupeTtlMs: 24 * 3_600_000,
-      lockTtlMs: 10_000,
-      commandPrefix: '',
-      files: { maxBytes: 20 * 1024 * 1024, types: DEFAULT_FILE_TYPES },
-      assistantRoutes: [],
-      adminUserIds: [],
-      budgets: {},
-      turnConcurrency: 32,
-      backlogWarn: 100,
-      ...deps.options,
-    };
+    this.opts = { ...ENGINE_DEFAULTS, ...deps.options };
     this.pace = new Pace(this.opts.turnConcurrency, {
       onChange: (limit, why) =>
         deps.log[why === 'throttled' ? 'warn' : 'info'](
@@ -242,15 +226,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
         return this.channels.usage(m);
       case 'reset': {
         if (!(await this.mayControl(m))) return tellPerson(m.sink, NOT_YOURS('reset'));
-        const local = this.answers.active.get(m.key);
-        local?.abort(STOPPED);
-        const rec = await this.conversations.reset(m.key);
-        if (!local && rec?.activeRunId) await this.stopElsewhere(rec.key, rec.state, rec.activeRunId);
-        // what the backend keeps for it (files people shared) goes too
-        if (rec)
-          await this.held
-            .releaseFor(m.key)
-            .catch((err: unknown) => this.deps.log.warn({ err, conversation: m.key }, 'could not let go of what the backend holds for the conversation; the sweep tries again'));
+        const rec = await this.forget(m.key);
         return m.sink.notice(rec ? 'Starting fresh: I have forgotten this conversation.' : 'There was nothing to forget here; we are starting fresh.');
       }
       case 'stop':
@@ -270,6 +246,27 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
     if (!m.group || m.author.isAdmin) return true;
     const rec = await this.conversations.get(m.key);
     return !rec?.participants?.length || rec.participants.includes(m.author.id);
+  }
+
+  /** Forgets a conversation: its turn stops (here or elsewhere), its record goes, and so does what the backend holds for it (files people shared). */
+  private async forget(key: string): Promise<ConversationRecord | undefined> {
+    const local = this.answers.active.get(key);
+    local?.abort(STOPPED);
+    const rec = await this.conversations.reset(key);
+    if (!local && rec?.activeRunId) await this.stopElsewhere(rec.key, rec.state, rec.activeRunId);
+    if (rec)
+      await this.held.releaseFor(key).catch((err: unknown) => this.deps.log.warn({ err, conversation: key }, 'could not let go of what the backend holds for the conversation; the sweep tries again'));
+    return rec;
+  }
+
+  /** A space removed the app (Slack's app_uninstalled): every conversation started there is forgotten; returns how many were still kept. */
+  async forgetSpace(platform: string, space: string): Promise<number> {
+    let n = 0;
+    for (const key of await this.conversations.spaceKeys(platform, space)) {
+      if (await this.forget(key)) n++;
+      await Promise.all([this.conversations.unlist(key), this.conversations.forgetInFlight(key)]);
+    }
+    return n;
   }
 
   /** Stops the answer in progress in a conversation (here or on another instance). */
@@ -324,6 +321,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       const turn = { events: batch.map((m) => m.eventId), startedAt: Date.now() };
       const authors = batch.map((m) => m.author.id);
       const heldBefore = rec ? (this.deps.backend.resourcesOf?.(rec.state) ?? []) : [];
+      const created = !rec;
       if (!rec) {
         // A new conversation: the backend may create it with the first messages in one request.
         const state = await this.deps.backend.open(key, messages);
@@ -335,7 +333,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
         rec.target = last.target;
       }
       // The record says which messages this turn carries before the queue lets go of them.
-      await this.conversations.save(rec);
+      await this.conversations.save(rec, { created });
       if (messages.some((x) => x.files?.length)) await this.held.note(key, rec.state, heldBefore);
       await dropQueued();
       await this.answers.answer(

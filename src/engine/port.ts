@@ -17,6 +17,8 @@ export interface EnginePort {
   hasConversation(key: string): Promise<boolean>;
   /** Stops the answer in progress in a conversation (here or on another instance); false when nothing runs. */
   stop(key: string): Promise<boolean>;
+  /** A space removed the app (a Slack workspace uninstalled it): its conversations are forgotten; returns how many. */
+  forgetSpace(platform: string, space: string): Promise<number>;
   /** Resolves when no turn is running or queued (tests and shutdown). */
   idle(): Promise<void>;
 }

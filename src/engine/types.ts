@@ -69,6 +69,8 @@ export interface SharedFileRef {
   url: string;
   /** Why the platform will not hand it over, when it says so up front (a Slack Connect file, a tombstone). */
   unavailable?: string;
+  /** The platform's space it was shared in (a Slack workspace): the adapter downloads it with that space's credentials. */
+  space?: string;
 }
 
 /** A shared file's bytes, exactly as sent. */

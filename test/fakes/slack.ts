@@ -57,6 +57,15 @@ export class FakeSlack {
     return this.streamThreads.get(streamTs);
   }
   users: Record<string, { name: string; display_name?: string; is_admin?: boolean }> = {};
+  /** The app's OAuth credentials (oauth.v2.access checks them as Slack does). */
+  readonly clientId = '1111111111.2222222222';
+  readonly clientSecret = 'fake-client-secret-3333';
+  /** Workspaces that installed the app through OAuth: their bot tokens, each answering for its own team. */
+  readonly installs = new Map<string, FakeInstall>();
+  /** Tokens Slack revoked (uninstalled): every call with one answers `token_revoked`. */
+  readonly revoked = new Set<string>();
+  /** One-time codes handed to the redirect, by code: used once, within ten minutes, with the redirect_uri they were issued for. */
+  private readonly grants = new Map<string, { install: FakeInstall; redirectUri?: string; until: number }>();
   url = '';
   private server?: Server;
   private wss?: WebSocketServer;
@@ -219,7 +228,8 @@ export class FakeSlack {
       // Slack's rule: the bot token in Authorization, or a 200 with its HTML sign-in page (docs/slack.md §3)
       const id = url.pathname.split('/')[2].split('-').pop()!;
       const file = this.sharedFiles.get(id);
-      const authorized = req.headers.authorization === `Bearer ${this.botToken}` && this.filesRead;
+      const bearer = String(req.headers.authorization ?? '').replace(/^Bearer /, '');
+      const authorized = (bearer === this.botToken || (this.installs.has(bearer) && !this.revoked.has(bearer))) && this.filesRead;
       this.log.record({ method: 'file_download', args: { id, authorized }, at: Date.now() });
       if (!authorized)
         return {
@@ -265,18 +275,71 @@ export class FakeSlack {
       this.log.record({ method: `${method}.held`, args, at: Date.now() });
       await hold.until;
     }
-    const answer = this.rateLimit(method, args, call) ?? this.answer(method, args, token);
+    const basic = /^Basic /.test(String(req.headers.authorization ?? '')) ? String(req.headers.authorization).slice(6) : undefined;
+    const answer = this.rateLimit(method, args, call) ?? this.answer(method, args, basic ? undefined : token, basic);
     call.result = answer.body;
     this.log.record(call);
     return answer;
   }
 
-  private answer(method: string, args: Record<string, any>, token: string | undefined): { status: number; body: any } {
+  /**
+   * A person approved the install of `install` on Slack's consent page: the code Slack puts on the
+   * redirect (with the state it was given). Its token answers calls from then on.
+   */
+  grant(install: FakeInstall, redirectUri?: string): string {
+    const code = `code-${++this.fileCounter}-${install.team.id}`;
+    this.grants.set(code, { install, redirectUri, until: Date.now() + 10 * 60_000 });
+    return code;
+  }
+
+  /** oauth.v2.access (docs.slack.dev/reference/methods/oauth.v2.access): client credentials, a one-time code, the same redirect_uri. */
+  private exchange(args: Record<string, any>, basic?: string): { status: number; body: any } {
+    const [id, secret] = basic ? Buffer.from(basic, 'base64').toString().split(':') : [args.client_id, args.client_secret];
+    if (id !== this.clientId) return { status: 200, body: { ok: false, error: 'invalid_client_id' } };
+    if (secret !== this.clientSecret) return { status: 200, body: { ok: false, error: 'bad_client_secret' } };
+    const grant = this.grants.get(String(args.code ?? ''));
+    if (!grant || grant.until < Date.now()) return { status: 200, body: { ok: false, error: 'invalid_code' } };
+    this.grants.delete(String(args.code));
+    if ((grant.redirectUri ?? undefined) !== (args.redirect_uri || undefined)) return { status: 200, body: { ok: false, error: 'bad_redirect_uri' } };
+    const i = grant.install;
+    this.installs.set(i.token, i);
+    this.revoked.delete(i.token);
+    return {
+      status: 200,
+      body: {
+        ok: true,
+        app_id: 'A0FAKEAPP01',
+        authed_user: { id: i.installer ?? 'U0INSTALLER' },
+        scope: 'app_mentions:read,chat:write,commands',
+        token_type: 'bot',
+        access_token: i.token,
+        bot_user_id: i.botUserId,
+        team: i.isEnterpriseInstall ? null : i.team,
+        enterprise: i.enterprise ?? null,
+        is_enterprise_install: !!i.isEnterpriseInstall,
+      },
+    };
+  }
+
+  private answer(method: string, args: Record<string, any>, token: string | undefined, basic?: string): { status: number; body: any } {
+    if (method === 'oauth.v2.access') return this.exchange(args, basic);
+    if (token && this.revoked.has(token)) return { status: 200, body: { ok: false, error: 'token_revoked' } };
+    const install = token ? this.installs.get(token) : undefined;
     const expected = method === 'apps.connections.open' ? this.appToken : this.botToken;
-    if (token !== expected) return { status: 200, body: { ok: false, error: 'invalid_auth' } };
+    if (token !== expected && !(install && method !== 'apps.connections.open')) return { status: 200, body: { ok: false, error: 'invalid_auth' } };
     const ok = (extra: Record<string, unknown> = {}) => ({ status: 200, body: { ok: true, ...extra } });
     switch (method) {
       case 'auth.test':
+        if (install)
+          return ok({
+            url: `https://${install.team.name}.slack.com/`,
+            team: install.team.name,
+            user: 'threadline',
+            team_id: install.team.id,
+            user_id: install.botUserId,
+            bot_id: install.botId,
+            ...(install.enterprise ? { enterprise_id: install.enterprise.id, is_enterprise_install: !!install.isEnterpriseInstall } : {}),
+          });
         return ok({ url: 'https://fake.slack.com/', team: 'Fake Team', user: 'threadline', team_id: this.teamId, user_id: this.botUserId, bot_id: this.botId });
       case 'apps.connections.open':
         return ok({ url: `${this.url.replace('http', 'ws')}/link/?ticket=t` });
@@ -346,6 +409,17 @@ export class FakeSlack {
         return { status: 200, body: { ok: false, error: 'unknown_method' } };
     }
   }
+}
+
+/** A workspace (or an Enterprise Grid org, org-wide) that installs the app through OAuth. */
+export interface FakeInstall {
+  token: string;
+  team: { id: string; name: string };
+  enterprise?: { id: string; name: string };
+  isEnterpriseInstall?: boolean;
+  botUserId: string;
+  botId: string;
+  installer?: string;
 }
 
 /** chat.startStream / appendStream need `markdown_text` (12,000 characters at most) or `chunks` of a known type (the Web API reference). */
