@@ -76,6 +76,10 @@ export interface Config {
     dms: 'off' | 'members' | 'all';
     /** Hosts attachments are downloaded from (DISCORD_CDN_HOSTS); an exact entry may be loopback, as in IMAGE_HOSTS. */
     cdnHosts: string[];
+    /** DISCORD_SHARDS: how many gateway shards (`auto`: Discord's recommendation from /gateway/bot); unset: one, or as discord.js decides. */
+    shards?: number | 'auto';
+    /** DISCORD_SHARD_LEASE: how long an instance's lease on a shard lasts unrenewed (on Redis); another instance takes a dead one's shards after it. */
+    shardLeaseMs: number;
   };
   /** ASSISTANTS_FILE: named assistants and which answers where; undefined = the one assistant of the environment. */
   assistants?: AssistantsSpec;
@@ -226,11 +230,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         guildIds: list('DISCORD_GUILD_IDS'),
         channelIds: list('DISCORD_CHANNEL_IDS'),
         cdnHosts: list('DISCORD_CDN_HOSTS', 'cdn.discordapp.com,media.discordapp.net'),
+        shards: shardCount(get('DISCORD_SHARDS'), problems),
+        shardLeaseMs: duration('DISCORD_SHARD_LEASE', 15_000)!,
         // a bot is public by default: with an allowlist, DMs from strangers would run on the operator's bill
         dms: oneOf(get('DISCORD_DMS') ?? (list('DISCORD_GUILD_IDS').length || list('DISCORD_CHANNEL_IDS').length ? 'members' : 'all'), ['off', 'members', 'all'], 'DISCORD_DMS', problems) as
           'off' | 'members' | 'all',
       }
     : undefined;
+
+  if (discord && (discord.shardLeaseMs < 1_000 || discord.shardLeaseMs > 30_000))
+    problems.push({ variable: 'DISCORD_SHARD_LEASE', problem: 'must be between 1s and 30s: a dead instance keeps its shards this long', docs: 'Discord' });
 
   // The playground is on by default when no chat platform is configured: `npm start` with a key alone gives something to try.
   const playgroundSetting = oneOf(get('PLAYGROUND') ?? 'auto', ['auto', 'on', 'off'], 'PLAYGROUND', problems);
@@ -354,6 +363,15 @@ function readEnvFile(path: string | null): Record<string, string> {
     if ((err as { code?: string }).code === 'ENOENT') return {};
     throw new ConfigError([{ variable: path, problem: `cannot be read (${(err as { code?: string }).code ?? (err as Error).message})` }]);
   }
+}
+
+/** DISCORD_SHARDS: `auto` or a whole number of shards (Discord requires sharding past 2,500 servers). */
+function shardCount(v: string | undefined, problems: ConfigError['problems']): number | 'auto' | undefined {
+  if (v === undefined || v === 'auto') return v;
+  const n = Number(v);
+  if (Number.isInteger(n) && n >= 1 && n <= 4096) return n;
+  problems.push({ variable: 'DISCORD_SHARDS', problem: 'must be auto or a whole number of shards from 1 to 4096', docs: 'Discord' });
+  return undefined;
 }
 
 /**

@@ -1,5 +1,7 @@
 import {
   Client,
+  Routes,
+  type ClientOptions,
   DiscordAPIError,
   Events,
   GatewayIntentBits,
@@ -24,6 +26,7 @@ import type { Store } from '../../src/store/index.js';
 import { inviteUrl, slashCommands } from './commands.js';
 import { classifyDiscordMessage, cleanDiscordText, threadName, type DiscordTarget } from './inbound.js';
 import { DiscordSink } from './sink.js';
+import { checkToken, startGateway } from './gateway.js';
 import { discordFileFetcher, discordFiles } from './files.js';
 
 export interface DiscordDeps {
@@ -50,15 +53,16 @@ function assistantText(action: string, name: string | null): string {
 }
 
 export interface DiscordAdapter extends Platform {
+  /** A REST-only client (never logged in): sessions are per shard, see `shards`. */
   client: Client;
+  /** The gateway shards this instance runs. */
+  shards(): number[];
   botId: string;
   inviteUrl: string;
   idle(): Promise<void>;
 }
 
-export class DiscordAuthError extends Error {
-  override readonly name = 'DiscordAuthError';
-}
+export { DiscordAuthError } from './gateway.js';
 
 /**
  * Starts the Discord side: discord.js over the gateway (intents Guilds, GuildMessages,
@@ -68,7 +72,7 @@ export class DiscordAuthError extends Error {
  */
 export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
   const { config, engine, log } = deps;
-  const client = new Client({
+  const clientOptions: ClientOptions = {
     intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.DirectMessages, GatewayIntentBits.MessageContent],
     partials: [Partials.Channel],
     // Nothing Threadline sends pings anyone: every send, edit, interaction reply and follow-up
@@ -76,7 +80,15 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
     allowedMentions: { parse: [], repliedUser: false },
     rest: { api: config.apiUrl, version: '10', ...(deps.restRetries !== undefined ? { retries: deps.restRetries } : {}), timeout: 15_000 },
     waitGuildTimeout: 5_000,
-  });
+  };
+  // REST only (never logged in): the application, slash commands, and replies whose channel no
+  // gateway session here has seen (a standby instance, a reply resumed after a restart)
+  const rest = new Client(clientOptions);
+  rest.token = config.token;
+  rest.rest.setToken(config.token);
+  /** The gateway sessions this instance runs (one per shard it leases, or one for all). */
+  const sessions = new Set<Client>();
+  const clientFor = (channel: string) => [...sessions].find((c) => c.channels.cache.has(channel)) ?? rest;
   const interactions = new Map<string, ChatInputCommandInteraction>();
   const pending = new PendingWork();
   const track = (p: Promise<unknown>) => void pending.track(p);
@@ -84,7 +96,7 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
     keys: discordKeys,
     sinkFor: (target: ReplyTarget) => {
       const t = target as DiscordTarget;
-      return new DiscordSink(client, t, log, {
+      return new DiscordSink(clientFor(t.channel), t, log, {
         interaction: t.interaction ? interactions.get(t.interaction) : undefined,
         editIntervalMs: deps.editIntervalMs,
         typingEveryMs: deps.typingEveryMs,
@@ -104,19 +116,26 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
    * call per server and remembered for ten minutes.
    */
   const memberCache = new Map<string, { ok: boolean; until: number }>();
+  /** The servers of DISCORD_CHANNEL_IDS: from a session's cache, else one REST call per channel. */
+  const serversOf = async (channels: string[]): Promise<string[]> => {
+    const ids = await Promise.all(
+      channels.map(async (id) => {
+        const cached = [...sessions].map((c) => c.channels.cache.get(id) as { guildId?: string } | undefined).find(Boolean);
+        return cached?.guildId ?? ((await rest.channels.fetch(id, { allowUnknownGuild: true, cache: false }).catch(() => null)) as { guildId?: string } | null)?.guildId;
+      }),
+    );
+    return [...new Set(ids.filter((g): g is string => !!g))];
+  };
   const mayDm = async (userId: string): Promise<boolean> => {
     if (config.dms === 'all') return true;
     if (config.dms === 'off') return false;
     const hit = memberCache.get(userId);
     if (hit && hit.until > Date.now()) return hit.ok;
-    const guilds = config.guildIds.length
-      ? config.guildIds
-      : [...new Set(config.channelIds.map((id) => (client.channels.cache.get(id) as { guildId?: string } | undefined)?.guildId).filter((g): g is string => !!g))];
+    const guilds = config.guildIds.length ? config.guildIds : await serversOf(config.channelIds);
     let ok = false;
     for (const id of guilds) {
-      const guild = client.guilds.cache.get(id);
-      if (!guild) continue;
-      const member = await guild.members.fetch({ user: userId, cache: false }).catch((err: unknown) => {
+      // one REST call per server, whichever shard (and instance) runs it
+      const member = await rest.rest.get(Routes.guildMember(id, userId)).catch((err: unknown) => {
         // Unknown Member (10007) is the answer "not in this server" (docs/discord.md §5); anything else is worth a line
         if ((err as { code?: unknown }).code !== 10007) log.warn({ err, guild: id }, 'could not check server membership for a DM');
         return undefined;
@@ -130,28 +149,31 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
     return ok;
   };
 
-  client.on(Events.MessageCreate, (message) => {
-    deps.metrics?.eventsReceived.inc({ platform: 'discord', kind: 'message' });
-    track(onMessage(message).catch((err: unknown) => log.error({ err }, 'discord message handler failed')));
-  });
-  client.on(Events.InteractionCreate, (interaction) => {
-    deps.metrics?.eventsReceived.inc({ platform: 'discord', kind: 'interaction' });
-    track(onInteraction(interaction).catch((err: unknown) => log.error({ err }, 'discord interaction handler failed')));
-  });
-  client.on(Events.Error, (err) => log.error({ err }, 'discord client error'));
-  // A malformed gateway packet makes discord.js's packet handler throw inside the socket's message
-  // callback, where nothing catches it. Catch it here: log it, drop the packet, keep the connection.
-  const ws = client.ws as unknown as { handlePacket: (packet?: { t?: string }, shard?: unknown) => boolean };
-  const handlePacket = ws.handlePacket.bind(client.ws);
-  ws.handlePacket = (packet, shard) => {
-    try {
-      return handlePacket(packet, shard);
-    } catch (err) {
-      log.warn({ event: packet?.t, err: { message: (err as Error).message } }, 'discord packet could not be handled; dropped');
-      return true;
-    }
+  /** Every gateway session gets the same handlers. */
+  const attach = (client: Client) => {
+    client.on(Events.MessageCreate, (message) => {
+      deps.metrics?.eventsReceived.inc({ platform: 'discord', kind: 'message' });
+      track(onMessage(message).catch((err: unknown) => log.error({ err }, 'discord message handler failed')));
+    });
+    client.on(Events.InteractionCreate, (interaction) => {
+      deps.metrics?.eventsReceived.inc({ platform: 'discord', kind: 'interaction' });
+      track(onInteraction(interaction).catch((err: unknown) => log.error({ err }, 'discord interaction handler failed')));
+    });
+    client.on(Events.Error, (err) => log.error({ err }, 'discord client error'));
+    // A malformed gateway packet makes discord.js's packet handler throw inside the socket's message
+    // callback, where nothing catches it. Catch it here: log it, drop the packet, keep the connection.
+    const ws = client.ws as unknown as { handlePacket: (packet?: { t?: string }, shard?: unknown) => boolean };
+    const handlePacket = ws.handlePacket.bind(client.ws);
+    ws.handlePacket = (packet, shard) => {
+      try {
+        return handlePacket(packet, shard);
+      } catch (err) {
+        log.warn({ event: packet?.t, err: { message: (err as Error).message } }, 'discord packet could not be handled; dropped');
+        return true;
+      }
+    };
+    client.on(Events.ShardDisconnect, (_e, shard) => log.warn({ shard }, 'discord gateway disconnected'));
   };
-  client.on(Events.ShardDisconnect, (_e, shard) => log.warn({ shard }, 'discord gateway disconnected'));
 
   const author = (message: Message): Author => ({
     id: message.author.id,
@@ -161,6 +183,7 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
   });
 
   async function onMessage(message: Message): Promise<void> {
+    const client = message.client;
     if (message.author.bot || message.author.id === client.user?.id) return; // bots, and always ourselves
     if (message.system) return;
     const isDm = !message.guildId;
@@ -181,7 +204,7 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
       }
       return;
     }
-    const botId = client.user!.id;
+    const botId = client.user.id;
     const mentioned = message.mentions.users.has(botId);
     const names = new Map([...message.mentions.users.values()].map((u) => [u.id, message.mentions.members?.get(u.id)?.displayName ?? u.globalName ?? u.username]));
     const text = cleanDiscordText(message.content, botId, names);
@@ -240,7 +263,7 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
     } catch (err) {
       if (err instanceof DiscordAPIError && Number(err.code) === 160004) {
         // 160004: a thread exists for this message already (a retry, another instance): use it if we can see it
-        const existing = message.thread ?? (await client.channels.fetch(message.id).catch(() => null));
+        const existing = message.thread ?? (await message.client.channels.fetch(message.id).catch(() => null));
         if (existing?.isThread()) return existing;
       }
       log.warn({ channel: message.channelId, err: { message: (err as Error).message, code: (err as DiscordAPIError).code } }, 'could not open a thread; answering in the channel');
@@ -306,41 +329,33 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
     });
   }
 
-  const ready = new Promise<void>((resolve) => client.once(Events.ClientReady, () => resolve()));
+  const me = await checkToken(rest);
+  const gateway = await startGateway({ config, store: deps.store, log, options: clientOptions, rest, attach, sessions });
   try {
-    await client.login(config.token);
-  } catch (err) {
-    await client.destroy().catch(() => undefined); // the login error below is the one to report
-    const code = (err as { code?: string }).code;
-    if (code === 'TokenInvalid' || /401|Unauthorized|invalid token/i.test((err as Error).message)) {
-      throw new DiscordAuthError('Discord refused DISCORD_TOKEN. Copy the bot token from the Developer Portal (Bot → Reset Token).');
-    }
-    throw err;
-  }
-  await ready;
-  const botId = client.user!.id;
-  const applicationId = client.application?.id ?? botId;
-  try {
-    if (config.guildId) await client.application!.commands.set(slashCommands(deps.assistantNames), config.guildId);
-    else await client.application!.commands.set(slashCommands(deps.assistantNames));
+    await rest.rest.put(config.guildId ? Routes.applicationGuildCommands(me.applicationId, config.guildId) : Routes.applicationCommands(me.applicationId), {
+      body: slashCommands(deps.assistantNames),
+    });
   } catch (err) {
     log.warn({ err: { message: (err as Error).message } }, 'could not register slash commands');
   }
-  const invite = inviteUrl(applicationId);
-  log.info({ bot: client.user!.tag, invite, commands: config.guildId ? `guild ${config.guildId}` : 'global' }, 'discord connected; invite the bot with this URL');
+  const invite = inviteUrl(me.applicationId);
+  log.info({ bot: me.tag, invite, commands: config.guildId ? `guild ${config.guildId}` : 'global', shards: gateway.describe() }, 'discord connected; invite the bot with this URL');
   return {
     ...port,
     name: 'discord',
-    client,
-    botId,
+    client: rest,
+    botId: me.botId,
     inviteUrl: invite,
-    isConnected: () => client.isReady() && client.ws.status === Status.Ready,
+    shards: () => gateway.shards(),
+    // every session this instance runs is ready; one that runs none (a standby on Redis) is healthy too
+    isConnected: () => [...sessions].every((c) => c.isReady() && c.ws.status === Status.Ready),
     idle: async () => {
       await pending.idle();
       await engine.idle();
     },
     stop: async () => {
-      await client.destroy();
+      await gateway.stop();
+      await rest.destroy();
     },
   };
 }

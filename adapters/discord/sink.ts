@@ -38,7 +38,8 @@ export class DiscordSink implements ReplySink {
   }
 
   private async channel(): Promise<SendableChannels | undefined> {
-    const ch = this.client.channels.cache.get(this.target.channel) ?? (await this.client.channels.fetch(this.target.channel));
+    // a channel no session here has seen (its shard runs on another instance): fetched over REST, its server unknown here
+    const ch = this.client.channels.cache.get(this.target.channel) ?? (await this.client.channels.fetch(this.target.channel, { allowUnknownGuild: true }));
     return ch && ch.isSendable() ? ch : undefined;
   }
 

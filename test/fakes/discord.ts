@@ -26,6 +26,12 @@ export interface GatewayFrame {
  * GUILD_CREATE, heartbeat ACKs, op 7 → RESUME → RESUMED, JSON frames (no zlib), multipart
  * messages with payload_json and files[n], threads from messages (160004 when one exists).
  */
+/** The shard a server's events go to: (guild_id >> 22) % num_shards; DMs (no server) go to shard 0. */
+export function shardForGuild(guildId: unknown, count: number): number {
+  // a fuzzed payload's guild_id may be anything: what is not a snowflake goes where DMs go
+  return typeof guildId === 'string' && /^\d{1,20}$/.test(guildId) ? Number((BigInt(guildId) >> 22n) % BigInt(count)) : 0;
+}
+
 export class FakeDiscord {
   readonly rest = new CallLog<DiscordCall>();
   readonly gateway = new CallLog<GatewayFrame>();
@@ -42,9 +48,22 @@ export class FakeDiscord {
   private server?: Server;
   private wss?: WebSocketServer;
   private sockets = new Set<WebSocket>();
+  /** The shard each identified socket runs (from IDENTIFY's `shard: [id, count]`). */
+  private readonly shardOf = new Map<WebSocket, { id: number; count: number }>();
+  /** Discord's recommended shard count (`/gateway/bot`) and identify concurrency. */
+  recommendedShards = 1;
+  maxConcurrency = 1;
+  /** One IDENTIFY per bucket (shard id % max_concurrency) per this window, as Discord allows (5 s). */
+  identifyWindowMs = 5_000;
+  /** Every IDENTIFY, in order: which shard, when, and whether Discord took it. */
+  readonly identifies: Array<{ shard: number; count: number; at: number; accepted: boolean }> = [];
+  /** The most sessions one shard ever had open at once (more than one: two processes answer the same events). */
+  maxSessionsPerShard = 0;
+  private readonly lastIdentify = new Map<number, number>();
+  /** Sessions by id (READY's session_id), so a RESUME on a new socket goes back to its shard. */
+  private readonly sessionShards = new Map<string, { id: number; count: number }>();
   private seq = 0;
   private idCounter = 1_900_000_000_000_000_000n;
-  private sessionId = 'session-1';
 
   get apiBase(): string {
     return `${this.url}/api`;
@@ -76,9 +95,20 @@ export class FakeDiscord {
     return String(++this.idCounter);
   }
 
-  /** Sends a dispatch (op 0) to every connected client. */
+  /**
+   * Sends a dispatch (op 0) as Discord routes it: a server's events to the session of its shard
+   * ((guild_id >> 22) % num_shards), DMs to shard 0 (docs: Sharding).
+   */
   dispatch(t: string, d: unknown): void {
-    for (const ws of this.sockets) this.send(ws, { op: 0, t, s: ++this.seq, d });
+    const guild = (d as { guild_id?: unknown } | null)?.guild_id;
+    for (const [ws, shard] of this.shardOf) if (this.sockets.has(ws) && shardForGuild(guild, shard.count) === shard.id) this.send(ws, { op: 0, t, s: ++this.seq, d });
+  }
+
+  /** Open sessions per shard id, now. */
+  sessionsByShard(): Map<number, number> {
+    const out = new Map<number, number>();
+    for (const [ws, shard] of this.shardOf) if (this.sockets.has(ws)) out.set(shard.id, (out.get(shard.id) ?? 0) + 1);
+    return out;
   }
 
   /** Asks clients to reconnect (op 7); they come back and RESUME. */
@@ -116,7 +146,10 @@ export class FakeDiscord {
 
   private onSocket(ws: WebSocket): void {
     this.sockets.add(ws);
-    ws.on('close', () => this.sockets.delete(ws));
+    ws.on('close', () => {
+      this.sockets.delete(ws);
+      this.shardOf.delete(ws);
+    });
     this.send(ws, { op: 10, d: { heartbeat_interval: 41_250 } });
     ws.on('message', (data) => {
       const frame = JSON.parse((data as Buffer).toString()) as GatewayFrame; // binaryType nodebuffer: always one Buffer
@@ -124,10 +157,27 @@ export class FakeDiscord {
       if (frame.op === 1) this.send(ws, { op: 11 });
       if (frame.op === 2) {
         if (frame.d?.token !== this.token) return ws.close(4004, 'Authentication failed.');
-        this.send(ws, { op: 0, t: 'READY', s: ++this.seq, d: this.ready() });
-        this.send(ws, { op: 0, t: 'GUILD_CREATE', s: ++this.seq, d: this.guild() });
+        const [id, count] = Array.isArray(frame.d?.shard) ? (frame.d.shard as [number, number]) : [0, 1];
+        if (!(id >= 0 && id < count)) return ws.close(4010, 'Invalid shard.');
+        // past the session start rate of its bucket, Discord invalidates the session (op 9)
+        const bucket = id % this.maxConcurrency;
+        const last = this.lastIdentify.get(bucket);
+        const accepted = last === undefined || Date.now() - last >= this.identifyWindowMs;
+        this.identifies.push({ shard: id, count, at: Date.now(), accepted });
+        if (!accepted) return this.send(ws, { op: 9, d: false });
+        this.lastIdentify.set(bucket, Date.now());
+        this.shardOf.set(ws, { id, count });
+        this.sessionShards.set(`session-${this.identifies.length}`, { id, count });
+        this.maxSessionsPerShard = Math.max(this.maxSessionsPerShard, this.sessionsByShard().get(id) ?? 0);
+        this.send(ws, { op: 0, t: 'READY', s: ++this.seq, d: this.ready(id, count) });
+        if (shardForGuild(this.guildId, count) === id) this.send(ws, { op: 0, t: 'GUILD_CREATE', s: ++this.seq, d: this.guild() });
       }
-      if (frame.op === 6) this.send(ws, { op: 0, t: 'RESUMED', s: ++this.seq, d: {} });
+      if (frame.op === 6) {
+        const shard = this.sessionShards.get(String(frame.d?.session_id));
+        if (!shard) return this.send(ws, { op: 9, d: false }); // an unknown session cannot be resumed
+        this.shardOf.set(ws, shard);
+        this.send(ws, { op: 0, t: 'RESUMED', s: ++this.seq, d: {} });
+      }
     });
   }
 
@@ -135,15 +185,15 @@ export class FakeDiscord {
     return { id: this.botId, username: this.botName, discriminator: '0', global_name: null, avatar: null, bot: true, flags: 0 };
   }
 
-  private ready() {
+  private ready(shard = 0, count = 1) {
     return {
       v: 10,
       user: this.botUser(),
-      guilds: [{ id: this.guildId, unavailable: true }],
-      session_id: this.sessionId,
+      guilds: shardForGuild(this.guildId, count) === shard ? [{ id: this.guildId, unavailable: true }] : [],
+      session_id: `session-${this.identifies.length}`,
       resume_gateway_url: this.url.replace('http', 'ws'),
       application: { id: this.botId, flags: 0 },
-      shard: [0, 1],
+      shard: [shard, count],
       private_channels: [],
       relationships: [],
       user_settings: {},
@@ -272,8 +322,13 @@ export class FakeDiscord {
     const m = call.method;
     let p: RegExpExecArray | null;
     if (route === '/gateway/bot')
-      return done(200, { url: this.url.replace('http', 'ws'), shards: 1, session_start_limit: { total: 1000, remaining: 999, reset_after: 14_400_000, max_concurrency: 1 } });
+      return done(200, {
+        url: this.url.replace('http', 'ws'),
+        shards: this.recommendedShards,
+        session_start_limit: { total: 1000, remaining: 999, reset_after: 14_400_000, max_concurrency: this.maxConcurrency },
+      });
     if (route === '/users/@me') return done(200, this.botUser());
+    if (route === '/applications/@me') return done(200, { id: this.botId, name: this.botName, bot_public: true, flags: 0 });
     if ((p = /^\/guilds\/(\d+)\/members\/(\d+)$/.exec(route)) && m === 'GET') {
       if (p[1] !== this.guildId || !this.members.has(p[2])) return done(404, { message: 'Unknown Member', code: 10007 });
       return done(200, {

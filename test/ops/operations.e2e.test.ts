@@ -111,6 +111,14 @@ describe('Fly.io configuration', () => {
     expect(fly.build.dockerfile).toBe('Dockerfile');
   });
 
+  it("has a web group behind the HTTP service and a gateway group, both the image's command with THREADLINE_ROLES", () => {
+    const docker = readFileSync(join(root, 'Dockerfile'), 'utf8');
+    const cmd = (JSON.parse(/^CMD (\[.*\])$/m.exec(docker)![1]) as string[]).join(' ');
+    expect(fly.processes).toEqual({ web: `env THREADLINE_ROLES=web ${cmd}`, gateway: `env THREADLINE_ROLES=gateway ${cmd}` });
+    expect(fly.http_service.processes).toEqual(['web']);
+    expect(fly.checks.gateway_alive).toMatchObject({ path: '/healthz', processes: ['gateway'] });
+  });
+
   it('has a multi-stage Node 20 slim Dockerfile that builds first, runs compiled JavaScript with production dependencies only, as non-root', () => {
     const docker = readFileSync(join(root, 'Dockerfile'), 'utf8');
     expect(docker.match(/^FROM node:20-slim/gm)).toHaveLength(3);

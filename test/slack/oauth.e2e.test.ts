@@ -145,6 +145,22 @@ describe('Slack OAuth ("Add to Slack")', () => {
     for (const secret of [ALPHA.token, BETA.token, slack.clientSecret, STATE_SECRET, KEY]) expect(logged).not.toContain(secret);
   });
 
+  it("a slash command is answered with its own workspace's token", async () => {
+    prefix = uniquePrefix('oauth-command');
+    app = await boot(oauthEnv());
+    expect((await install(ALPHA)).status).toBe(200);
+    expect((await install(BETA)).status).toBe(200);
+    const recorded = fixture('slash-commands-slack.json').slashCommandWithArgs;
+    const command = { ...recorded, command: '/assistant', text: 'what is a shard?', team_id: BETA.team.id, channel_id: beta.mention.event.channel, trigger_id: `trigger-oauth-${++n}` };
+    expect((await postSlack(app.url, command, { form: true })).status).toBe(200);
+    // the question is posted in the channel, and answered in its thread, all with beta's token
+    const asked = await slack.log.waitFor((c) => c.method === 'chat.postMessage' && /asked:\* what is a shard\?/.test(c.text ?? ''), 10_000, 'question posted');
+    const threadTs = String(asked.result.ts);
+    await slack.log.waitFor((c) => c.method === 'chat.stopStream' && callsInThread(threadTs).includes(c), 10_000, 'answer');
+    expect(asked.token).toBe(BETA.token);
+    expect(new Set(callsInThread(threadTs).map((c) => c.token))).toEqual(new Set([BETA.token]));
+  });
+
   it('refuses a forged state, a stale one, and one not started in this browser; nothing is stored', async () => {
     prefix = uniquePrefix('oauth-state');
     app = await boot(oauthEnv());
