@@ -22,6 +22,7 @@ import type { Author, Inbound, InboundKind, PlatformPort, ReplyTarget } from '..
 import type { Logger } from '../../src/log.js';
 import type { Metrics } from '../../src/metrics.js';
 import { PendingWork } from '../../src/pending-work.js';
+import { PerKeyGate } from '../../src/engine/format/throttle.js';
 import type { Store } from '../../src/store/index.js';
 import { inviteUrl, slashCommands } from './commands.js';
 import { classifyDiscordMessage, cleanDiscordText, threadName, type DiscordTarget } from './inbound.js';
@@ -89,6 +90,7 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
   /** The gateway sessions this instance runs (one per shard it leases, or one for all). */
   const sessions = new Set<Client>();
   const clientFor = (channel: string) => [...sessions].find((c) => c.channels.cache.has(channel)) ?? rest;
+  const waitingGate = new PerKeyGate(8_000);
   const interactions = new Map<string, ChatInputCommandInteraction>();
   const pending = new PendingWork();
   const track = (p: Promise<unknown>) => void pending.track(p);
@@ -100,6 +102,7 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
         interaction: t.interaction ? interactions.get(t.interaction) : undefined,
         editIntervalMs: deps.editIntervalMs,
         typingEveryMs: deps.typingEveryMs,
+        mayShowWaiting: (channel) => waitingGate.pass(channel),
         onReply: (type) => deps.metrics?.repliesSent.inc({ platform: 'discord', type }),
       });
     },

@@ -32,7 +32,14 @@ export class DiscordSink implements ReplySink {
     private readonly client: Client,
     private readonly target: DiscordTarget,
     private readonly log: Logger,
-    private readonly opts: { interaction?: ChatInputCommandInteraction; editIntervalMs?: number; typingEveryMs?: number; onReply?: (type: string) => void } = {},
+    private readonly opts: {
+      interaction?: ChatInputCommandInteraction;
+      editIntervalMs?: number;
+      typingEveryMs?: number;
+      onReply?: (type: string) => void;
+      /** Whether a waiting message may show typing in this channel now (one per channel per few seconds: a flood must not queue REST calls). */
+      mayShowWaiting?: (channel: string) => boolean;
+    } = {},
   ) {
     this.edits = new EditThrottle(opts.editIntervalMs ?? 1_000, (text) => this.show(text));
   }
@@ -41,6 +48,14 @@ export class DiscordSink implements ReplySink {
     // a channel no session here has seen (its shard runs on another instance): fetched over REST, its server unknown here
     const ch = this.client.channels.cache.get(this.target.channel) ?? (await this.client.channels.fetch(this.target.channel, { allowUnknownGuild: true }));
     return ch && ch.isSendable() ? ch : undefined;
+  }
+
+  /** A message waiting behind a backlog: one typing indicator (about 10 s), when the adapter's gate lets it through for this channel. */
+  async waiting(): Promise<void> {
+    if (this.opts.interaction || !this.opts.mayShowWaiting?.(this.target.channel)) return;
+    await this.guard('typing', async () => {
+      await (await this.channel())?.sendTyping();
+    });
   }
 
   async status(_s: TurnStatus): Promise<void> {

@@ -61,6 +61,13 @@ export class SlackProgress {
     }
   }
 
+  /** Shown once for a message waiting in a backlog: the same indicator, no refresh timer (the turn shows its own when it starts). */
+  async waiting(): Promise<void> {
+    await this.show({ kind: 'thinking' });
+    clearInterval(this.refresh);
+    this.refresh = undefined;
+  }
+
   /**
    * A better title than the person's first words, when one is known: a short opening ("hi",
    * "question") is replaced by the heading the answer opens with.

@@ -12,22 +12,9 @@ import { ResponseUrl } from './response-url.js';
 import { LONG_OUTPUT, STREAM_MAX_AGE_MS, STREAM_MESSAGE_LIMIT, messageEnd } from './message-size.js';
 
 import type { SlackTarget } from './inbound.js';
+import { FINAL_HEADROOM, STREAM_START_MAX_WAIT_MS, WAITING_HEADROOM, type SlackSinkOptions } from './sink-options.js';
 
-export interface SlackSinkOptions {
-  /** Minimum time between message edits (default 1 s). */
-  editIntervalMs?: number;
-  onReply?: (type: string) => void;
-  caps?: SlackCapabilities;
-  /** How often the assistant-thread status is sent again while a turn works (Slack clears it after about two minutes; default 90 s). */
-  statusRefreshMs?: number;
-  /** Takes a rate-limit slot for a call about to be made if it would wait at most `maxWaitMs`, keeping `headroom` (a share of the budget) free (the outbound scheduler). */
-  reserve?: (method: string, maxWaitMs: number, headroom?: number) => boolean;
-}
-
-/** A reply whose chat.startStream would wait longer than this for its slot is posted and edited instead. */
-const STREAM_START_MAX_WAIT_MS = 2_000;
-/** Share of a method's budget that intermediate updates leave to final ones: under pressure a reply updates less often, in bigger pieces. */
-const FINAL_HEADROOM = 0.25;
+export type { SlackSinkOptions } from './sink-options.js';
 
 /**
  * Posts one turn's reply into a Slack thread (or a DM's top level): progress as a reaction (or
@@ -72,6 +59,12 @@ export class SlackSink implements ReplySink {
 
   private get thread(): { channel: string; thread_ts?: string } {
     return { channel: this.target.channel, ...(this.target.threadTs ? { thread_ts: this.target.threadTs } : {}) };
+  }
+
+  async waiting(): Promise<void> {
+    // only with budget to spare now: a flood of waiting messages must not queue calls (or memory) behind the answers
+    if (this.target.viaResponseUrl || (this.opts.reserve && !this.opts.reserve(this.caps.agentView ? 'agents.sessions.setStatus' : 'reactions.add', 0, WAITING_HEADROOM))) return;
+    await this.progress.waiting();
   }
 
   async status(s: TurnStatus): Promise<void> {

@@ -80,6 +80,8 @@ export class TurnQueue {
     if (!backlogged) this.deps.metrics?.queueDepth.inc();
     this.pushed.add(m.key);
     this.wake(m.key);
+    // no free slot: the person sees their message taken and in line, not silence until one frees
+    if (this.ready.has(m.key)) void sink.waiting?.().catch((err: unknown) => this.deps.log.debug({ err, conversation: m.key }, 'could not show a waiting message as taken'));
   }
 
   /**

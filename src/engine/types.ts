@@ -143,6 +143,12 @@ export interface ReplySink {
   minutes?(minutes: MinutesReply): Promise<void>;
   /** Capability: a short message only the person who wrote sees (Slack's ephemeral messages); without it, a notice. */
   whisper?(text: string): Promise<void>;
+  /**
+   * Capability: the message waits behind a backlog for a free slot: show the usual working
+   * indicator once, if the platform's budget allows it now, and keep nothing (no timer, no state:
+   * the sink is dropped and the turn builds its own from the stored target).
+   */
+  waiting?(): Promise<void>;
 }
 
 /** What an adapter offers the engine besides inbound messages. */

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Pace } from '../../src/engine/pace.js';
+import { PerKeyGate } from '../../src/engine/format/throttle.js';
 import { ReadyRing } from '../../src/engine/ready-ring.js';
 import { LocalStore } from '../../src/store/index.js';
 import { FakeDashScope } from '../fakes/dashscope.js';
@@ -7,6 +8,7 @@ import { inbound, makeEngine } from '../engine/harness.js';
 import { boot, fakeEnv, fixture, postSlack } from '../app-harness.js';
 import { metric } from '../child-process.js';
 import { FakeSlack } from '../fakes/slack.js';
+import { FakeDiscord } from '../fakes/discord.js';
 
 let fake: FakeDashScope;
 beforeAll(async () => {
@@ -135,5 +137,79 @@ describe('pace toward DashScope, end to end', () => {
       await app.stop(1_000);
       await slack.stop();
     }
+  });
+});
+
+describe('a message waiting behind the backlog', () => {
+  const held = () => {
+    let release!: () => void;
+    const until = new Promise<void>((r) => (release = r));
+    fake.model = ({ newUserMessages }) => (newUserMessages.join().includes('first') ? { text: 'first answer', until } : { text: 'second answer' });
+    return release;
+  };
+
+  it('on Slack shows the working indicator (the agent session) at once, before its turn starts; then is answered', async () => {
+    const slack = await new FakeSlack().start();
+    const app = await boot({ ...fakeEnv({ ds: fake, slack }), TURN_CONCURRENCY: '1' });
+    const release = held();
+    try {
+      const mention = fixture('slack.json').mention;
+      const at = (n: number, channel: string, text: string) => ({
+        ...mention,
+        event_id: `EvWAIT${n}`,
+        event: { ...mention.event, ts: `177900000${n}.000100`, event_ts: `177900000${n}.000100`, channel, text: `<@U00FAKEBOT01> ${text}` },
+      });
+      await postSlack(app.url, at(1, 'CWAITA', 'first'));
+      await slack.log.waitFor((c) => c.method === 'agents.sessions.setStatus' && c.args.channel_id === 'CWAITA' && c.args.status === 'processing', 10_000, 'first working');
+      await postSlack(app.url, at(2, 'CWAITB', 'second'));
+      // the second waits (one turn at a time), and its person sees the session working already
+      const shown = await slack.log.waitFor((c) => c.method === 'agents.sessions.setStatus' && c.args.channel_id === 'CWAITB' && c.args.status === 'processing', 10_000, 'waiting shown');
+      expect(app.engine.backlog().waiting).toBe(1);
+      expect(slack.log.filter((c) => c.method === 'chat.startStream' && c.args.channel === 'CWAITB')).toHaveLength(0);
+      release();
+      await slack.log.waitFor((c) => c.method === 'chat.stopStream' && c.args.channel === 'CWAITB', 10_000, 'second answered');
+      await app.slack!.idle();
+      expect(slack.visible('CWAITB', '1779000002.000100').join('\n')).toContain('second answer');
+      expect(slack.sessions.get('CWAITB:1779000002.000100')?.statuses.at(-1)).toBe('active');
+      expect(shown.at).toBeLessThan(slack.log.filter((c) => c.method === 'chat.startStream' && c.args.channel === 'CWAITB')[0].at);
+    } finally {
+      release();
+      await app.stop(1_000);
+      await slack.stop();
+    }
+  });
+
+  it('on Discord shows typing at once, before its turn starts; then is answered', async () => {
+    const discord = await new FakeDiscord().start();
+    const app = await boot({ ...fakeEnv({ ds: fake, discord }), TURN_CONCURRENCY: '1' });
+    const release = held();
+    const base = fixture('channel-discord.json').mention.data;
+    const { guild_id: _g, member: _m, ...dm } = base;
+    const send = (channel: string, text: string) => discord.dispatch('MESSAGE_CREATE', { ...dm, id: discord.nextId(), channel_id: channel, channel_type: 1, content: text, mentions: [] });
+    try {
+      send('1462000000000000001', 'first');
+      await discord.rest.waitFor((c) => c.route === '/channels/1462000000000000001/typing', 10_000, 'first typing');
+      send('1462000000000000010', 'second');
+      await discord.rest.waitFor((c) => c.route === '/channels/1462000000000000010/typing', 10_000, 'waiting typing');
+      expect(app.engine.backlog().waiting).toBe(1);
+      expect(discord.posts('1462000000000000010')).toHaveLength(0);
+      release();
+      await discord.rest.waitFor((c) => c.method === 'POST' && c.route === '/channels/1462000000000000010/messages', 15_000, 'second answered');
+      expect(discord.visible('1462000000000000010').join('\n')).toContain('second answer');
+    } finally {
+      release();
+      await app.stop(1_000);
+      await discord.stop();
+    }
+  });
+
+  it('the gate lets one indicator per channel through per interval, and remembers a bounded number of channels', () => {
+    const gate = new PerKeyGate(8_000, 3);
+    expect(gate.pass('C1', 0)).toBe(true);
+    expect(gate.pass('C1', 7_999)).toBe(false);
+    expect(gate.pass('C2', 1)).toBe(true);
+    expect(gate.pass('C1', 8_000)).toBe(true);
+    for (const c of ['C3', 'C4', 'C5']) gate.pass(c, 9_000);
+    expect(gate.pass('C1', 9_001)).toBe(true); // forgotten past the bound: let through rather than held forever
   });
 });

@@ -61,3 +61,22 @@ export class EditThrottle {
     while (this.running) await this.running;
   }
 }
+
+/** Lets one thing per key through per `everyMs` (e.g. one typing indicator per channel); remembers at most `max` keys. */
+export class PerKeyGate {
+  private readonly last = new Map<string, number>();
+
+  constructor(
+    private readonly everyMs: number,
+    private readonly max = 10_000,
+  ) {}
+
+  pass(key: string, now = Date.now()): boolean {
+    const at = this.last.get(key);
+    if (at !== undefined && now - at < this.everyMs) return false;
+    this.last.delete(key);
+    this.last.set(key, now);
+    if (this.last.size > this.max) this.last.delete(this.last.keys().next().value!);
+    return true;
+  }
+}
