@@ -11,8 +11,8 @@ export interface ShardSession {
  * Spreads a bot's gateway shards over the instances on one Redis: each shard is run by exactly
  * one instance, which holds a lease on it (the store's renewed lock). DISCORD_SHARD_LEASE (at
  * most 30 s) bounds how long a dead instance keeps its shards: the lock and the instance's
- * presence live three quarters of it unrenewed, and instances look every fifth of it, so another
- * takes them within the lease. Each round an instance says it is alive, counts the live ones,
+ * presence live 70% of it unrenewed, and instances look every sixth of it, so another takes
+ * them (and identifies) within the lease. Each round an instance says it is alive, counts the live ones,
  * and takes free shards up to its share (ceil(shards / instances)); one holding more than its
  * share gives one back per round, so a newcomer gets work without every session restarting. At
  * start it waits half a lease first, so instances starting together share the shards instead of
@@ -39,9 +39,12 @@ export class ShardLeases {
     },
   ) {}
 
-  /** How long a lock or a presence lives unrenewed: three quarters of the lease, so a look every fifth still lands within it. */
+  /**
+   * How long a lock or a presence lives unrenewed: 70% of the lease, so that with a look every
+   * sixth of it a dead instance's shard is taken, and identified, within the lease.
+   */
   private get liveMs(): number {
-    return Math.floor(this.d.ttlMs * 0.75);
+    return Math.floor(this.d.ttlMs * 0.7);
   }
 
   /** The shards this instance runs now. */
@@ -68,7 +71,7 @@ export class ShardLeases {
   }
 
   private every(): number {
-    return Math.max(100, Math.floor(this.d.ttlMs / 5));
+    return Math.max(100, Math.floor(this.d.ttlMs / 6));
   }
 
   private tickOnce(): Promise<void> {
@@ -170,7 +173,7 @@ export function sharedIdentifyThrottler(store: Store, maxConcurrency: number, wi
       for (;;) {
         if (signal.aborted) throw signal.reason;
         if (await store.claim(`discord-identify:${bucket}`, windowMs)) return;
-        await new Promise((r) => setTimeout(r, 200 + Math.random() * 300));
+        await new Promise((r) => setTimeout(r, 100 + Math.random() * 100));
       }
     },
   };

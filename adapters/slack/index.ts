@@ -9,6 +9,7 @@ import type { Platform } from '../../src/platform.js';
 import type { Logger } from '../../src/log.js';
 import type { Metrics } from '../../src/metrics.js';
 import { PendingWork } from '../../src/pending-work.js';
+import { PerKeyGate } from '../../src/engine/format/throttle.js';
 import type { Store } from '../../src/store/index.js';
 import { nodeFetch } from '../../src/net/fetch.js';
 import { routeSlackMessage, type SlackMessageEvent, type SlackRoute, type SlackTarget } from './inbound.js';
@@ -155,6 +156,7 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
     logLevel: LogLevel.ERROR,
     ignoreSelf: true,
   });
+  const waitingGate = new PerKeyGate(2_000);
   const people = new People((team) => workspaces.client(team), log);
   const caps = newCapabilities(config.agentView);
   const port: PlatformPort = {
@@ -165,6 +167,7 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
         editIntervalMs: deps.editIntervalMs,
         statusRefreshMs: deps.statusRefreshMs,
         reserve: (method, maxWaitMs, headroom) => outbound.reserve(workspaces.bucket((target as SlackTarget).team), method, maxWaitMs, { headroom }),
+        mayShowWaiting: (channel) => waitingGate.pass(channel),
         onReply: (type) => deps.metrics?.repliesSent.inc({ platform: 'slack', type }),
       }),
     fetchFile: slackFileFetcher({ hosts: config.filesHosts, token: (ref) => workspaces.token(ref.space ?? ''), timeoutMs: deps.fileTimeoutMs }),

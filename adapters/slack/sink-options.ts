@@ -10,6 +10,8 @@ export interface SlackSinkOptions {
   statusRefreshMs?: number;
   /** Takes a rate-limit slot for a call about to be made if it would wait at most `maxWaitMs`, keeping `headroom` (a share of the budget) free (the outbound scheduler). */
   reserve?: (method: string, maxWaitMs: number, headroom?: number) => boolean;
+  /** Whether a waiting message may show the working indicator in this channel now (the adapter lets one through per channel every few seconds). */
+  mayShowWaiting?: (channel: string) => boolean;
 }
 
 /** A reply whose chat.startStream would wait longer than this for its slot is posted and edited instead. */

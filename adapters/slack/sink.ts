@@ -62,8 +62,10 @@ export class SlackSink implements ReplySink {
   }
 
   async waiting(): Promise<void> {
-    // only with budget to spare now: a flood of waiting messages must not queue calls (or memory) behind the answers
-    if (this.target.viaResponseUrl || (this.opts.reserve && !this.opts.reserve(this.caps.agentView ? 'agents.sessions.setStatus' : 'reactions.add', 0, WAITING_HEADROOM))) return;
+    // one per channel every few seconds, and only with budget to spare now: a flood of waiting
+    // messages must not queue calls (or memory, or CPU) ahead of the answers
+    if (this.target.viaResponseUrl || !this.opts.mayShowWaiting?.(`${this.target.team}:${this.target.channel}`)) return;
+    if (this.opts.reserve && !this.opts.reserve(this.caps.agentView ? 'agents.sessions.setStatus' : 'reactions.add', 0, WAITING_HEADROOM)) return;
     await this.progress.waiting();
   }
 
