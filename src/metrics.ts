@@ -38,6 +38,12 @@ export class Metrics {
     labelNames: ['method'],
     registers: [this.registry],
   });
+  readonly discordRateLimited = new Counter({
+    name: 'threadline_discord_rate_limited_total',
+    help: 'Discord REST rate limits by route: `429` answers, and `waited` when the client held a request back for a bucket it knew was empty',
+    labelNames: ['route', 'kind'],
+    registers: [this.registry],
+  });
   readonly toolCalls = new Counter({ name: 'threadline_tool_calls_total', help: 'Local function tool calls by tool and outcome', labelNames: ['tool', 'outcome'], registers: [this.registry] });
   readonly queueDepth = new Gauge({ name: 'threadline_queue_depth', help: 'Messages waiting for a run to finish in their conversation', registers: [this.registry] });
   /** Read when scraped: the composition root points it at the image fetcher. */

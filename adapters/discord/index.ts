@@ -1,5 +1,6 @@
 import {
   Client,
+  RESTEvents,
   Routes,
   type ClientOptions,
   DiscordAPIError,
@@ -152,8 +153,20 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
     return ok;
   };
 
+  /** Discord's REST limits, as discord.js meets them (it waits each out per route): a metric and a line. */
+  const watchLimits = (client: Client) => {
+    client.rest.on(RESTEvents.Response, (request, response) => {
+      if (response.status !== 429) return;
+      deps.metrics?.discordRateLimited.inc({ route: request.route, kind: '429' });
+      log.info({ route: request.route, method: request.method }, 'discord rate limited this route; discord.js waits and sends again');
+    });
+    client.rest.on(RESTEvents.RateLimited, (info) => deps.metrics?.discordRateLimited.inc({ route: info.route, kind: 'waited' }));
+  };
+  watchLimits(rest);
+
   /** Every gateway session gets the same handlers. */
   const attach = (client: Client) => {
+    watchLimits(client);
     client.on(Events.MessageCreate, (message) => {
       deps.metrics?.eventsReceived.inc({ platform: 'discord', kind: 'message' });
       track(onMessage(message).catch((err: unknown) => log.error({ err }, 'discord message handler failed')));

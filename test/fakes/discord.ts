@@ -60,6 +60,17 @@ export class FakeDiscord {
   /** The most sessions one shard ever had open at once (more than one: two processes answer the same events). */
   maxSessionsPerShard = 0;
   private readonly lastIdentify = new Map<number, number>();
+  /**
+   * Discord's per-channel limit on creating messages (off unless a test sets it): past `limit` in
+   * `windowMs`, HTTP 429 with `retry_after` (seconds, in the body and the Retry-After header).
+   * `headers`: answers carry X-RateLimit-* as Discord's do (the client can wait before it is
+   * refused); without them it only learns from the 429.
+   */
+  messageLimit?: { limit: number; windowMs: number; headers: boolean };
+  /** Requests that arrived inside a window the fake had answered 429 for. */
+  readonly penaltyViolations: DiscordCall[] = [];
+  private readonly sentAt = new Map<string, number[]>();
+  private readonly penaltyUntil = new Map<string, number>();
   /** Sessions by id (READY's session_id), so a RESUME on a new socket goes back to its shard. */
   private readonly sessionShards = new Map<string, { id: number; count: number }>();
   private seq = 0;
@@ -72,9 +83,9 @@ export class FakeDiscord {
   async start(): Promise<this> {
     this.server = createServer((req, res) => {
       this.handle(req)
-        .then(({ status, body }) => {
-          if (status === 204) return res.writeHead(204).end();
-          res.writeHead(status, { 'content-type': 'application/json' });
+        .then(({ status, body, headers }) => {
+          if (status === 204) return res.writeHead(204, headers).end();
+          res.writeHead(status, { 'content-type': 'application/json', ...headers });
           res.end(JSON.stringify(body));
         })
         .catch((err) => res.writeHead(500).end(String(err)));
@@ -125,7 +136,8 @@ export class FakeDiscord {
   readonly members = new Set<string>();
 
   posts(channelId: string): DiscordCall[] {
-    return this.rest.filter((c) => c.method === 'POST' && c.route === `/channels/${channelId}/messages`);
+    // what Discord created: a refused request (429, 400) made no message
+    return this.rest.filter((c) => c.method === 'POST' && c.route === `/channels/${channelId}/messages` && c.result?.id !== undefined);
   }
 
   /** The text a person sees in a channel now: each posted message at its last edit. */
@@ -295,7 +307,27 @@ export class FakeDiscord {
     return Object.keys(errors).length ? { code: 50035, errors, message: 'Invalid Form Body' } : undefined;
   }
 
-  private async handle(req: IncomingMessage): Promise<{ status: number; body?: unknown }> {
+  /** The per-channel message limit: undefined to go on, or the 429 to answer; `headers` for the answer either way. */
+  private limitMessages(channel: string, call: DiscordCall): { refuse?: { status: number; body: unknown; headers: Record<string, string> }; headers?: Record<string, string> } {
+    const l = this.messageLimit;
+    if (!l) return {};
+    const now = Date.now();
+    if ((this.penaltyUntil.get(channel) ?? 0) > now) this.penaltyViolations.push(call);
+    const sent = (this.sentAt.get(channel) ?? []).filter((t) => t > now - l.windowMs);
+    this.sentAt.set(channel, sent);
+    const resetAfter = sent.length ? (sent[0] + l.windowMs - now) / 1000 : l.windowMs / 1000;
+    const info = (remaining: number): Record<string, string> =>
+      l.headers ? { 'x-ratelimit-limit': String(l.limit), 'x-ratelimit-remaining': String(remaining), 'x-ratelimit-reset-after': resetAfter.toFixed(3), 'x-ratelimit-bucket': `msg-${channel}` } : {};
+    if (sent.length >= l.limit) {
+      this.penaltyUntil.set(channel, now + resetAfter * 1000);
+      const headers = { ...info(0), 'retry-after': String(Math.ceil(resetAfter)), 'x-ratelimit-scope': 'user' };
+      return { refuse: { status: 429, body: { message: 'You are being rate limited.', retry_after: Number(resetAfter.toFixed(3)), global: false }, headers } };
+    }
+    sent.push(now);
+    return { headers: info(l.limit - sent.length) };
+  }
+
+  private async handle(req: IncomingMessage): Promise<{ status: number; body?: unknown; headers?: Record<string, string> }> {
     const url = new URL(req.url ?? '/', 'http://x');
     const route = decodeURIComponent(url.pathname.replace(/^\/api\/v\d+/, ''));
     const raw = await readBody(req);
@@ -348,7 +380,11 @@ export class FakeDiscord {
     // Discord's own limits: 2,000 characters of content and 10 attachments per message (error 50035)
     const invalid = (m === 'POST' || m === 'PATCH') && /\/messages/.test(route) ? this.invalidBody(body, files) : undefined;
     if (invalid) return done(400, invalid);
-    if ((p = /^\/channels\/(\d+)\/messages$/.exec(route)) && m === 'POST') return done(200, this.message(p[1], body, files));
+    if ((p = /^\/channels\/(\d+)\/messages$/.exec(route)) && m === 'POST') {
+      const limited = this.limitMessages(p[1], call);
+      if (limited.refuse) return { ...done(limited.refuse.status, limited.refuse.body), headers: limited.refuse.headers };
+      return { ...done(200, this.message(p[1], body, files)), headers: limited.headers };
+    }
     if ((p = /^\/channels\/(\d+)\/messages\/(\d+)$/.exec(route))) {
       if (m === 'PATCH') return done(200, { ...this.message(p[1], body, files, p[2]), edited_timestamp: new Date().toISOString() });
       if (m === 'DELETE') return done(204);

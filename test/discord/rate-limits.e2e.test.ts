@@ -1,0 +1,74 @@
+import { afterEach, beforeAll, afterAll, describe, expect, it } from 'vitest';
+import type { Threadline } from '../../src/app.js';
+import { FakeDashScope } from '../fakes/dashscope.js';
+import { FakeDiscord } from '../fakes/discord.js';
+import { boot, fakeEnv, fixture } from '../app-harness.js';
+
+/**
+ * Discord's per-route limits on the fake (a long answer is several messages in one channel):
+ * discord.js waits each limit out per route; Threadline counts them in /metrics. The fake answers
+ * past the limit with 429 and retry_after, and records any request inside the refused window.
+ */
+const base = fixture('channel-discord.json').mention.data;
+const PARAGRAPH = 'Shards spread the gateway over machines, and each keeps its own lease in Redis. '.repeat(6).trim();
+const ANSWER = Array.from({ length: 16 }, (_, i) => `${i + 1}. ${PARAGRAPH}`).join('\n\n'); // about 7,700 characters: four messages
+
+let ds: FakeDashScope;
+let discord: FakeDiscord;
+let app: Threadline | undefined;
+
+function dm(channel: string, text: string) {
+  const { guild_id: _g, member: _m, ...rest } = base;
+  return { ...rest, id: discord.nextId(), channel_id: channel, channel_type: 1, content: text, mentions: [] };
+}
+
+async function limited(kind: string): Promise<number> {
+  const text = await (await fetch(`${app!.url}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('threadline_discord_rate_limited_total{') && l.includes(`kind="${kind}"`))
+    .reduce((n, l) => n + Number(l.split(' ').at(-1)), 0);
+}
+
+beforeAll(async () => {
+  ds = await new FakeDashScope().start();
+  ds.model = () => ({ text: ANSWER });
+});
+afterEach(async () => {
+  await app?.stop(1_000);
+  app = undefined;
+  await discord?.stop();
+});
+afterAll(() => ds.stop());
+
+describe('Discord rate limits', () => {
+  it('a long answer past the channel limit (429s without headers): every part arrives once, in order, none inside a refused window', async () => {
+    discord = await new FakeDiscord().start();
+    discord.messageLimit = { limit: 2, windowMs: 1_000, headers: false };
+    app = await boot(fakeEnv({ ds, discord }));
+    const channel = '1463000000000000001';
+    discord.dispatch('MESSAGE_CREATE', dm(channel, 'tell me about shards'));
+    await discord.rest.waitFor((_c, all) => all.filter((c) => c.method === 'POST' && c.route === `/channels/${channel}/messages` && c.result?.id).length >= 4, 20_000, 'four parts');
+    await app.discord!.idle();
+    const shown = discord.visible(channel);
+    expect(shown.length).toBeGreaterThanOrEqual(4);
+    expect(shown.every((m) => m.length <= 2_000)).toBe(true);
+    expect(shown.join('').replace(/\s+/g, '')).toBe(ANSWER.replace(/\s+/g, ''));
+    expect(discord.rest.filter((c) => c.route === `/channels/${channel}/messages` && c.method === 'POST' && c.result?.retry_after !== undefined).length).toBeGreaterThan(0);
+    expect(discord.penaltyViolations).toEqual([]);
+    expect(await limited('429')).toBeGreaterThan(0);
+  }, 30_000);
+
+  it("with Discord's X-RateLimit headers the client waits before it is refused: no 429 at all, the wait is counted", async () => {
+    discord = await new FakeDiscord().start();
+    discord.messageLimit = { limit: 2, windowMs: 1_000, headers: true };
+    app = await boot(fakeEnv({ ds, discord }));
+    const channel = '1463000000000000002';
+    discord.dispatch('MESSAGE_CREATE', dm(channel, 'tell me about shards'));
+    await discord.rest.waitFor((_c, all) => all.filter((c) => c.method === 'POST' && c.route === `/channels/${channel}/messages` && c.result?.id).length >= 4, 20_000, 'four parts');
+    await app.discord!.idle();
+    expect(discord.visible(channel).join('').replace(/\s+/g, '')).toBe(ANSWER.replace(/\s+/g, ''));
+    expect(discord.rest.filter((c) => c.result?.retry_after !== undefined)).toEqual([]);
+    expect(await limited('waited')).toBeGreaterThan(0);
+  }, 30_000);
+});
