@@ -41,15 +41,20 @@ afterEach(async () => {
 });
 afterAll(() => ds.stop());
 
+/** Two messages a second per channel on the fake; a DM asking for the long answer; resolves once all of it is posted. */
+async function longAnswerUnderLimit(channel: string, headers: boolean): Promise<void> {
+  discord = await new FakeDiscord().start();
+  discord.messageLimit = { limit: 2, windowMs: 1_000, headers };
+  app = await boot(fakeEnv({ ds, discord }));
+  discord.dispatch('MESSAGE_CREATE', dm(channel, 'tell me about shards'));
+  await discord.rest.waitFor((_c, all) => all.filter((c) => c.method === 'POST' && c.route === `/channels/${channel}/messages` && c.result?.id).length >= 4, 20_000, 'four parts');
+  await app.discord!.idle();
+}
+
 describe('Discord rate limits', () => {
   it('a long answer past the channel limit (429s without headers): every part arrives once, in order, none inside a refused window', async () => {
-    discord = await new FakeDiscord().start();
-    discord.messageLimit = { limit: 2, windowMs: 1_000, headers: false };
-    app = await boot(fakeEnv({ ds, discord }));
     const channel = '1463000000000000001';
-    discord.dispatch('MESSAGE_CREATE', dm(channel, 'tell me about shards'));
-    await discord.rest.waitFor((_c, all) => all.filter((c) => c.method === 'POST' && c.route === `/channels/${channel}/messages` && c.result?.id).length >= 4, 20_000, 'four parts');
-    await app.discord!.idle();
+    await longAnswerUnderLimit(channel, false);
     const shown = discord.visible(channel);
     expect(shown.length).toBeGreaterThanOrEqual(4);
     expect(shown.every((m) => m.length <= 2_000)).toBe(true);
@@ -60,13 +65,8 @@ describe('Discord rate limits', () => {
   }, 30_000);
 
   it("with Discord's X-RateLimit headers the client waits before it is refused: no 429 at all, the wait is counted", async () => {
-    discord = await new FakeDiscord().start();
-    discord.messageLimit = { limit: 2, windowMs: 1_000, headers: true };
-    app = await boot(fakeEnv({ ds, discord }));
     const channel = '1463000000000000002';
-    discord.dispatch('MESSAGE_CREATE', dm(channel, 'tell me about shards'));
-    await discord.rest.waitFor((_c, all) => all.filter((c) => c.method === 'POST' && c.route === `/channels/${channel}/messages` && c.result?.id).length >= 4, 20_000, 'four parts');
-    await app.discord!.idle();
+    await longAnswerUnderLimit(channel, true);
     expect(discord.visible(channel).join('').replace(/\s+/g, '')).toBe(ANSWER.replace(/\s+/g, ''));
     expect(discord.rest.filter((c) => c.result?.retry_after !== undefined)).toEqual([]);
     expect(await limited('waited')).toBeGreaterThan(0);
