@@ -161,6 +161,17 @@ describe('Slack OAuth ("Add to Slack")', () => {
     expect(new Set(callsInThread(threadTs).map((c) => c.token))).toEqual(new Set([BETA.token]));
   });
 
+  it('in Socket Mode too: installed over HTTP, an envelope from the workspace is answered with its token', async () => {
+    prefix = uniquePrefix('oauth-socket');
+    const { SLACK_SIGNING_SECRET: _secret, ...env } = oauthEnv();
+    app = await boot({ ...env, SLACK_APP_TOKEN: slack.appToken });
+    expect((await install(BETA)).status).toBe(200);
+    const m = mentionIn('beta', 'hello over the socket');
+    expect(await slack.sendEnvelope('events_api', m)).toEqual({});
+    await slack.log.waitFor((c) => c.method === 'chat.stopStream' && callsInThread(m.event.ts).includes(c), 10_000, 'socket reply');
+    expect(new Set(callsInThread(m.event.ts).map((c) => c.token))).toEqual(new Set([BETA.token]));
+  });
+
   it('refuses a forged state, a stale one, and one not started in this browser; nothing is stored', async () => {
     prefix = uniquePrefix('oauth-state');
     app = await boot(oauthEnv());
