@@ -27,6 +27,8 @@ export interface BurstResult {
   /** Threads told "I was restarted while posting my last answer…" (a kill -9 during a delivery). */
   interruptedNotices: number;
   lost: number;
+  /** Of the lost, those whose person was not told (no notice that the answer may be incomplete): what was really dropped. */
+  lostUntold: number;
   ackP99Ms: number;
   peakRssMB: number;
   turnsPerSec: number;
@@ -212,6 +214,8 @@ export async function benchBurst(opts: { events: number; redisUrl: string; turnC
   if (process.env.BENCH_LOG) writeFileSync(process.env.BENCH_LOG, app.output());
   await Promise.all([ds.stop(), slack.stop()]);
   const answered = [...ackedTs].filter((ts) => (done.get(ts) ?? 0) >= 1).length;
+  const told = new Set(slack.log.filter((c) => c.method === 'chat.postMessage' && String(c.text).includes('restarted while posting my last answer')).map((c) => String(c.args.thread_ts)));
+  const lostUntold = [...ackedTs].filter((ts) => !done.get(ts) && !told.has(ts)).length;
   const result: BurstResult = {
     events: opts.events,
     acked: latencies.length,
@@ -219,6 +223,7 @@ export async function benchBurst(opts: { events: number; redisUrl: string; turnC
     answeredTwice: [...done.values()].filter((n) => n > 1).length,
     interruptedNotices: slack.log.filter((c) => c.method === 'chat.postMessage' && String(c.text).includes('restarted while posting my last answer')).length,
     lost: ackedTs.size - answered,
+    lostUntold,
     ackP99Ms: round(percentile(latencies, 99), 1),
     peakRssMB: round(peak, 0),
     turnsPerSec: round(answered / ((end - started) / 1000), 0),
