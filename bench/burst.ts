@@ -214,14 +214,15 @@ export async function benchBurst(opts: { events: number; redisUrl: string; turnC
   if (process.env.BENCH_LOG) writeFileSync(process.env.BENCH_LOG, app.output());
   await Promise.all([ds.stop(), slack.stop()]);
   const answered = [...ackedTs].filter((ts) => (done.get(ts) ?? 0) >= 1).length;
-  const told = new Set(slack.log.filter((c) => c.method === 'chat.postMessage' && String(c.text).includes('restarted while posting my last answer')).map((c) => String(c.args.thread_ts)));
+  const notices = slack.log.filter((c) => c.method === 'chat.postMessage' && String(c.text).includes('restarted while posting my last answer'));
+  const told = new Set(notices.map((c) => String(c.args.thread_ts)));
   const lostUntold = [...ackedTs].filter((ts) => !done.get(ts) && !told.has(ts)).length;
   const result: BurstResult = {
     events: opts.events,
     acked: latencies.length,
     answered,
     answeredTwice: [...done.values()].filter((n) => n > 1).length,
-    interruptedNotices: slack.log.filter((c) => c.method === 'chat.postMessage' && String(c.text).includes('restarted while posting my last answer')).length,
+    interruptedNotices: notices.length,
     lost: ackedTs.size - answered,
     lostUntold,
     ackP99Ms: round(percentile(latencies, 99), 1),

@@ -16,6 +16,17 @@ export function fixture<T = any>(name: string): T {
   return JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures', 'recorded', name), 'utf8')) as T;
 }
 
+let recordedGuildMention: any;
+
+/**
+ * A Discord DM as the gateway sends it, built from the recorded guild mention (channel-discord.json):
+ * no guild and no member, channel_type 1 (with Partials.Channel, the pair that makes discord.js emit it).
+ */
+export function discordDm(id: string, channel: string, content: string, extra: Record<string, unknown> = {}) {
+  const { guild_id: _g, member: _m, ...rest } = (recordedGuildMention ??= fixture('channel-discord.json').mention.data);
+  return { ...rest, id, channel_id: channel, channel_type: 1, content, mentions: [], ...extra };
+}
+
 /** The environment that points Threadline at the given fakes. */
 export function fakeEnv(f: { ds: FakeDashScope; slack?: FakeSlack; discord?: FakeDiscord }): Record<string, string> {
   return {

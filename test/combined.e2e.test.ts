@@ -4,7 +4,7 @@ import { FakeDashScope } from './fakes/dashscope.js';
 import { FakeDiscord } from './fakes/discord.js';
 import { FakeImageHost, PNG } from './fakes/image-server.js';
 import { FakeSlack } from './fakes/slack.js';
-import { boot, fixture, postSlack, fakeEnv } from './app-harness.js';
+import { boot, fixture, postSlack, fakeEnv, discordDm } from './app-harness.js';
 
 let ds: FakeDashScope;
 let slack: FakeSlack;
@@ -28,8 +28,7 @@ describe('Slack and Discord in one process', () => {
   it('uploads images on both platforms (discord.js multipart still works with Bolt loaded)', async () => {
     ds.model = () => ({ text: `![a cat](${images.url}/cat.png)` });
     await postSlack(app.url, fixture('slack.json').mention);
-    const { guild_id: _g, member: _m, ...rest } = fixture('channel-discord.json').mention.data;
-    discord.dispatch('MESSAGE_CREATE', { ...rest, id: discord.nextId(), channel_id: '1460000000000000100', channel_type: 1, content: 'cat', mentions: [] });
+    discord.dispatch('MESSAGE_CREATE', discordDm(discord.nextId(), '1460000000000000100', 'cat'));
     await discord.rest.waitFor((c) => c.files.length > 0);
     await Promise.all([app.slack!.idle(), app.discord!.idle()]);
     const slackFile = slack.calls('files.completeUploadExternal')[0].args.files[0].id;

@@ -50,22 +50,23 @@ export class DiscordSink implements ReplySink {
     return ch && ch.isSendable() ? ch : undefined;
   }
 
-  /** A message waiting behind a backlog: one typing indicator (about 10 s), when the adapter's gate lets it through for this channel. */
-  async waiting(): Promise<void> {
-    if (this.opts.interaction || !this.opts.mayShowWaiting?.(this.target.channel)) return;
-    await this.guard('typing', async () => {
+  /** One typing indicator (Discord shows it about 10 s). */
+  private typeOnce(): Promise<void> {
+    return this.guard('typing', async () => {
       await (await this.channel())?.sendTyping();
     });
   }
 
+  /** A message waiting behind a backlog: one typing indicator, when the adapter's gate lets it through for this channel. */
+  async waiting(): Promise<void> {
+    if (this.opts.interaction || !this.opts.mayShowWaiting?.(this.target.channel)) return;
+    await this.typeOnce();
+  }
+
   async status(_s: TurnStatus): Promise<void> {
     if (this.typing || this.dead || this.opts.interaction) return; // a deferred interaction already shows "thinking"
-    const tick = () =>
-      this.guard('typing', async () => {
-        await (await this.channel())?.sendTyping();
-      });
-    await tick();
-    this.typing = setInterval(() => void tick(), this.opts.typingEveryMs ?? TYPING_EVERY_MS);
+    await this.typeOnce();
+    this.typing = setInterval(() => void this.typeOnce(), this.opts.typingEveryMs ?? TYPING_EVERY_MS);
     this.typing.unref();
   }
 

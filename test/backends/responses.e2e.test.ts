@@ -4,11 +4,10 @@ import { FakeDiscord } from '../fakes/discord.js';
 import { FakeImageHost, PNG } from '../fakes/image-server.js';
 import { FakeResponses } from '../fakes/responses.js';
 import { FakeSlack } from '../fakes/slack.js';
-import { SIGNING_SECRET, boot, fixture, postSlack } from '../app-harness.js';
+import { SIGNING_SECRET, boot, fixture, postSlack, discordDm } from '../app-harness.js';
 
 /** DASHSCOPE_API=responses: the same product on Slack and Discord, with no call to the Assistant API. */
 const slackJson = fixture('slack.json');
-const channelMention = fixture('channel-discord.json').mention.data;
 
 let rs: FakeResponses;
 let slack: FakeSlack;
@@ -25,9 +24,8 @@ function followUp(threadTs: string, text: string) {
   const ts = `17675${String(++n).padStart(5, '0')}.000100`;
   return { ...slackJson.followUp, event_id: `EvRF${n}`, event: { ...slackJson.followUp.event, ts, event_ts: ts, thread_ts: threadTs, text } };
 }
-function discordDm(text: string) {
-  const { guild_id: _g, member: _m, ...rest } = channelMention;
-  return { ...rest, id: discord.nextId(), channel_id: '1460000000000077001', channel_type: 1, content: text, mentions: [] };
+function dmToBot(text: string) {
+  return discordDm(discord.nextId(), '1460000000000077001', text);
 }
 /** What the person sees in a Slack thread (streams and posts). */
 const visible = (threadTs: string) => slack.visible(slackJson.mention.event.channel, threadTs).join('\n');
@@ -214,7 +212,7 @@ describe('meeting minutes on the Responses API', () => {
 
 describe('a Discord DM on the Responses API', () => {
   it('answers in the DM', async () => {
-    const msg = discordDm('hi from discord');
+    const msg = dmToBot('hi from discord');
     discord.dispatch('MESSAGE_CREATE', msg);
     await discord.rest.waitFor((c) => c.route === `/channels/${msg.channel_id}/messages` && c.method === 'POST');
     await app.discord!.idle();

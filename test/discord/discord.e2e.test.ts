@@ -4,7 +4,7 @@ import { openFenceAtEnd } from '../../src/engine/format/split.js';
 import { FakeDashScope } from '../fakes/dashscope.js';
 import { FakeDiscord } from '../fakes/discord.js';
 import { FakeImageHost, PNG } from '../fakes/image-server.js';
-import { boot, fixture, fakeEnv } from '../app-harness.js';
+import { boot, fixture, fakeEnv, discordDm } from '../app-harness.js';
 
 const channelMention = fixture('channel-discord.json').mention.data;
 const recorded = fixture('discord.json');
@@ -21,10 +21,9 @@ function mention(text: string, over: Record<string, unknown> = {}) {
   return { ...channelMention, id, content: `<@${discord.botId}> ${text}`, nonce: String(++n), ...over };
 }
 
-/** A DM built from the recorded mention: no guild, channel_type 1 (with Partials.Channel, the pair that makes discord.js emit it). */
+/** A DM (the recorded mention without its server: see discordDm). */
 function dm(text: string, channelId = '1460000000000000001') {
-  const { guild_id: _g, member: _m, ...rest } = channelMention;
-  return { ...rest, id: discord.nextId(), channel_id: channelId, channel_type: 1, content: text, mentions: [] };
+  return discordDm(discord.nextId(), channelId, text);
 }
 
 /** A follow-up inside a thread, shaped like the recorded gatewayThreadUserHey. */

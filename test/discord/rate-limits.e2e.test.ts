@@ -2,25 +2,19 @@ import { afterEach, beforeAll, afterAll, describe, expect, it } from 'vitest';
 import type { Threadline } from '../../src/app.js';
 import { FakeDashScope } from '../fakes/dashscope.js';
 import { FakeDiscord } from '../fakes/discord.js';
-import { boot, fakeEnv, fixture } from '../app-harness.js';
+import { boot, fakeEnv, discordDm } from '../app-harness.js';
 
 /**
  * Discord's per-route limits on the fake (a long answer is several messages in one channel):
  * discord.js waits each limit out per route; Threadline counts them in /metrics. The fake answers
  * past the limit with 429 and retry_after, and records any request inside the refused window.
  */
-const base = fixture('channel-discord.json').mention.data;
 const PARAGRAPH = 'Shards spread the gateway over machines, and each keeps its own lease in Redis. '.repeat(6).trim();
 const ANSWER = Array.from({ length: 16 }, (_, i) => `${i + 1}. ${PARAGRAPH}`).join('\n\n'); // about 7,700 characters: four messages
 
 let ds: FakeDashScope;
 let discord: FakeDiscord;
 let app: Threadline | undefined;
-
-function dm(channel: string, text: string) {
-  const { guild_id: _g, member: _m, ...rest } = base;
-  return { ...rest, id: discord.nextId(), channel_id: channel, channel_type: 1, content: text, mentions: [] };
-}
 
 async function limited(kind: string): Promise<number> {
   const text = await (await fetch(`${app!.url}/metrics`)).text();
@@ -46,7 +40,7 @@ async function longAnswerUnderLimit(channel: string, headers: boolean): Promise<
   discord = await new FakeDiscord().start();
   discord.messageLimit = { limit: 2, windowMs: 1_000, headers };
   app = await boot(fakeEnv({ ds, discord }));
-  discord.dispatch('MESSAGE_CREATE', dm(channel, 'tell me about shards'));
+  discord.dispatch('MESSAGE_CREATE', discordDm(discord.nextId(), channel, 'tell me about shards'));
   await discord.rest.waitFor((_c, all) => all.filter((c) => c.method === 'POST' && c.route === `/channels/${channel}/messages` && c.result?.id).length >= 4, 20_000, 'four parts');
   await app.discord!.idle();
 }

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Threadline } from '../../src/app.js';
 import { FakeDashScope } from '../fakes/dashscope.js';
 import { FakeDiscord } from '../fakes/discord.js';
-import { boot, fakeEnv, fixture } from '../app-harness.js';
+import { boot, fakeEnv, discordDm } from '../app-harness.js';
 import { startChild, type ChildThreadline } from '../child-process.js';
 import { REDIS_URL, eventually, tempDir, uniquePrefix } from '../helpers.js';
 
@@ -12,7 +12,6 @@ import { REDIS_URL, eventually, tempDir, uniquePrefix } from '../helpers.js';
  * to shard 0), refuses an IDENTIFY past max_concurrency per 5 s with op 9, and counts sessions
  * per shard. DMs are built from the recorded guild mention (channel-discord.json).
  */
-const channelMention = fixture('channel-discord.json').mention.data;
 // Instances starting together wait half of it before taking shards (room for one booting slower
 // under load); and five seconds is Discord's identify window, so the shard's first IDENTIFY never
 // holds back its takeover (it ends first): what is measured is the lease.
@@ -23,14 +22,9 @@ let discord: FakeDiscord;
 const children: ChildThreadline[] = [];
 const apps: Threadline[] = [];
 
-function dm(text: string, channelId: string) {
-  const { guild_id: _g, member: _m, ...rest } = channelMention;
-  return { ...rest, id: discord.nextId(), channel_id: channelId, channel_type: 1, content: text, mentions: [] };
-}
-
 /** Sends a DM and waits for its reply in that DM; returns how many replies the DM channel has. */
 async function dmAnswered(channelId: string, text: string): Promise<void> {
-  discord.dispatch('MESSAGE_CREATE', dm(text, channelId));
+  discord.dispatch('MESSAGE_CREATE', discordDm(discord.nextId(), channelId, text));
   await discord.rest.waitFor((c) => c.method === 'POST' && c.route === `/channels/${channelId}/messages`, 15_000, `reply in ${channelId}`);
 }
 

@@ -6,14 +6,13 @@ import { FakeFileHost } from '../fakes/file-host.js';
 import { PNG } from '../fakes/image-server.js';
 import { FakeResponses } from '../fakes/responses.js';
 import { FakeSlack } from '../fakes/slack.js';
-import { SIGNING_SECRET, boot, fakeEnv, fixture, postSlack } from '../app-harness.js';
+import { SIGNING_SECRET, boot, fakeEnv, fixture, postSlack, discordDm } from '../app-harness.js';
 
 /**
  * Issue 18: a Discord DM attachment (from the CDN, signed URL, no token) reaches the Assistant
  * API; on the Responses backend a CSV is read inline and a picture goes as input_image, and a PDF
  * is refused with a line (DashScope documents no input_file there).
  */
-const channelMention = fixture('channel-discord.json').mention.data;
 const recordedSlack = fixture('streaming-slack.json').aiMentionWithFile;
 const CSV = Buffer.from('item,qty\napples,3\npears,5\n');
 
@@ -39,17 +38,10 @@ describe('a Discord DM with an attachment, on the Assistant API', () => {
 
   it('reaches DashScope byte for byte, named by file id, fetched without any token', async () => {
     const url = cdn.put('/attachments/1460000000000000031/1461111111111111111/stock.csv', CSV, 'text/csv');
-    const { guild_id: _g, member: _m, ...rest } = channelMention;
-    const id = discord.nextId();
-    discord.dispatch('MESSAGE_CREATE', {
-      ...rest,
-      id,
-      channel_id: '1460000000000000031',
-      channel_type: 1,
-      content: 'how many fruits?',
-      mentions: [],
-      attachments: [attachment('1461111111111111111', url, 'stock.csv', CSV.length, 'text/csv; charset=utf-8')],
-    });
+    discord.dispatch(
+      'MESSAGE_CREATE',
+      discordDm(discord.nextId(), '1460000000000000031', 'how many fruits?', { attachments: [attachment('1461111111111111111', url, 'stock.csv', CSV.length, 'text/csv; charset=utf-8')] }),
+    );
     await discord.rest.waitFor((c) => c.method === 'POST' && c.route === '/channels/1460000000000000031/messages', 10_000);
     await app.discord!.idle();
     expect(cdn.requests).toHaveLength(1);
@@ -65,8 +57,7 @@ describe('a Discord DM with an attachment, on the Assistant API', () => {
   it("the code interpreter's chart arrives as a Discord attachment with its bytes", async () => {
     const chart = Buffer.concat([PNG, Buffer.from('discord-chart')]);
     ds.model = () => ({ codeInterpreter: { input: 'plot', output: 'ok', image: { name: 'chart.png', bytes: chart, contentType: 'image/png' } }, text: 'Chart attached.' });
-    const { guild_id: _g, member: _m, ...rest } = channelMention;
-    discord.dispatch('MESSAGE_CREATE', { ...rest, id: discord.nextId(), channel_id: '1460000000000000032', channel_type: 1, content: 'plot the stock', mentions: [] });
+    discord.dispatch('MESSAGE_CREATE', discordDm(discord.nextId(), '1460000000000000032', 'plot the stock'));
     // the streamed reply's last edit carries the attachment
     const posted = await discord.rest.waitFor((c) => c.route.startsWith('/channels/1460000000000000032/messages') && c.files.length > 0, 10_000);
     await app.discord!.idle();

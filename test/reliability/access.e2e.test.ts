@@ -3,7 +3,7 @@ import type { Threadline } from '../../src/app.js';
 import { FakeDashScope } from '../fakes/dashscope.js';
 import { FakeDiscord } from '../fakes/discord.js';
 import { FakeSlack } from '../fakes/slack.js';
-import { boot, fixture, postSlack, fakeEnv } from '../app-harness.js';
+import { boot, fixture, postSlack, fakeEnv, discordDm } from '../app-harness.js';
 
 /** Allowlists and the per-person rate limit. */
 let ds: FakeDashScope;
@@ -67,8 +67,8 @@ describe('allowlists', () => {
   });
 
   it('Discord DMs with an allowlist: only members of an allowed server are answered; a stranger is told once, and runs nothing', async () => {
-    const { guild_id: _g, member: _m, ...rest } = fixture('channel-discord.json').mention.data;
-    const dm = (user: string, channel: string) => ({ ...rest, id: discord.nextId(), channel_id: channel, channel_type: 1, content: 'hi there', mentions: [], author: { ...rest.author, id: user } });
+    const recorded = fixture('channel-discord.json').mention.data;
+    const dm = (user: string, channel: string) => discordDm(discord.nextId(), channel, 'hi there', { author: { ...recorded.author, id: user } });
     discord.members.add('1033044521375764530');
     const runs = ds.runCreates().length;
     const stranger = dm('1200000000000000001', '1460000000000099001');

@@ -4,7 +4,7 @@ import type { Threadline } from '../../src/app.js';
 import { FakeDashScope } from '../fakes/dashscope.js';
 import { FakeDiscord } from '../fakes/discord.js';
 import { FakeSlack } from '../fakes/slack.js';
-import { boot, fixture, postSlack, fakeEnv } from '../app-harness.js';
+import { boot, fixture, postSlack, fakeEnv, discordDm } from '../app-harness.js';
 
 /** Property-based: thousands of random and mutated inputs; the service never crashes and always answers 2xx or 4xx. */
 let ds: FakeDashScope;
@@ -117,9 +117,7 @@ describe('random Discord gateway payloads', () => {
       { numRuns: 1000 },
     );
     await app.discord!.idle();
-    const { guild_id: _g, member: _m, ...dm } = base;
-    const id = discord.nextId();
-    discord.dispatch('MESSAGE_CREATE', { ...dm, id, channel_id: '1461000000000000001', channel_type: 1, content: 'still there?', mentions: [] });
+    discord.dispatch('MESSAGE_CREATE', discordDm(discord.nextId(), '1461000000000000001', 'still there?'));
     await discord.rest.waitFor((c) => c.method === 'POST' && c.route === '/channels/1461000000000000001/messages', 10_000);
     expect(app.discord!.isConnected()).toBe(true);
     expect(unhandled).toEqual([]);

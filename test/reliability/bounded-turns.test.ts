@@ -5,7 +5,7 @@ import { ReadyRing } from '../../src/engine/ready-ring.js';
 import { LocalStore } from '../../src/store/index.js';
 import { FakeDashScope } from '../fakes/dashscope.js';
 import { inbound, makeEngine } from '../engine/harness.js';
-import { boot, fakeEnv, fixture, postSlack } from '../app-harness.js';
+import { boot, fakeEnv, fixture, postSlack, discordDm } from '../app-harness.js';
 import { metric } from '../child-process.js';
 import { FakeSlack } from '../fakes/slack.js';
 import { FakeDiscord } from '../fakes/discord.js';
@@ -183,9 +183,7 @@ describe('a message waiting behind the backlog', () => {
     const discord = await new FakeDiscord().start();
     const app = await boot({ ...fakeEnv({ ds: fake, discord }), TURN_CONCURRENCY: '1' });
     const release = held();
-    const base = fixture('channel-discord.json').mention.data;
-    const { guild_id: _g, member: _m, ...dm } = base;
-    const send = (channel: string, text: string) => discord.dispatch('MESSAGE_CREATE', { ...dm, id: discord.nextId(), channel_id: channel, channel_type: 1, content: text, mentions: [] });
+    const send = (channel: string, text: string) => discord.dispatch('MESSAGE_CREATE', discordDm(discord.nextId(), channel, text));
     try {
       send('1462000000000000001', 'first');
       await discord.rest.waitFor((c) => c.route === '/channels/1462000000000000001/typing', 10_000, 'first typing');

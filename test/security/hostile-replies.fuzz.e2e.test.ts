@@ -4,7 +4,7 @@ import type { Threadline } from '../../src/app.js';
 import { FakeDashScope } from '../fakes/dashscope.js';
 import { FakeDiscord } from '../fakes/discord.js';
 import { FakeSlack } from '../fakes/slack.js';
-import { boot, fakeEnv, fixture, postSlack } from '../app-harness.js';
+import { boot, fakeEnv, fixture, postSlack, discordDm } from '../app-harness.js';
 
 /**
  * Property-based (issue 19): whatever the model writes, the service stays up, every turn ends in
@@ -57,14 +57,13 @@ const PINGS = /<!(channel|here|everyone)|<@U|(?<!\u200b)@(everyone|here)\b/;
 describe('hostile replies', () => {
   it('Slack and Discord: one reply each, within the limits, no pings, the process up', async () => {
     const base = fixture('slack.json').mention;
-    const { guild_id: _g, member: _m, ...dmBase } = fixture('channel-discord.json').mention.data;
     await fc.assert(
       fc.asyncProperty(hostileReply, fc.integer({ min: 1, max: 40 }), async (reply, piece) => {
         ds.model = () => ({ text: reply.match(new RegExp(`[\\s\\S]{1,${piece}}`, 'g')) ?? [reply] });
         const ts = `17700${String(++n).padStart(5, '0')}.000100`;
         const mark = slack.log.calls.length;
         await postSlack(app.url, { ...base, event_id: `EvFz${n}`, event: { ...base.event, ts, event_ts: ts } });
-        const dm = { ...dmBase, id: discord.nextId(), channel_id: `14700000000${String(n).padStart(8, '0')}`, channel_type: 1, content: 'go', mentions: [] };
+        const dm = discordDm(discord.nextId(), `14700000000${String(n).padStart(8, '0')}`, 'go');
         const discordMark = discord.rest.calls.length;
         discord.dispatch('MESSAGE_CREATE', dm);
         await discord.rest.waitFor((c) => c.method === 'POST' && c.route === `/channels/${dm.channel_id}/messages`);

@@ -3,7 +3,7 @@ import type { Threadline } from '../../src/app.js';
 import { FakeDashScope } from '../fakes/dashscope.js';
 import { FakeDiscord } from '../fakes/discord.js';
 import { FakeSlack } from '../fakes/slack.js';
-import { boot, fakeEnv, fixture, postSlack } from '../app-harness.js';
+import { boot, fakeEnv, fixture, postSlack, discordDm } from '../app-harness.js';
 
 /** Issue 19, finding 2: model output (or a person's text the bot repeats) must never ping a channel. */
 const HOSTILE = 'Ping <!channel> and <!here|here>, [click](!everyone), @everyone, @here, <@U00FAKEUSER2> and <#C00FAKECHAN2>.';
@@ -54,8 +54,7 @@ describe('mass mentions', () => {
 
   it('Discord: every message is sent with allowed_mentions parse [] (no @everyone, no role, no user ping)', async () => {
     ds.model = () => ({ text: `@everyone @here <@1033044521375764530> <@&123456789012345678> ${HOSTILE}` });
-    const { guild_id: _g, member: _m, ...rest } = fixture('channel-discord.json').mention.data;
-    const msg = { ...rest, id: discord.nextId(), channel_id: '1460000000000088001', channel_type: 1, content: 'say it', mentions: [] };
+    const msg = discordDm(discord.nextId(), '1460000000000088001', 'say it');
     discord.dispatch('MESSAGE_CREATE', msg);
     await discord.rest.waitFor((c) => c.route === `/channels/${msg.channel_id}/messages` && c.method === 'POST');
     await app.discord!.idle();

@@ -3,13 +3,12 @@ import type { Threadline } from '../../src/app.js';
 import { FakeDashScope } from '../fakes/dashscope.js';
 import { FakeDiscord } from '../fakes/discord.js';
 import { FakeSlack } from '../fakes/slack.js';
-import { boot, fixture, postSlack, fakeEnv } from '../app-harness.js';
+import { boot, fixture, postSlack, fakeEnv, discordDm } from '../app-harness.js';
 
 /**
  * Issue 19, finding 1: model output that used to send the splitter into an endless loop (the
  * process died of OOM, Slack and Discord with it) or flood a channel with hundreds of messages.
  */
-const channelMention = fixture('channel-discord.json').mention.data;
 const dmSlack = fixture('dm-slack.json');
 
 let ds: FakeDashScope;
@@ -18,9 +17,9 @@ let discord: FakeDiscord;
 let app: Threadline;
 let n = 0;
 
-function discordDm(text: string) {
-  const { guild_id: _g, member: _m, ...rest } = channelMention;
-  return { ...rest, id: discord.nextId(), channel_id: `14600000000000${String(++n).padStart(5, '0')}`, channel_type: 1, content: text, mentions: [] };
+/** A DM in a channel of its own each time. */
+function dmToBot(text: string) {
+  return discordDm(discord.nextId(), `14600000000000${String(++n).padStart(5, '0')}`, text);
 }
 
 function slackDm(text: string) {
@@ -47,7 +46,7 @@ const longFenceOpen = '```' + 'p'.repeat(4000) + '\nprint(1)\n```';
 describe('a reply that used to crash the splitter', () => {
   it('Discord DM: a 2,100-character fence line arrives in a few messages, whole, and the service stays up', async () => {
     ds.model = () => ({ text: ['Here:\n', fenceLine, '\nbye'] });
-    const msg = discordDm('hi');
+    const msg = dmToBot('hi');
     discord.dispatch('MESSAGE_CREATE', msg);
     await discord.rest.waitFor((c) => c.route === `/channels/${msg.channel_id}/messages` && c.method === 'POST');
     await app.discord!.idle();
@@ -61,7 +60,7 @@ describe('a reply that used to crash the splitter', () => {
 
   it('Discord DM: an opening fence line longer than the budget is text', async () => {
     ds.model = () => ({ text: longFenceOpen });
-    const msg = discordDm('again');
+    const msg = dmToBot('again');
     discord.dispatch('MESSAGE_CREATE', msg);
     await discord.rest.waitFor((c) => c.route === `/channels/${msg.channel_id}/messages` && c.method === 'POST');
     await app.discord!.idle();
@@ -87,7 +86,7 @@ describe('a reply that used to crash the splitter', () => {
   it('Discord: a reply of 120,000 characters is at most ten messages, with the whole answer attached', async () => {
     const huge = Array.from({ length: 60 }, (_, i) => `${i} ${'word '.repeat(399)}end`).join('\n\n');
     ds.model = () => ({ text: huge });
-    const msg = discordDm('write a lot');
+    const msg = dmToBot('write a lot');
     discord.dispatch('MESSAGE_CREATE', msg);
     await discord.rest.waitFor((c) => c.route === `/channels/${msg.channel_id}/messages` && c.method === 'POST');
     await app.discord!.idle();
