@@ -48,8 +48,8 @@ export class TurnQueue {
   /** Conversations looked at for another instance: take their lock only if it is free now. */
   private readonly tryOnly = new Set<string>();
   private readonly workers = new Map<string, Promise<void>>();
-  /** Conversations with something queued since their worker last looked (so it must look again). */
-  private readonly wakeups = new Set<string>();
+  /** Conversations with something queued since their worker last looked (so it must look again), with who queued it last. */
+  private readonly wakeups = new Map<string, string>();
   private readonly ready = new ReadyRing();
   /** Conversations this instance queued a message for since their last look. */
   private readonly pushed = new Set<string>();
@@ -79,7 +79,7 @@ export class TurnQueue {
     }
     if (!backlogged) this.deps.metrics?.queueDepth.inc();
     this.pushed.add(m.key);
-    this.wake(m.key);
+    this.wake(m.key, m.author.id);
     // no free slot: the person sees their message taken and in line, not silence until one frees
     if (this.ready.has(m.key)) void sink.waiting?.().catch((err: unknown) => this.deps.log.debug({ err, conversation: m.key }, 'could not show a waiting message as taken'));
   }
@@ -100,11 +100,12 @@ export class TurnQueue {
     return this.deps.store.listLength(this.name(key));
   }
 
-  private wake(key: string): void {
-    this.wakeups.add(key);
+  /** `person`: who is waiting (the ring is fair across people within a channel); '' when unknown (a resume). */
+  private wake(key: string, person = ''): void {
+    this.wakeups.set(key, person || this.wakeups.get(key) || '');
     // a worker that is running looks again when it is done (and goes to the back of the ring)
     if (this.workers.has(key)) return;
-    this.ready.add(key);
+    this.ready.add(key, person);
     this.pump();
   }
 
@@ -115,11 +116,11 @@ export class TurnQueue {
       if (!next) break;
       if (this.workers.has(next.key)) continue;
       this.deps.metrics?.turnWait.observe((Date.now() - next.since) / 1000);
-      const key = next.key;
+      const { key, person } = next;
       const worker: Promise<void> = this.once(key).finally(() => {
         if (this.workers.get(key) === worker) this.workers.delete(key);
-        // more came meanwhile: back of the ring (a resumed conversation settles first); stopping, it stays in the store for the next start
-        if (!this.paused && (this.wakeups.has(key) || this.resumes.has(key))) this.ready.add(key);
+        // more came meanwhile: back of the ring, under whoever asked last (a resumed conversation settles first); stopping, it stays in the store for the next start
+        if (!this.paused && (this.wakeups.has(key) || this.resumes.has(key))) this.ready.add(key, this.wakeups.get(key) || person);
         this.pump();
       });
       this.workers.set(key, worker);
@@ -189,7 +190,7 @@ export class TurnQueue {
         await drop().catch((e: unknown) => log.error({ err: e, conversation: key }, 'could not take the answered messages off the queue: a restart may answer them again'));
       }
       // look again on a later pass (the worker's finally puts it back in the ring): what came while it ran, or nothing and the in-flight mark goes
-      this.wakeups.add(key);
+      if (!this.wakeups.has(key)) this.wakeups.set(key, '');
     } catch (err) {
       log.error({ err, conversation: key }, 'turn crashed');
     } finally {

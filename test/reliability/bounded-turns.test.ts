@@ -19,9 +19,9 @@ afterAll(() => fake.stop());
 describe('the ready ring', () => {
   it('takes channels in turn, each channel oldest first, and keeps a waiting conversation in its place', () => {
     const ring = new ReadyRing();
-    for (let i = 1; i <= 3; i++) ring.add(`slack:T:FLOOD:${i}`, i);
-    ring.add('slack:T:CALM:1', 10);
-    ring.add('slack:T:FLOOD:1', 99); // already waiting: keeps its place and time
+    for (let i = 1; i <= 3; i++) ring.add(`slack:T:FLOOD:${i}`, 'U1', i);
+    ring.add('slack:T:CALM:1', 'U1', 10);
+    ring.add('slack:T:FLOOD:1', 'U2', 99); // already waiting: keeps its place, person and time
     expect(ring.size).toBe(4);
     expect(ring.oldest()).toBe(1);
     const order = [];
@@ -29,6 +29,17 @@ describe('the ready ring', () => {
     expect(order).toEqual(['slack:T:FLOOD:1', 'slack:T:CALM:1', 'slack:T:FLOOD:2', 'slack:T:FLOOD:3']);
     expect(ring.size).toBe(0);
     expect(ring.oldest()).toBeUndefined();
+  });
+
+  it('within a channel takes people in turn, so one person flooding a channel holds back someone else there by one turn', () => {
+    const ring = new ReadyRing();
+    for (let i = 1; i <= 4; i++) ring.add(`slack:T:C1:${i}`, 'FLOODER', i);
+    ring.add('slack:T:C1:calm', 'CALM', 10);
+    ring.add('slack:T:C1:resumed', '', 11); // resumed after a restart: its person is not known
+    ring.add('slack:T:C2:1', 'FLOODER', 12);
+    const order = [];
+    for (let next = ring.take(); next; next = ring.take()) order.push(`${next.key}/${next.person}`);
+    expect(order).toEqual(['slack:T:C1:1/FLOODER', 'slack:T:C2:1/FLOODER', 'slack:T:C1:calm/CALM', 'slack:T:C1:resumed/', 'slack:T:C1:2/FLOODER', 'slack:T:C1:3/FLOODER', 'slack:T:C1:4/FLOODER']);
   });
 });
 
@@ -103,6 +114,26 @@ describe('bounded turns', () => {
     await engine.idle();
     // round robin across channels: CALM waits for at most one more FLOOD turn, not for the nineteen left (FIFO would make it last)
     expect(started.slice(0, 3)).toEqual(['FLOOD:1.0', 'FLOOD:2.0', 'CALM:1.0']);
+    expect(started).toHaveLength(21);
+  });
+
+  it('one person flooding a channel does not hold back another person in that channel: their message is next', async () => {
+    const { engine, platform } = await makeEngine(fake, new LocalStore(), { options: { turnConcurrency: 1 } });
+    let release!: () => void;
+    const first = new Promise<void>((r) => (release = r));
+    fake.model = ({ newUserMessages }) => (newUserMessages.join().includes('flood 1') ? { text: 'first', until: first } : { text: 'ok' });
+    const started: string[] = [];
+    engine.on('run-started', ({ key }) => started.push(key.split(':')[3]));
+    // twenty mentions by one person in BUSY, each its own thread, then one by someone else in the same channel
+    const mention = (thread: string, author: string, text: string) =>
+      inbound(platform, { key: `slack:T1:BUSY:${thread}`, target: { platform: 'slack', channel: 'BUSY', threadTs: thread }, channelKey: 'slack:T1:BUSY', author: { id: author, name: author }, text });
+    for (let i = 1; i <= 20; i++) await engine.receive(mention(`${i}.0`, 'UFLOOD', `flood ${i}`));
+    await engine.receive(mention('99.0', 'UOTHER', 'my question'));
+    expect(engine.backlog().waiting).toBe(20);
+    release();
+    await engine.idle();
+    // FIFO would make the other person last; per person, they wait for at most one more of the flood
+    expect(started.slice(0, 3)).toEqual(['1.0', '2.0', '99.0']);
     expect(started).toHaveLength(21);
   });
 });
