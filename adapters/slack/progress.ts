@@ -10,7 +10,10 @@ type Call = (method: string, args: Record<string, unknown>, quiet?: Set<string>)
  * (sent again while a long tool call outlives it), else a 👀 reaction on their message.
  */
 export class SlackProgress {
+  /** The session is `processing` (set by us, not yet moved on). */
   private session = false;
+  /** A session was opened for this turn (it can be renamed once the answer's heading is known). */
+  private opened = false;
   private statusSet = false;
   private reacted = false;
   private refresh?: NodeJS.Timeout;
@@ -39,7 +42,7 @@ export class SlackProgress {
         NO_SESSIONS,
       );
       if (res.ok) {
-        this.session = true;
+        this.session = this.opened = true;
         return;
       }
       if (res.error && NO_SESSIONS.has(res.error)) this.caps.noSessions.add(this.target.team);
@@ -73,13 +76,26 @@ export class SlackProgress {
    * "question") is replaced by the heading the answer opens with.
    */
   async rename(text: string): Promise<void> {
-    if (!this.session || !this.target.threadTs || (this.target.title?.length ?? 0) >= 16) return;
+    if (!this.opened || !this.target.threadTs || (this.target.title?.length ?? 0) >= 16) return;
     const heading = /^#{1,3}[ \t]+(.{3,200}?)[ \t#]*$/m.exec(text.split('\n', 1)[0] ?? '')?.[1];
     if (!heading) return;
     await this.call('agents.sessions.rename', { channel_id: this.target.channel, thread_ts: this.target.threadTs, title: heading.replace(/[*_`]/g, '') });
   }
 
-  /** The turn is over: the session goes back to `active`, the status and the 👀 go. */
+  /**
+   * A chat.stopStream in this thread succeeded: Slack moves the session out of `processing` itself
+   * (the `agent_session_stopped` reference: "transition the session away from processing using
+   * either agents.sessions.setStatus or chat.stopStream"), so `clear` need not. Which status it
+   * moves to is not documented; the fake takes `active`. With `more`, the reply goes on in a new
+   * message: the session is shown working again (one call per 12,000-character message).
+   */
+  async streamStopped(more = false): Promise<void> {
+    if (!this.session) return;
+    this.session = false;
+    if (more) await this.show({ kind: 'thinking' });
+  }
+
+  /** The turn is over: the session goes back to `active` (unless a stopped stream did that), the status and the 👀 go. */
   async clear(): Promise<void> {
     const { channel, threadTs, messageTs } = this.target;
     clearInterval(this.refresh);

@@ -193,7 +193,7 @@ export class SlackSink implements ReplySink {
       const fence = fenceAcross(text, base);
       if (fence) await this.call('chat.appendStream', { channel: this.target.channel, ts: s.ts, markdown_text: fence.close });
       base += fence?.skip ?? 0;
-      await this.call('chat.stopStream', { channel: this.target.channel, ts: s.ts });
+      if (await this.call('chat.stopStream', { channel: this.target.channel, ts: s.ts })) await this.progress.streamStopped(true);
       const next = messageEnd(text, base);
       const res = await this.rawCall('chat.startStream', { ...this.thread, markdown_text: (fence?.reopen ?? '') + text.slice(base, next.end) || ' ', ...this.recipient() });
       if (!res.ok || typeof res.ts !== 'string') {
@@ -280,11 +280,11 @@ export class SlackSink implements ReplySink {
           await this.appendStream(text, true);
         }
         // the final reply ends with Slack's feedback buttons (context_actions → feedback_buttons)
-        if (this.mode === 'stream') await this.call('chat.stopStream', { channel: this.target.channel, ts: this.stream.ts, blocks: [feedbackBlock(reply.turnId)] });
+        if (this.mode === 'stream') await this.stopStream(this.stream.ts, [feedbackBlock(reply.turnId)]);
         else await this.showByUpdates(text, true); // the stream is gone (Stop): the rest in a message of its own
       } else {
         // the final text differs from what streamed (an image URL became a caption): rewrite it
-        await this.call('chat.stopStream', { channel: this.target.channel, ts: this.stream.ts });
+        await this.stopStream(this.stream.ts);
         this.posted = this.streamTs.map((ts) => ({ ts, text: '' }));
         await this.showByUpdates(text, true);
       }
@@ -341,7 +341,7 @@ export class SlackSink implements ReplySink {
   async fail(text: string): Promise<void> {
     if (this.target.viaResponseUrl) return this.answerer.send(`:warning: ${text}`);
     await this.settle();
-    if (this.mode === 'stream' && this.stream && !this.caps.stoppedStreams.has(this.stream.ts)) await this.call('chat.stopStream', { channel: this.target.channel, ts: this.stream.ts });
+    if (this.mode === 'stream' && this.stream && !this.caps.stoppedStreams.has(this.stream.ts)) await this.stopStream(this.stream.ts);
     await this.post(`:warning: ${text}`);
     this.opts.onReply?.('error');
     await this.progress.clear();
@@ -375,6 +375,11 @@ export class SlackSink implements ReplySink {
     } catch (err) {
       this.log.warn({ err: slackError(err), channel: this.target.channel }, 'slack file upload failed');
     }
+  }
+
+  /** Ends the reply's stream; Slack then takes the session out of `processing` (no setStatus needed after). */
+  private async stopStream(ts: string, blocks?: unknown[]): Promise<void> {
+    if (await this.call('chat.stopStream', { channel: this.target.channel, ts, ...(blocks ? { blocks } : {}) })) await this.progress.streamStopped();
   }
 
   private async call(method: string, args: Record<string, unknown>): Promise<boolean> {

@@ -369,7 +369,14 @@ export class FakeSlack {
         // (the real error code is not documented; this one is Slack's name for the state)
         if (this.streams.get(args.ts) !== 'streaming') return { status: 200, body: { ok: false, error: 'message_not_in_streaming_state' } };
         if (method === 'chat.appendStream' && !validStreamContent(args)) return { status: 200, body: { ok: false, error: 'invalid_arguments' } };
-        if (method === 'chat.stopStream') this.streams.set(args.ts, 'stopped');
+        if (method === 'chat.stopStream') {
+          this.streams.set(args.ts, 'stopped');
+          // "transition the session away from processing using either agents.sessions.setStatus or
+          // chat.stopStream" (agent_session_stopped's reference): which status it lands in is not
+          // documented; this fake says `active`
+          const session = this.sessions.get(`${args.channel}:${this.streamThreads.get(args.ts)}`);
+          if (session?.statuses.at(-1) === 'processing') session.statuses.push('active');
+        }
         return ok({ channel: args.channel, ts: args.ts });
       }
       case 'agents.sessions.setStatus':

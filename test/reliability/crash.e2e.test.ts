@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { FakeDashScope } from '../fakes/dashscope.js';
 import { FakeSlack } from '../fakes/slack.js';
 import { fixture, postSlack, fakeEnv } from '../app-harness.js';
@@ -81,16 +81,19 @@ describe('kill -9', () => {
     }
   }, 60_000);
 
-  it('just after the answer was all out (stream stopped, status not yet cleared): the restart posts nothing more (issue 21)', async () => {
+  it('just after the answer was all out (stream stopped, 👀 not yet removed): the restart posts nothing more (issue 21)', async () => {
     app = await startChild(env);
     ds.model = () => ({ text: 'the whole answer, delivered' });
     const base = fixture('slack.json').mention;
     const ts = '1799300000.000100';
     let release!: () => void;
-    // the session status set back to active comes after the answer: hold it, and die there
-    slack.hold = { method: 'agents.sessions.setStatus', when: (a) => a.thread_ts === ts && a.status === 'active', until: new Promise<void>((r) => (release = r)) };
+    // a workspace without agent sessions shows 👀 while the turn works and takes it off after the
+    // answer (with a session, the stream's stop ends it and nothing follows the answer): hold that, and die there
+    slack.agentSessions = false;
+    onTestFinished(() => void (slack.agentSessions = true));
+    slack.hold = { method: 'reactions.remove', when: (a) => a.timestamp === ts, until: new Promise<void>((r) => (release = r)) };
     await postSlack(app.url, { ...base, event_id: 'EvDelivered1', event: { ...base.event, ts, event_ts: ts } });
-    await slack.log.waitFor((c) => c.method === 'agents.sessions.setStatus.held' && c.args.thread_ts === ts, 15_000, 'the status call after the answer');
+    await slack.log.waitFor((c) => c.method === 'reactions.remove.held' && c.args.timestamp === ts, 15_000, 'the 👀 removal after the answer');
     await app.kill();
     slack.hold = undefined;
     release();

@@ -106,6 +106,13 @@ describe('an app on agent_view', () => {
     expect(slack.calls('chat.startStream').at(-1)!.args.thread_ts).toBe(first.event.ts);
     expect(ds.runCreates().at(-1)!.body.additional_instructions).toMatch(/<#C00FAKECHAN7>/);
     expect(slack.sessions.get(`D0AGENT01:${first.event.ts}`)).toEqual({ statuses: ['processing', 'active'], title: 'what is going on in there?' });
+    // the stream's stop took the session out of processing: three Web API calls for the reply, no setStatus after it
+    expect(
+      slack
+        .calls('agents.sessions.setStatus')
+        .filter((c) => c.args.thread_ts === first.event.ts)
+        .map((c) => c.args.status),
+    ).toEqual(['processing']);
     expect(slack.calls('reactions.add').filter((c) => c.args.channel === 'D0AGENT01')).toHaveLength(0); // the session shows progress
 
     // the next top-level message is a new thread, a new conversation; a folded app_context wins over the remembered one
@@ -125,6 +132,19 @@ describe('an app on agent_view', () => {
     await app.slack!.idle();
     expect(ds.threads.size).toBe(threads + 1);
     expect(slack.visible('D0AGENT01', second.event.ts)).toHaveLength(2);
+  });
+
+  it('a reply longer than one message: each stopped stream ends processing, so the session is set working again for the next one and ends active', async () => {
+    const long = Array.from({ length: 450 }, (_, i) => `Sentence number ${i} of a long answer.`).join(' ');
+    ds.model = () => ({ text: long.match(/[\s\S]{1,1200}/g)!, delayMs: 2 });
+    const ev = mention('tell me everything');
+    await postSlack(app.url, ev);
+    await app.slack!.idle();
+    const streams = slack.calls('chat.startStream').filter((c) => c.args.thread_ts === ev.event.ts);
+    expect(streams).toHaveLength(2);
+    expect(slack.visible(ev.event.channel, ev.event.ts).join(' ').replace(/\s+/g, ' ')).toBe(long);
+    // processing → (first stream stopped) active → processing again → (last stream stopped) active
+    expect(slack.sessions.get(`${ev.event.channel}:${ev.event.ts}`)!.statuses).toEqual(['processing', 'active', 'processing', 'active']);
   });
 
   it('Stop during a streamed reply: the run is stopped, nothing more is appended, the thread says it stopped and the session leaves processing', async () => {
