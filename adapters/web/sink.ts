@@ -24,6 +24,11 @@ export class WebSink implements ReplySink {
     this.hub.publish(this.key, { type: 'status', reply: this.reply, status: s.kind === 'tool' ? `Using ${s.name}…` : 'Thinking…' });
   }
 
+  /** The message waits for a free turn slot: its reply shows that it is in line, until its turn's own status replaces it. */
+  async waiting(): Promise<void> {
+    this.hub.publish(this.key, { type: 'status', reply: this.reply, status: 'Many questions at once: yours is in line…' });
+  }
+
   async text(soFar: string): Promise<void> {
     this.pending = soFar;
     this.timer ??= setTimeout(() => this.flush(), this.streamEveryMs);

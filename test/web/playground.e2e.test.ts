@@ -129,6 +129,33 @@ describe('the playground in a browser', () => {
     await screenshot(page, 'playground-tools');
   });
 
+  it('a message that waits for a free turn says it is in line, then is answered in its place', async () => {
+    // one turn at a time: the second person's message waits while the first is answered
+    const busy = await boot({ ...fakeEnv({ ds }), REDIS_PREFIX: uniquePrefix('web-busy'), TURN_CONCURRENCY: '1' });
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    ds.model = ({ newUserMessages }) => (newUserMessages.join().includes('first') ? { text: 'first answer', until: held } : { text: 'second answer' });
+    try {
+      const first = await person(undefined, busy);
+      const second = await person(undefined, busy);
+      await say(first, 'first question');
+      await expect.poll(() => busy.engine.busy).toBe(1);
+      await say(second, 'second question');
+      const reply = second.locator('.reply');
+      await expect.poll(() => reply.locator('.status').textContent()).toBe('Many questions at once: yours is in line…');
+      expect(busy.engine.backlog().waiting).toBe(1);
+      expect(await reply.locator('.body').textContent()).toBe('');
+      await screenshot(second, 'playground-waiting');
+      release();
+      await expect.poll(() => reply.locator('.body').textContent()).toMatch(/^second answer\s*$/);
+      expect(await reply.locator('.status').textContent()).toBe('');
+      expect(await second.locator('.reply').count()).toBe(1);
+    } finally {
+      release();
+      await busy.stop(1_000);
+    }
+  });
+
   it('model output with <script> is shown as text and never runs', async () => {
     ds.model = () => ({ text: 'Try <script>window.pwned = 1</script> and <img src=x onerror="window.pwned=2"> **bold**' });
     const page = await person();
