@@ -214,6 +214,7 @@ export async function startThreadline(config: Config, opts: StartOptions): Promi
       intake,
       accepting: () => accepting && backend.ready,
       assistantNames: Object.keys(config.assistants?.assistants ?? { default: 1 }),
+      throttled: (by: string) => engine.pace.throttled(Date.now(), by),
       server: { port },
       testing: opts.testing ?? {},
     };

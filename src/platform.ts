@@ -41,6 +41,12 @@ export interface PlatformContext {
   accepting(): boolean;
   /** The named assistants (ASSISTANTS_FILE), for platforms that offer them as choices. */
   assistantNames: string[];
+  /**
+   * The platform refused a request for the bot's overall rate (Discord's global limit): fewer turns
+   * run at once, on the same additive-increase, multiplicative-decrease pace as DashScope's 429s.
+   * A limit on one channel or one method is the adapter's to wait out, not a reason to slow every turn.
+   */
+  throttled: (by: string) => void;
   /** Where Threadline's server listens. */
   server: { port: number };
   /** Test knobs (see StartOptions.testing). */

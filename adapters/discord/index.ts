@@ -45,6 +45,8 @@ export interface DiscordDeps {
   fileTimeoutMs?: number;
   /** The named assistants (ASSISTANTS_FILE), offered as choices of /assistant. */
   assistantNames?: string[];
+  /** Discord refused a request for the bot's global rate (every route waits): fewer turns at once. */
+  onGlobalLimit?: () => void;
 }
 
 /** /assistant's options as the words the engine reads (`assistant use support`). */
@@ -158,6 +160,12 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
     client.rest.on(RESTEvents.Response, (request, response) => {
       if (response.status !== 429) return;
       deps.metrics?.discordRateLimited.inc({ route: request.route, kind: '429' });
+      // the header discord.js itself reads to tell the bot's global limit from a route's
+      if (response.headers.has('x-ratelimit-global')) {
+        log.warn({ route: request.route, method: request.method }, 'discord rate limited the bot globally: fewer turns at once until calls go through again');
+        deps.onGlobalLimit?.();
+        return;
+      }
       log.info({ route: request.route, method: request.method }, 'discord rate limited this route; discord.js waits and sends again');
     });
     client.rest.on(RESTEvents.RateLimited, (info) => deps.metrics?.discordRateLimited.inc({ route: info.route, kind: 'waited' }));

@@ -6,7 +6,7 @@ export const discordPlatform: PlatformModule = {
   name: 'discord',
   role: () => 'gateway',
   enabled: (config) => !!config.discord,
-  start: ({ config, engine, store, log, metrics, assistantNames, testing }) => {
+  start: ({ config, engine, store, log, metrics, assistantNames, throttled, testing }) => {
     const t = testing as { discordRestRetries?: number; editIntervalMs?: number; discordTypingEveryMs?: number };
     return startDiscord({
       config: config.discord!,
@@ -19,6 +19,7 @@ export const discordPlatform: PlatformModule = {
       typingEveryMs: t.discordTypingEveryMs,
       fileTimeoutMs: config.files.timeoutMs,
       assistantNames,
+      onGlobalLimit: () => throttled('discord'),
     });
   },
 };

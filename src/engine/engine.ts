@@ -50,10 +50,10 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
     super();
     this.opts = { ...ENGINE_DEFAULTS, ...deps.options };
     this.pace = new Pace(this.opts.turnConcurrency, {
-      onChange: (limit, why) =>
+      onChange: (limit, why, by) =>
         deps.log[why === 'throttled' ? 'warn' : 'info'](
-          { limit, max: this.opts.turnConcurrency },
-          why === 'throttled' ? 'DashScope is throttling: fewer turns at once' : 'turns at once going back up',
+          { limit, max: this.opts.turnConcurrency, ...(by ? { by } : {}) },
+          why === 'throttled' ? `${by === 'dashscope' ? 'DashScope' : by} is throttling: fewer turns at once` : 'turns at once going back up',
         ),
     });
     this.files = new SharedFiles({ platforms: deps.platforms, backend: deps.backend, log: deps.log, options: this.opts.files });

@@ -3,6 +3,7 @@ import type { Threadline } from '../../src/app.js';
 import { FakeDashScope } from '../fakes/dashscope.js';
 import { FakeDiscord } from '../fakes/discord.js';
 import { boot, fakeEnv, discordDm } from '../app-harness.js';
+import { metric } from '../child-process.js';
 
 /**
  * Discord's per-route limits on the fake (a long answer is several messages in one channel):
@@ -65,4 +66,29 @@ describe('Discord rate limits', () => {
     expect(discord.rest.filter((c) => c.result?.retry_after !== undefined)).toEqual([]);
     expect(await limited('waited')).toBeGreaterThan(0);
   }, 30_000);
+
+  it("Discord's global limit (every route refused) lowers the turns run at once; the answer still arrives once, and successes bring the limit back", async () => {
+    discord = await new FakeDiscord().start();
+    app = await boot({ ...fakeEnv({ ds, discord }), TURN_CONCURRENCY: '8' });
+    const concurrency = async () => metric(await (await fetch(`${app!.url}/metrics`)).text(), 'threadline_turn_concurrency');
+    expect(await concurrency()).toBe(8);
+    ds.model = () => ({ text: 'short answer' });
+    // one request every 500 ms for the whole bot: the turn's typing and its message cannot both pass
+    discord.globalLimit = { limit: 1, windowMs: 500 };
+    const ask = async (channel: string) => {
+      discord.dispatch('MESSAGE_CREATE', discordDm(discord.nextId(), channel, 'a question'));
+      await discord.rest.waitFor((c) => c.method === 'POST' && c.route === `/channels/${channel}/messages` && !!c.result?.id, 15_000, `answer in ${channel}`);
+      await app!.discord!.idle();
+      return discord.visible(channel);
+    };
+    expect(await ask('1463000000000000003')).toEqual(['short answer']);
+    expect(discord.globalRefusals).toBeGreaterThan(0);
+    // halved once per refused second (4, or 2 when the retry after the wait is refused too)
+    expect(await concurrency()).toBeLessThanOrEqual(4);
+    // the limit lifts; each answered turn is a few successful DashScope calls, and the limit climbs back
+    discord.globalLimit = undefined;
+    let n = 0;
+    while ((await concurrency()) < 8 && n < 40) expect(await ask(`14630000000000001${String(++n).padStart(2, '0')}`)).toEqual(['short answer']);
+    expect(await concurrency()).toBe(8);
+  }, 60_000);
 });

@@ -67,6 +67,15 @@ export class FakeDiscord {
    * refused); without them it only learns from the 429.
    */
   messageLimit?: { limit: number; windowMs: number; headers: boolean };
+  /**
+   * Discord's global limit on the bot's requests (off unless a test sets it; Discord's is 50 a
+   * second): past `limit` in `windowMs`, any request gets 429 with `global: true` in the body and
+   * X-RateLimit-Global / X-RateLimit-Scope: global in the headers, as Discord's rate-limit page shows.
+   */
+  globalLimit?: { limit: number; windowMs: number };
+  /** How many requests the global limit refused. */
+  globalRefusals = 0;
+  private globalSent: number[] = [];
   /** Requests that arrived inside a window the fake had answered 429 for. */
   readonly penaltyViolations: DiscordCall[] = [];
   private readonly sentAt = new Map<string, number[]>();
@@ -307,6 +316,24 @@ export class FakeDiscord {
     return Object.keys(errors).length ? { code: 50035, errors, message: 'Invalid Form Body' } : undefined;
   }
 
+  /** The bot's global limit: undefined to go on, or the 429 to answer (interaction webhooks are not under it). */
+  private limitGlobally(): { body: unknown; headers: Record<string, string> } | undefined {
+    const g = this.globalLimit;
+    if (!g) return undefined;
+    const now = Date.now();
+    this.globalSent = this.globalSent.filter((t) => t > now - g.windowMs);
+    if (this.globalSent.length < g.limit) {
+      this.globalSent.push(now);
+      return undefined;
+    }
+    this.globalRefusals++;
+    const retryAfter = (this.globalSent[0] + g.windowMs - now) / 1000;
+    return {
+      body: { message: 'You are being rate limited.', retry_after: Number(retryAfter.toFixed(3)), global: true },
+      headers: { 'retry-after': String(Math.max(1, Math.ceil(retryAfter))), 'x-ratelimit-global': 'true', 'x-ratelimit-scope': 'global' },
+    };
+  }
+
   /** The per-channel message limit: undefined to go on, or the 429 to answer; `headers` for the answer either way. */
   private limitMessages(channel: string, call: DiscordCall): { refuse?: { status: number; body: unknown; headers: Record<string, string> }; headers?: Record<string, string> } {
     const l = this.messageLimit;
@@ -351,6 +378,8 @@ export class FakeDiscord {
     const auth = String(req.headers.authorization ?? '');
     const interactionRoute = route.startsWith('/interactions/') || route.startsWith('/webhooks/');
     if (!interactionRoute && auth !== `Bot ${this.token}`) return done(401, { message: '401: Unauthorized', code: 0 });
+    const global = interactionRoute ? undefined : this.limitGlobally();
+    if (global) return { ...done(429, global.body), headers: global.headers };
     const m = call.method;
     let p: RegExpExecArray | null;
     if (route === '/gateway/bot')
