@@ -74,7 +74,13 @@ async function main(): Promise<void> {
     execFileSync(process.execPath, [join(import.meta.dirname, '../node_modules/typescript/bin/tsc'), '-p', join(import.meta.dirname, '../tsconfig.build.json')]);
     const compiled = join(import.meta.dirname, '../dist');
     const events = env('BENCH_BURST', 20_000);
-    const burst = [await benchBurst({ events, redisUrl, compiled }), await benchBurst({ events, redisUrl, compiled, kill: true })];
+    // the anchor first (a plain Bolt app doing the same turn), then Threadline alone, with kill -9 halfway, and two instances sharing the burst
+    const burst = [
+      await benchBurst({ events, redisUrl, anchor: true }),
+      await benchBurst({ events, redisUrl, compiled }),
+      await benchBurst({ events, redisUrl, compiled, kill: true }),
+      await benchBurst({ events, redisUrl, compiled, instances: 2 }),
+    ];
     results.burst = burst;
     console.log(`\nBurst of mentions (compiled build, Redis)\n${table(burst as unknown as Array<Record<string, number>>)}`);
   }
