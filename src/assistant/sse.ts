@@ -1,78 +1,56 @@
+import { createParser } from 'eventsource-parser';
 import { AssistantApiError } from './errors.js';
 import type { MessageDelta, StreamEvent } from './types.js';
 
 /**
- * Parses a DashScope SSE body into typed events.
+ * Parses a DashScope SSE body into typed events, with eventsource-parser doing the SSE framing.
  *
  * Tolerates what the real service and its SDKs do: `event:done` with or without a space, `data:`
  * lines spread over several lines (joined with "\n" per the SSE spec), `:` comments and heartbeat
- * lines, `id:`/`status:` lines, CRLF, `delta.content` as an array or a single object, and event
- * names it does not know (yielded as `unknown`). A stream that ends without `done` is not an
- * error here; the caller decides what a missing terminal event means.
+ * lines, `id:` lines, CRLF, `delta.content` as an array or a single object, and event names it
+ * does not know (yielded as `unknown`). DashScope also sends a `status:` line with `event:error`
+ * (the error's HTTP status): not an SSE field, so the parser reports it as unknown and it is kept
+ * for the event it precedes. A stream that ends without `done` is not an error here, and the last
+ * event counts even when the blank line after it never came; the caller decides what a missing
+ * terminal event means.
  *
  * @example
  * for await (const ev of parseEventStream(response.body!)) if (ev.event === 'thread.message.delta') …
  */
 export async function* parseEventStream(body: AsyncIterable<Uint8Array>, requestId?: string): AsyncGenerator<StreamEvent> {
   const decoder = new TextDecoder();
-  let buffer = '';
-  let eventName = '';
+  let ready: StreamEvent[] = [];
   let status: number | undefined;
-  let data: string[] = [];
-
-  const flush = function* (): Generator<StreamEvent | 'done'> {
-    if (data.length === 0) {
-      eventName = '';
+  let done = false;
+  const parser = createParser({
+    onEvent: (m) => {
+      const st = status;
       status = undefined;
-      return;
-    }
-    const raw = data.join('\n');
-    const name = eventName;
-    data = [];
-    eventName = '';
-    const st = status;
-    status = undefined;
-    if (name === 'done' || raw.trim() === '[DONE]') {
-      yield 'done';
-      return;
-    }
-    yield toEvent(name, raw, st, requestId);
-  };
-
-  for await (const chunk of body) {
-    buffer += decoder.decode(chunk, { stream: true });
-    let newline: number;
-    while ((newline = buffer.indexOf('\n')) >= 0) {
-      let line = buffer.slice(0, newline);
-      buffer = buffer.slice(newline + 1);
-      if (line.endsWith('\r')) line = line.slice(0, -1);
-      if (line === '') {
-        for (const ev of flush()) {
-          if (ev === 'done') return;
-          yield ev;
-        }
-        continue;
+      if (done) return;
+      if (m.event?.trim() === 'done' || m.data.trim() === '[DONE]') {
+        done = true;
+        return;
       }
-      if (line.startsWith(':')) continue; // comment or heartbeat
-      const colon = line.indexOf(':');
-      const field = colon < 0 ? line : line.slice(0, colon);
-      let value = colon < 0 ? '' : line.slice(colon + 1);
-      if (value.startsWith(' ')) value = value.slice(1);
-      if (field === 'event') eventName = value.trim();
-      else if (field === 'data') data.push(value);
-      else if (field === 'status') status = Number(value.trim()) || undefined;
-      // `id:`, `retry:` and anything else carry nothing we need
-    }
+      ready.push(toEvent(m.event?.trim() ?? '', m.data, st, requestId));
+    },
+    onError: (err) => {
+      if (err.type === 'unknown-field' && err.field === 'status') status = Number(err.value?.trim()) || undefined;
+      // other unknown fields (and a bad `retry:`) carry nothing we need
+    },
+  });
+  const drain = function* (): Generator<StreamEvent> {
+    const out = ready;
+    ready = [];
+    yield* out;
+  };
+  for await (const chunk of body) {
+    parser.feed(decoder.decode(chunk, { stream: true }));
+    yield* drain();
+    if (done) return;
   }
-  buffer += decoder.decode();
-  if (buffer.trim().startsWith('data')) {
-    const v = buffer.trim().slice(buffer.trim().indexOf(':') + 1);
-    data.push(v.startsWith(' ') ? v.slice(1) : v);
-  }
-  for (const ev of flush()) {
-    if (ev === 'done') return;
-    yield ev;
-  }
+  // cut off before the blank line that ends the last event: what was sent of it still counts
+  parser.feed(`${decoder.decode()}\n\n`);
+  yield* drain();
 }
 
 function toEvent(name: string, raw: string, status: number | undefined, requestId?: string): StreamEvent {
