@@ -1,9 +1,9 @@
 /**
  * How many turns this instance runs at once: TURN_CONCURRENCY at most, halved when DashScope
- * answers 429, or a platform refuses the bot for its global rate (at most once a second, so one
- * burst of refusals halves it once), and one more
- * per `limit` calls that succeed (about one per round of turns): additive increase,
- * multiplicative decrease, as TCP does. Turns beyond the limit wait in the store, not in memory.
+ * answers 429 or a platform refuses the bot for its global rate (at most once a second, so one
+ * burst of refusals halves it once), and one more per `limit` calls that succeed (about one per
+ * round of turns): additive increase, multiplicative decrease, as TCP does. Turns beyond the
+ * limit wait in the store, not in memory.
  */
 export class Pace {
   private value: number;

@@ -96,19 +96,33 @@ describe('bounded turns', () => {
     expect(engine.backlog()).toEqual({ waiting: 0, oldestSeconds: 0, limit: 3 });
   });
 
-  it('a flood in one channel does not hold back another channel: its message is next', async () => {
+  /**
+   * One turn at a time; the turn of 'flood 1' holds until `release`. Records each started turn's
+   * `<channel>:<thread>`; `mention` builds a message in its own thread, by `author`.
+   */
+  async function heldEngine() {
     const { engine, platform } = await makeEngine(fake, new LocalStore(), { options: { turnConcurrency: 1 } });
     let release!: () => void;
     const first = new Promise<void>((r) => (release = r));
     fake.model = ({ newUserMessages }) => (newUserMessages.join().includes('flood 1') ? { text: 'first', until: first } : { text: 'ok' });
     const started: string[] = [];
-    engine.on('run-started', ({ key }) => started.push(key.split(':')[2] + ':' + key.split(':')[3]));
+    engine.on('run-started', ({ key }) => started.push(key.split(':').slice(2).join(':')));
+    const mention = (channel: string, thread: string, author: string, text: string) =>
+      inbound(platform, {
+        key: `slack:T1:${channel}:${thread}`,
+        target: { platform: 'slack', channel, threadTs: thread },
+        channelKey: `slack:T1:${channel}`,
+        author: { id: author, name: author },
+        text,
+      });
+    return { engine, release, started, mention };
+  }
+
+  it('a flood in one channel does not hold back another channel: its message is next', async () => {
+    const { engine, release, started, mention } = await heldEngine();
     // twenty mentions in FLOOD, each its own thread (conversation), then one in CALM
-    for (let i = 1; i <= 20; i++) {
-      const key = `slack:T1:FLOOD:${i}.0`;
-      await engine.receive(inbound(platform, { key, target: { platform: 'slack', channel: 'FLOOD', threadTs: `${i}.0` }, channelKey: 'slack:T1:FLOOD', text: `flood ${i}` }));
-    }
-    await engine.receive(inbound(platform, { channel: 'CALM', text: 'calm' }));
+    for (let i = 1; i <= 20; i++) await engine.receive(mention('FLOOD', `${i}.0`, 'U1', `flood ${i}`));
+    await engine.receive(mention('CALM', '1.0', 'U1', 'calm'));
     expect(engine.backlog().waiting).toBe(20);
     release();
     await engine.idle();
@@ -118,22 +132,15 @@ describe('bounded turns', () => {
   });
 
   it('one person flooding a channel does not hold back another person in that channel: their message is next', async () => {
-    const { engine, platform } = await makeEngine(fake, new LocalStore(), { options: { turnConcurrency: 1 } });
-    let release!: () => void;
-    const first = new Promise<void>((r) => (release = r));
-    fake.model = ({ newUserMessages }) => (newUserMessages.join().includes('flood 1') ? { text: 'first', until: first } : { text: 'ok' });
-    const started: string[] = [];
-    engine.on('run-started', ({ key }) => started.push(key.split(':')[3]));
+    const { engine, release, started, mention } = await heldEngine();
     // twenty mentions by one person in BUSY, each its own thread, then one by someone else in the same channel
-    const mention = (thread: string, author: string, text: string) =>
-      inbound(platform, { key: `slack:T1:BUSY:${thread}`, target: { platform: 'slack', channel: 'BUSY', threadTs: thread }, channelKey: 'slack:T1:BUSY', author: { id: author, name: author }, text });
-    for (let i = 1; i <= 20; i++) await engine.receive(mention(`${i}.0`, 'UFLOOD', `flood ${i}`));
-    await engine.receive(mention('99.0', 'UOTHER', 'my question'));
+    for (let i = 1; i <= 20; i++) await engine.receive(mention('BUSY', `${i}.0`, 'UFLOOD', `flood ${i}`));
+    await engine.receive(mention('BUSY', '99.0', 'UOTHER', 'my question'));
     expect(engine.backlog().waiting).toBe(20);
     release();
     await engine.idle();
     // FIFO would make the other person last; per person, they wait for at most one more of the flood
-    expect(started.slice(0, 3)).toEqual(['1.0', '2.0', '99.0']);
+    expect(started.slice(0, 3)).toEqual(['BUSY:1.0', 'BUSY:2.0', 'BUSY:99.0']);
     expect(started).toHaveLength(21);
   });
 });
