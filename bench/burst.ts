@@ -92,7 +92,8 @@ export async function benchBurst(opts: { events: number; redisUrl: string; turnC
     ...(opts.turnConcurrency ? { TURN_CONCURRENCY: String(opts.turnConcurrency) } : {}),
   };
   // BENCH_PROFILE=<dir>: a V8 CPU profile of the instance, written when it stops
-  const nodeArgs = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+  // BENCH_NODE_ARGS: flags for the instance's node (heap settings to compare, say)
+  const nodeArgs = [...(process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []), ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [])];
   let app: ChildThreadline = opts.anchor ? await startAnchor([SECRET, slack.apiUrl, slack.botToken, ds.url, ds.apiKey]) : await startChild(env, { compiled: opts.compiled, nodeArgs });
   // a second instance on the same Redis shares the burst: events go to each in turn, as a load balancer would send them
   const second = (opts.instances ?? 1) > 1 ? await startChild(env, { compiled: opts.compiled, nodeArgs }) : undefined;

@@ -3,6 +3,7 @@
  * Knobs: BENCH_REDIS_URL (redis://127.0.0.1:6379), BENCH_SECONDS (10 per ingest phase),
  * BENCH_TURNS (200), BENCH_CONVERSATIONS (1000), BENCH_MEETING_LINES (10000), BENCH_MEETING_RATE (50),
  * BENCH_FILE_RECORDS (100000), BENCH_BURST (20000); BENCH_ONLY picks some of ingest,overhead,streaming,scale,burst,meeting,filestore.
+ * For the burst: BENCH_PROFILE=<dir> writes the instance's CPU profile, BENCH_NODE_ARGS adds flags to its node.
  */
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
