@@ -4,11 +4,11 @@ import { EditThrottle } from '../../src/engine/format/throttle.js';
 import { codeStepMarkdown } from '../../src/engine/format/code-step.js';
 import type { CodeStep, FinalReply, MinutesReply, ReplySink, TurnStatus } from '../../src/engine/types.js';
 import type { Logger } from '../../src/log.js';
-import { neutralizeMentions, sendableLength, toMrkdwn } from './mrkdwn.js';
+import { neutralizeMentions, sendableLength } from './mrkdwn.js';
 import { feedbackBlock, toolTitle } from './blocks.js';
-import { NOT_IN_CHANNEL, STREAM_GONE, newCapabilities, slackError, type SlackCapabilities } from './capabilities.js';
+import { STREAM_GONE, newCapabilities, type SlackCapabilities } from './capabilities.js';
 import { SlackProgress } from './progress.js';
-import { ResponseUrl } from './response-url.js';
+import { SlackPoster, slackCaller, type SlackCall } from './poster.js';
 import { LONG_OUTPUT, STREAM_MAX_AGE_MS, STREAM_MESSAGE_LIMIT, messageEnd } from './message-size.js';
 
 import type { SlackTarget } from './inbound.js';
@@ -36,7 +36,9 @@ export class SlackSink implements ReplySink {
   private updateBase = 0;
   private readonly edits: EditThrottle;
   private readonly progress: SlackProgress;
-  private readonly answerer: ResponseUrl;
+  private readonly poster: SlackPoster;
+  /** A Web API call that reports failure instead of throwing. */
+  private readonly rawCall: SlackCall;
   private readonly caps: SlackCapabilities;
   /** The stream reached MAX_MESSAGES_PER_REPLY messages: the rest of the reply goes as a file. */
   private capped = false;
@@ -51,8 +53,9 @@ export class SlackSink implements ReplySink {
       this.serial(() => this.flush(text)).catch((err: unknown) => this.log.warn({ err, channel: this.target.channel }, 'slack stream update failed')),
     );
     this.caps = opts.caps ?? newCapabilities(false);
+    this.rawCall = slackCaller(client, log, target.channel);
     this.progress = new SlackProgress(target, this.caps, (method, args, quiet) => this.rawCall(method, args, { quiet }), opts.statusRefreshMs);
-    this.answerer = new ResponseUrl(target.responseUrl, log);
+    this.poster = new SlackPoster(client, target, log, this.rawCall, opts.onReply);
     // Streaming needs a thread to stream into; a DM's top level is posted and edited.
     this.mode = target.threadTs && !this.caps.noStreaming.has(target.team) ? 'unknown' : 'update';
   }
@@ -263,7 +266,7 @@ export class SlackSink implements ReplySink {
     await this.ops;
     if (this.target.viaResponseUrl) {
       const links = reply.images.map((img) => `<${img.url}|${img.alt.replace(/[<>|]/g, '')}>`).join('\n');
-      await this.answerer.send([reply.text, links].filter(Boolean).join('\n\n') || '_(no answer)_');
+      await this.poster.answerer.send([reply.text, links].filter(Boolean).join('\n\n') || '_(no answer)_');
       this.opts.onReply?.('final');
       return;
     }
@@ -291,9 +294,9 @@ export class SlackSink implements ReplySink {
     } else if (text) {
       await this.showByUpdates(text, true);
     }
-    if (this.capped) await this.upload(new TextEncoder().encode(text), OVERFLOW_FILENAME, 'The whole answer', 'The whole answer');
+    if (this.capped) await this.poster.upload(new TextEncoder().encode(text), OVERFLOW_FILENAME, 'The whole answer', 'The whole answer');
     await this.progress.rename(text);
-    for (const img of reply.images) await this.upload(img.bytes, img.filename, img.alt, img.alt);
+    for (const img of reply.images) await this.poster.upload(img.bytes, img.filename, img.alt, img.alt);
     // all out: a crash from here on must not be taken for one while posting
     await reply.delivered?.();
     this.opts.onReply?.('final');
@@ -308,73 +311,35 @@ export class SlackSink implements ReplySink {
         ? await this.closeTask('complete', { details, output })
         : await this.pushTask({ type: 'task_update', id: `task${++this.taskSeq}`, title: 'Ran Python code', status: 'complete', details, output });
       if (shown) {
-        if (raw.output.length > 1_500) await this.upload(new TextEncoder().encode(raw.output), 'output.txt', 'Code output', 'Code output');
+        if (raw.output.length > 1_500) await this.poster.upload(new TextEncoder().encode(raw.output), 'output.txt', 'Code output', 'Code output');
         return;
       }
     }
     // the model's code and its output are text: no `<!channel>` in them pings anyone
     const { text, attachOutput } = codeStepMarkdown({ input: neutralizeMentions(raw.input), output: neutralizeMentions(raw.output) }, { language: '', longOutput: LONG_OUTPUT });
-    await this.post(text);
-    if (attachOutput) await this.upload(new TextEncoder().encode(raw.output), 'output.txt', 'Code output', 'Code output');
+    await this.poster.post(text);
+    if (attachOutput) await this.poster.upload(new TextEncoder().encode(raw.output), 'output.txt', 'Code output', 'Code output');
   }
 
-  async notice(text: string): Promise<void> {
-    if (this.target.viaResponseUrl) return this.answerer.send(text);
-    const { shown, overflow } = capMessages(splitMessage(neutralizeMentions(text), STREAM_MESSAGE_LIMIT), MAX_MESSAGES_PER_REPLY);
-    for (const chunk of shown) await this.post(chunk);
-    if (overflow) await this.upload(new TextEncoder().encode(text), OVERFLOW_FILENAME, 'The whole text', 'The whole text');
+  notice(text: string): Promise<void> {
+    return this.poster.notice(text);
   }
 
-  /** Only the person who wrote sees it (chat.postEphemeral in the thread); where Slack will not, everyone does. */
-  async whisper(text: string): Promise<void> {
-    // a slash command's response_url answers are ephemeral already
-    if (this.target.viaResponseUrl) return this.answerer.send(text);
-    if (!this.target.user) return this.notice(text);
-    const res = await this.rawCall(
-      'chat.postEphemeral',
-      { channel: this.target.channel, user: this.target.user, text: toMrkdwn(neutralizeMentions(text)), ...(this.target.threadTs ? { thread_ts: this.target.threadTs } : {}) },
-      { quiet: NOT_IN_CHANNEL },
-    );
-    if (!res.ok) await this.notice(text);
+  whisper(text: string): Promise<void> {
+    return this.poster.whisper(text);
   }
 
   async fail(text: string): Promise<void> {
-    if (this.target.viaResponseUrl) return this.answerer.send(`:warning: ${text}`);
+    if (this.target.viaResponseUrl) return this.poster.answerer.send(`:warning: ${text}`);
     await this.settle();
     if (this.mode === 'stream' && this.stream && !this.caps.stoppedStreams.has(this.stream.ts)) await this.stopStream(this.stream.ts);
-    await this.post(`:warning: ${text}`);
+    await this.poster.post(`:warning: ${text}`);
     this.opts.onReply?.('error');
     await this.progress.clear();
   }
 
-  async minutes(m: MinutesReply): Promise<void> {
-    for (const chunk of capMessages(splitMessage(neutralizeMentions(m.text), STREAM_MESSAGE_LIMIT), MAX_MESSAGES_PER_REPLY).shown) await this.post(chunk);
-    await this.upload(m.file.bytes, m.file.filename, m.title, m.title);
-  }
-
-  private async post(text: string): Promise<void> {
-    if (this.target.viaResponseUrl) return this.answerer.send(text);
-    const res = await this.rawCall('chat.postMessage', { ...this.thread, markdown_text: text, unfurl_links: false }, { quiet: NOT_IN_CHANNEL });
-    if (!res.ok && res.error && NOT_IN_CHANNEL.has(res.error)) {
-      if (this.target.responseUrl) await this.answerer.send(text);
-      else this.log.warn({ channel: this.target.channel, error: res.error }, 'slack: cannot post in this channel (the bot is not a member); reply dropped');
-    }
-  }
-
-  private async upload(bytes: Uint8Array, filename: string, alt: string, title: string): Promise<void> {
-    try {
-      await this.client.filesUploadV2({
-        channel_id: this.target.channel,
-        ...(this.target.threadTs ? { thread_ts: this.target.threadTs } : {}),
-        file: Buffer.from(bytes),
-        filename,
-        title,
-        alt_text: alt.slice(0, 1000),
-      } as Parameters<WebClient['filesUploadV2']>[0]);
-      this.opts.onReply?.('file');
-    } catch (err) {
-      this.log.warn({ err: slackError(err), channel: this.target.channel }, 'slack file upload failed');
-    }
+  minutes(m: MinutesReply): Promise<void> {
+    return this.poster.minutes(m);
   }
 
   /** Ends the reply's stream; Slack then takes the session out of `processing` (no setStatus needed after). */
@@ -384,17 +349,5 @@ export class SlackSink implements ReplySink {
 
   private async call(method: string, args: Record<string, unknown>): Promise<boolean> {
     return (await this.rawCall(method, args)).ok;
-  }
-
-  /** A Web API call that reports failure instead of throwing. */
-  private async rawCall(method: string, args: Record<string, unknown>, opts: { quiet?: Set<string> } = {}): Promise<{ ok: boolean; ts?: unknown; error?: string }> {
-    try {
-      return await this.client.apiCall(method, args);
-    } catch (err) {
-      const error = slackError(err);
-      const expected = ['already_reacted', 'no_reaction', 'unknown_method', ...STREAM_GONE].includes(error.code ?? '') || opts.quiet?.has(error.code ?? '');
-      if (!expected) this.log.warn({ method, err: error, channel: this.target.channel }, 'slack call failed');
-      return { ok: false, error: error.code };
-    }
   }
 }
