@@ -10,9 +10,10 @@ export class DiscordAuthError extends Error {
 
 const REFUSED = 'Discord refused DISCORD_TOKEN. Copy the bot token from the Developer Portal (Bot → Reset Token).';
 
-function refused(err: unknown): boolean {
+/** What to throw for a failed Discord call: a DiscordAuthError when Discord refused the token, else the error itself. */
+function authError(err: unknown): unknown {
   const e = err as { code?: string; status?: number; message?: string };
-  return e.code === 'TokenInvalid' || e.status === 401 || /401|Unauthorized|invalid token/i.test(e.message ?? '');
+  return e.code === 'TokenInvalid' || e.status === 401 || /401|Unauthorized|invalid token/i.test(e.message ?? '') ? new DiscordAuthError(REFUSED) : err;
 }
 
 /** The token checked over REST (also on an instance that runs no shard): the application and the bot user. */
@@ -21,8 +22,7 @@ export async function checkToken(rest: Client): Promise<{ applicationId: string;
     const [app, user] = await Promise.all([rest.rest.get(Routes.currentApplication()) as Promise<APIApplication>, rest.rest.get(Routes.user()) as Promise<APIUser>]);
     return { applicationId: app.id, botId: user.id, tag: user.discriminator && user.discriminator !== '0' ? `${user.username}#${user.discriminator}` : user.username };
   } catch (err) {
-    if (refused(err)) throw new DiscordAuthError(REFUSED);
-    throw err;
+    throw authError(err);
   }
 }
 
@@ -49,8 +49,7 @@ export async function startGateway(d: {
       await client.login(d.config.token);
     } catch (err) {
       await client.destroy().catch(() => undefined); // the login error below is the one to report
-      if (refused(err)) throw new DiscordAuthError(REFUSED);
-      throw err;
+      throw authError(err);
     }
     await ready;
     d.sessions.add(client);
@@ -76,8 +75,7 @@ export async function startGateway(d: {
     };
   }
   const info = (await d.rest.rest.get(Routes.gatewayBot()).catch((err: unknown) => {
-    if (refused(err)) throw new DiscordAuthError(REFUSED);
-    throw err;
+    throw authError(err);
   })) as APIGatewayBotInfo;
   const count = d.config.shards === 'auto' ? Math.max(1, info.shards) : (d.config.shards ?? 1);
   const throttler = sharedIdentifyThrottler(d.store, info.session_start_limit.max_concurrency);

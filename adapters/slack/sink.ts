@@ -44,7 +44,7 @@ export class SlackSink implements ReplySink {
   private capped = false;
 
   constructor(
-    private readonly client: WebClient,
+    client: WebClient,
     private readonly target: SlackTarget,
     private readonly log: Logger,
     private readonly opts: SlackSinkOptions = {},

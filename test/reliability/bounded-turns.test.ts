@@ -118,29 +118,25 @@ describe('bounded turns', () => {
     return { engine, release, started, mention };
   }
 
-  it('a flood in one channel does not hold back another channel: its message is next', async () => {
+  // twenty mentions flood one channel, each its own thread (conversation), then one more message arrives:
+  // in another channel, or by another person in the same channel. FIFO would make it last; the
+  // ring starts it after at most one more turn of the flood.
+  it.each([
+    { title: 'a flood in one channel does not hold back another channel', flood: ['FLOOD', 'U1'], other: ['CALM', 'U1', '1.0'], first: ['FLOOD:1.0', 'FLOOD:2.0', 'CALM:1.0'] },
+    {
+      title: 'one person flooding a channel does not hold back another person in that channel',
+      flood: ['BUSY', 'UFLOOD'],
+      other: ['BUSY', 'UOTHER', '99.0'],
+      first: ['BUSY:1.0', 'BUSY:2.0', 'BUSY:99.0'],
+    },
+  ])('$title: its message is next', async ({ flood, other, first }) => {
     const { engine, release, started, mention } = await heldEngine();
-    // twenty mentions in FLOOD, each its own thread (conversation), then one in CALM
-    for (let i = 1; i <= 20; i++) await engine.receive(mention('FLOOD', `${i}.0`, 'U1', `flood ${i}`));
-    await engine.receive(mention('CALM', '1.0', 'U1', 'calm'));
+    for (let i = 1; i <= 20; i++) await engine.receive(mention(flood[0], `${i}.0`, flood[1], `flood ${i}`));
+    await engine.receive(mention(other[0], other[2], other[1], 'my question'));
     expect(engine.backlog().waiting).toBe(20);
     release();
     await engine.idle();
-    // round robin across channels: CALM waits for at most one more FLOOD turn, not for the nineteen left (FIFO would make it last)
-    expect(started.slice(0, 3)).toEqual(['FLOOD:1.0', 'FLOOD:2.0', 'CALM:1.0']);
-    expect(started).toHaveLength(21);
-  });
-
-  it('one person flooding a channel does not hold back another person in that channel: their message is next', async () => {
-    const { engine, release, started, mention } = await heldEngine();
-    // twenty mentions by one person in BUSY, each its own thread, then one by someone else in the same channel
-    for (let i = 1; i <= 20; i++) await engine.receive(mention('BUSY', `${i}.0`, 'UFLOOD', `flood ${i}`));
-    await engine.receive(mention('BUSY', '99.0', 'UOTHER', 'my question'));
-    expect(engine.backlog().waiting).toBe(20);
-    release();
-    await engine.idle();
-    // FIFO would make the other person last; per person, they wait for at most one more of the flood
-    expect(started.slice(0, 3)).toEqual(['BUSY:1.0', 'BUSY:2.0', 'BUSY:99.0']);
+    expect(started.slice(0, 3)).toEqual(first);
     expect(started).toHaveLength(21);
   });
 });
