@@ -162,9 +162,18 @@ const aliveKey = (instance: string) => `discord-gateway:alive:${instance}`;
 const leaseName = (shard: number) => `discord-shard:${shard}`;
 
 /**
+ * How much longer than Discord's window a claim holds: the IDENTIFY leaves some time after its
+ * claim, and that time differs between machines. With the bare 5 s, a claim taken right after
+ * another expired could send its IDENTIFY sooner after the previous one than 5 s (the shard suite
+ * caught one refused under load).
+ */
+const SEND_MARGIN_MS = 500;
+
+/**
  * discord.js's identify throttle (`ws.buildIdentifyThrottler`) across instances: one IDENTIFY per
- * bucket (shard id % max_concurrency) per 5 s, claimed in the store, so shards starting on
- * different machines never exceed Discord's session start rate (exceeding it invalidates sessions).
+ * bucket (shard id % max_concurrency) per 5 s, claimed in the store (plus SEND_MARGIN_MS), so
+ * shards starting on different machines never exceed Discord's session start rate (exceeding it
+ * invalidates sessions).
  */
 export function sharedIdentifyThrottler(store: Store, maxConcurrency: number, windowMs = 5_000) {
   return {
@@ -172,7 +181,7 @@ export function sharedIdentifyThrottler(store: Store, maxConcurrency: number, wi
       const bucket = shardId % Math.max(1, maxConcurrency);
       for (;;) {
         if (signal.aborted) throw signal.reason;
-        if (await store.claim(`discord-identify:${bucket}`, windowMs)) return;
+        if (await store.claim(`discord-identify:${bucket}`, windowMs + SEND_MARGIN_MS)) return;
         await new Promise((r) => setTimeout(r, 100 + Math.random() * 100));
       }
     },
