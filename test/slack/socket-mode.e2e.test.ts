@@ -46,7 +46,11 @@ describe('Socket Mode', () => {
     const ev = { ...base, event_id: 'EvSocketIntake1', event: { ...base.event, ts, event_ts: ts, user: 'U0SOCKETNEW' } };
     expect(await slack.sendEnvelope('events_api', ev)).toEqual({});
     // acknowledged, and handling is held (users.info): the store has it, so a crash now would not lose it
-    const recorded = () => app.store.setMembers('intake').then((m) => m.some((x) => x.includes('EvSocketIntake1')));
+    const recorded = async () => {
+      // each instance records in a set of its own, listed in intake:instances
+      for (const instance of await app.store.setMembers('intake:instances')) if ((await app.store.setMembers(`intake:${instance}`)).some((x) => x.includes('EvSocketIntake1'))) return true;
+      return false;
+    };
     expect(await recorded()).toBe(true);
     release();
     slack.holdUsersInfo = undefined;
