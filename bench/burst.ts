@@ -8,6 +8,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Pool } from 'undici';
+import { createClient } from '@redis/client';
 import { signSlackBody } from '../adapters/slack/verify.js';
 import { FakeDashScope } from '../test/fakes/dashscope.js';
 import { FakeSlack } from '../test/fakes/slack.js';
@@ -214,6 +215,8 @@ export async function benchBurst(opts: { events: number; redisUrl: string; turnC
   // BENCH_LOG=<file>: what the instance logged (warnings and errors)
   if (process.env.BENCH_LOG) writeFileSync(process.env.BENCH_LOG, app.output());
   await Promise.all([ds.stop(), slack.stop()]);
+  // what the run left in Redis goes: runs one after another must not each start on a fuller Redis
+  await forget(opts.redisUrl, env.REDIS_PREFIX);
   const answered = [...ackedTs].filter((ts) => (done.get(ts) ?? 0) >= 1).length;
   const notices = slack.log.filter((c) => c.method === 'chat.postMessage' && String(c.text).includes('restarted while posting my last answer'));
   const told = new Set(notices.map((c) => String(c.args.thread_ts)));
@@ -239,4 +242,19 @@ export async function benchBurst(opts: { events: number; redisUrl: string; turnC
   };
   log(`burst: ${JSON.stringify(result)} (sent ${sent})`);
   return result;
+}
+
+/** Deletes every key under `prefix`. */
+async function forget(url: string, prefix: string): Promise<void> {
+  const redis = await createClient({ url }).connect();
+  try {
+    const batch: string[] = [];
+    for await (const keys of redis.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) {
+      batch.push(...keys);
+      if (batch.length >= 1000) await redis.unlink(batch.splice(0));
+    }
+    if (batch.length) await redis.unlink(batch);
+  } finally {
+    redis.destroy();
+  }
 }

@@ -2,12 +2,13 @@
  * `npm run bench`: every benchmark in one run; prints tables and writes bench/results.json.
  * Knobs: BENCH_REDIS_URL (redis://127.0.0.1:6379), BENCH_SECONDS (10 per ingest phase),
  * BENCH_TURNS (200), BENCH_CONVERSATIONS (1000), BENCH_MEETING_LINES (10000), BENCH_MEETING_RATE (50),
- * BENCH_FILE_RECORDS (100000), BENCH_BURST (20000); BENCH_ONLY picks some of ingest,overhead,streaming,scale,burst,meeting,filestore.
+ * BENCH_FILE_RECORDS (100000), BENCH_BURST (20000); BENCH_ONLY picks some of ingest,bolt,overhead,streaming,scale,burst,meeting,filestore.
  * For the burst: BENCH_PROFILE=<dir> writes the instance's CPU profile, BENCH_NODE_ARGS adds flags to its node.
  */
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { benchBoltListeners } from './bolt-listeners.js';
 import { benchBurst } from './burst.js';
 import { benchFileStore } from './file-store.js';
 import { benchIngest } from './ingest.js';
@@ -18,7 +19,7 @@ import { benchOverhead, benchOverheadResponses, benchStreaming } from './turns.j
 
 const env = (k: string, d: number) => Number(process.env[k] ?? d);
 const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const only = (process.env.BENCH_ONLY ?? 'ingest,overhead,streaming,scale,burst,meeting,filestore').split(',');
+const only = (process.env.BENCH_ONLY ?? 'ingest,bolt,overhead,streaming,scale,burst,meeting,filestore').split(',');
 
 async function main(): Promise<void> {
   const results: Record<string, unknown> = { machine: machine(), at: new Date().toISOString() };
@@ -35,6 +36,13 @@ async function main(): Promise<void> {
     }));
     results.ingest = rows;
     console.log(`\nSlack ingest (autocannon in another process)\n${table(rows)}`);
+  }
+  if (only.includes('bolt')) {
+    const bolt = await benchBoltListeners();
+    results.boltListeners = bolt;
+    console.log(
+      `\nBolt's cost per mention by listener layout (App.processEvent, no network)\n${table(bolt.map((r) => ({ layout: r.layout, listeners: r.listeners, 'µs per event': r.usPerEvent, 'CPU µs per event': r.cpuUsPerEvent })))}`,
+    );
   }
   if (only.includes('overhead')) {
     const overhead = [...(await benchOverhead({ turns: env('BENCH_TURNS', 200), redisUrl })), await benchOverheadResponses({ turns: env('BENCH_TURNS', 200), redisUrl })];

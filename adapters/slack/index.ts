@@ -23,7 +23,8 @@ import { newCapabilities } from './capabilities.js';
 import { FEEDBACK_ACTION } from './blocks.js';
 import { slackKeys } from './key.js';
 import { agentContextKey, agentContextText, aiThreadKey, viewing, type AgentContext, type AiThread } from './agent.js';
-import { registerAgentEvents } from './agent-events.js';
+import { agentEventHandlers } from './agent-events.js';
+import { listenToEvents, type SlackEventHandler } from './events.js';
 import { slackOAuth } from './oauth.js';
 import { installedWorkspaces, tokenWorkspaces, type Workspaces } from './workspaces.js';
 import { forgetUninstalled } from './lifecycle.js';
@@ -232,10 +233,8 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
     await engine.receive(inbound);
   };
 
-  app.event('app_mention', async ({ event, body, context }) => onMessage(event as unknown as SlackMessageEvent, String((body as { team_id?: string }).team_id ?? ''), context));
-  app.event('message', async ({ event, body, context }) => onMessage(event as unknown as SlackMessageEvent, String((body as { team_id?: string }).team_id ?? ''), context));
-
-  registerAgentEvents(app, { store: deps.store, log, engine, caps, allowed, teamOf, workspaces, track });
+  const onEvent: SlackEventHandler = async ({ event, body, context }) => onMessage(event as unknown as SlackMessageEvent, String((body as { team_id?: string }).team_id ?? ''), context);
+  listenToEvents(app, { app_mention: onEvent, message: onEvent, ...agentEventHandlers({ store: deps.store, log, engine, caps, allowed, teamOf, workspaces, track }) });
 
   // 👍/👎 under a reply: a metric and a log line naming the conversation and the turn.
   // (No recorded feedback_buttons action: the shape is the block_actions envelope Slack records for
