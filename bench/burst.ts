@@ -25,7 +25,7 @@ export interface BurstResult {
   acked: number;
   answered: number;
   answeredTwice: number;
-  /** Threads told "I was restarted while posting my last answer…" (a kill -9 during a delivery). */
+  /** Threads told "I was restarted twice while posting my last answer…" (kill -9 during a delivery and again during its second posting). */
   interruptedNotices: number;
   lost: number;
   /** Of the lost, those whose person was not told (no notice that the answer may be incomplete): what was really dropped. */
@@ -218,7 +218,7 @@ export async function benchBurst(opts: { events: number; redisUrl: string; turnC
   // what the run left in Redis goes: runs one after another must not each start on a fuller Redis
   await forget(opts.redisUrl, env.REDIS_PREFIX);
   const answered = [...ackedTs].filter((ts) => (done.get(ts) ?? 0) >= 1).length;
-  const notices = slack.log.filter((c) => c.method === 'chat.postMessage' && String(c.text).includes('restarted while posting my last answer'));
+  const notices = slack.log.filter((c) => c.method === 'chat.postMessage' && String(c.text).includes('while posting my last answer'));
   const told = new Set(notices.map((c) => String(c.args.thread_ts)));
   const lostUntold = [...ackedTs].filter((ts) => !done.get(ts) && !told.has(ts)).length;
   const result: BurstResult = {

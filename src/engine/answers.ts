@@ -13,7 +13,7 @@ import type { Inbound, ReplySink } from './types.js';
  * of it (never post it again), or just after the answer was all out (the burst benchmark's
  * kill -9 lands there too). Either way the person is told the truth: it may be incomplete.
  */
-export const INTERRUPTED_DELIVERY = 'I was restarted while posting my last answer, so I did not post it again. If it looks incomplete above, please ask again.';
+export const INTERRUPTED_DELIVERY = 'I was restarted twice while posting my last answer, so I did not post it again. If it looks incomplete above, please ask again.';
 
 /** Why a turn's signal fired. */
 export const [STOPPED, SHUTDOWN, TIMED_OUT] = ['stopped', 'shutdown', 'timed out'];
@@ -190,7 +190,13 @@ export class Answers {
       await this.deps.conversations.endRun(rec);
       return;
     }
-    const poisoned = !!rec.delivering && !rec.abandoned;
+    // died while posting it: posted again once; died again while re-posting it: perhaps of it (issue 19), so never again
+    const poisoned = !!rec.delivering && !rec.abandoned && !!rec.redelivering;
+    if (rec.delivering && !rec.abandoned && !poisoned) {
+      rec.redelivering = Date.now();
+      await this.deps.conversations.save(rec);
+      this.deps.log.warn({ conversation: rec.key, runId: rec.activeRunId, since: rec.delivering }, 'posting again a reply the last process stopped while posting');
+    }
     const sink = rec.abandoned || poisoned ? undefined : port?.sinkFor(rec.target);
     const inFlight = { turnId: rec.activeRunId, startedAt: rec.turn?.startedAt ?? rec.lastActivity };
     if (poisoned) {

@@ -30,6 +30,12 @@ export interface ConversationRecord {
    * again. A graceful shutdown clears it: that reply is safe to deliver.
    */
   delivering?: number;
+  /**
+   * A restart is posting again, once, a reply the last process died while posting: a kill -9 or a
+   * deploy that did not drain loses nothing. A process that dies during this too may have died of
+   * the reply, and the next one drops it with an apology.
+   */
+  redelivering?: number;
   /** The answer was all out on the platform (the sink said so): a process that died after this needs to post nothing more. */
   delivered?: number;
   /** Who has talked in this conversation (the last 50): they, and admins, may `reset` or `stop` it. */
@@ -133,6 +139,7 @@ export class Conversations {
     rec.activeRunId = undefined;
     rec.turn = undefined;
     rec.delivering = undefined;
+    rec.redelivering = undefined;
     rec.delivered = undefined;
     rec.lastActivity = Date.now();
     await this.save(rec);

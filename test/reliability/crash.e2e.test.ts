@@ -150,31 +150,68 @@ describe('kill -9', () => {
     expect(runs.at(-1)!.path).toBe(runs[0].path);
   }, 60_000);
 
-  it('while posting a reply: the restart does not post it again, it apologises once (a reply that crashed us would crash us again)', async () => {
-    await app?.stop();
-    app = await startChild(env);
+  /** A reply in thread `ts` held after its first words (streamed), and the process killed there. */
+  async function killWhilePosting(eventId: string, ts: string): Promise<void> {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    ds.model = () => ({ text: ['the first words of a poison reply', ' and the rest'], holdAfterFirstDelta: gate });
+    ds.model = () => ({ text: ['the first words of a long reply', ' and the rest'], holdAfterFirstDelta: gate });
     const base = fixture('slack.json').mention;
-    const ts = '1767391000.000001';
-    await postSlack(app.url, { ...base, event_id: 'EvPoison', event: { ...base.event, ts, event_ts: ts, text: '<@U00FAKEBOT01> say something' } });
+    await postSlack(app!.url, { ...base, event_id: eventId, event: { ...base.event, ts, event_ts: ts, text: '<@U00FAKEBOT01> say something' } });
     await slack.log.waitFor((c) => c.method === 'chat.startStream' && c.args.thread_ts === ts, 15_000, 'first text');
+    await app!.kill();
+    release(); // the run finishes at DashScope while Threadline is down
+  }
+  const inThread = (ts: string) => slack.log.filter((c) => ['chat.postMessage', 'chat.startStream'].includes(c.method) && c.args.thread_ts === ts);
+
+  it('while posting a reply: the restart posts the whole answer again, once (a kill -9 loses nothing)', async () => {
+    await app?.stop();
+    app = await startChild(env);
+    const ts = '1767391000.000001';
+    await killWhilePosting('EvKilledPosting', ts);
+    app = await startChild(env);
+    const reply = await slack.log
+      .waitFor((c) => c.method === 'chat.postMessage' && c.args.thread_ts === ts, 25_000, 'the answer posted again')
+      .catch((e) => {
+        throw new Error(`${(e as Error).message}\n${app?.output()}`);
+      });
+    expect(reply.text).toBe('the first words of a long reply and the rest');
+    await slack.log.waitFor((c) => c.method === 'agents.sessions.setStatus' && c.args.thread_ts === ts && c.args.status === 'active', 5_000, 'session active');
+    // the first words the dead process streamed, then the whole answer: nothing else
+    expect(inThread(ts).map((c) => c.method)).toEqual(['chat.startStream', 'chat.postMessage']);
+    await app.waitForOutput(/posting again a reply the last process stopped while posting/);
+  }, 60_000);
+
+  it('dies again while posting it again: the next restart does not post it a third time, it apologises once (a reply that crashed us would crash us again)', async () => {
+    await app?.stop();
+    app = await startChild(env);
+    const ts = '1767392000.000001';
+    let unhold!: () => void;
+    // the second posting never reaches Slack: the process is killed while it waits
+    slack.hold = { method: 'chat.postMessage', when: (a) => a.thread_ts === ts && String(a.markdown_text ?? a.text ?? '').includes('the rest'), until: new Promise<void>((r) => (unhold = r)) };
+    onTestFinished(() => {
+      slack.hold = undefined;
+      unhold();
+    });
+    await killWhilePosting('EvPoison', ts);
+    app = await startChild(env);
+    await slack.log
+      .waitFor((c) => c.method === 'chat.postMessage.held' && c.args.thread_ts === ts, 25_000, 'the second posting')
+      .catch((e) => {
+        throw new Error(`${(e as Error).message}\n${app?.output()}`);
+      });
     await app.kill();
-    release();
     app = await startChild(env);
     const apology = await slack.log
       .waitFor((c) => c.method === 'chat.postMessage' && c.args.thread_ts === ts, 25_000, 'apology')
       .catch((e) => {
         throw new Error(`${(e as Error).message}\n${app?.output()}`);
       });
-    expect(apology.text).toMatch(/restarted while posting my last answer, so I did not post it again/);
+    expect(apology.text).toMatch(/restarted twice while posting my last answer, so I did not post it again/);
     // the session the dead process left `processing` is set back by the one that apologised, and nothing else reached the thread
     await slack.log.waitFor((c) => c.method === 'agents.sessions.setStatus' && c.args.thread_ts === ts && c.args.status === 'active', 5_000, 'session active');
-    const inThread = slack.log.filter((c) => ['chat.postMessage', 'chat.startStream'].includes(c.method) && c.args.thread_ts === ts);
-    expect(inThread.map((c) => c.method)).toEqual(['chat.startStream', 'chat.postMessage']);
+    expect(inThread(ts).map((c) => c.method)).toEqual(['chat.startStream', 'chat.postMessage']);
     await app.waitForOutput(/reply dropped/);
-  }, 60_000);
+  }, 90_000);
 
   it('during a meeting: no captured line is lost', async () => {
     await app?.stop();
