@@ -25,7 +25,7 @@ export interface BurstResult {
   acked: number;
   answered: number;
   answeredTwice: number;
-  /** Threads told "I was restarted twice while posting my last answer…" (kill -9 during a delivery and again during its second posting). */
+  /** Threads told "I was restarted while posting my last answer…" (kill -9 while the last part of a reply was going out). */
   interruptedNotices: number;
   lost: number;
   /** Of the lost, those whose person was not told (no notice that the answer may be incomplete): what was really dropped. */

@@ -13,7 +13,7 @@ import type { Inbound, ReplySink } from './types.js';
  * of it (never post it again), or just after the answer was all out (the burst benchmark's
  * kill -9 lands there too). Either way the person is told the truth: it may be incomplete.
  */
-export const INTERRUPTED_DELIVERY = 'I was restarted twice while posting my last answer, so I did not post it again. If it looks incomplete above, please ask again.';
+export const INTERRUPTED_DELIVERY = 'I was restarted while posting my last answer, so I did not post it again. If it looks incomplete above, please ask again.';
 
 /** Why a turn's signal fired. */
 export const [STOPPED, SHUTDOWN, TIMED_OUT] = ['stopped', 'shutdown', 'timed out'];
@@ -148,6 +148,13 @@ export class Answers {
         rec.delivering = Date.now();
         await this.deps.conversations.save(rec);
       })());
+    // before the last part goes out: for a reply that streamed, a write of its own; otherwise the only mark
+    const markFinishing = async () => {
+      await marking;
+      rec.delivering ??= Date.now();
+      rec.finishing = Date.now();
+      await this.deps.conversations.save(rec);
+    };
     let said: Promise<void> | undefined;
     const delivered = () =>
       (said ??= (async () => {
@@ -157,7 +164,7 @@ export class Answers {
     return overrideSink(out, {
       ...(out.text ? { text: async (t: string) => (await mark(), out.text!(t)) } : {}),
       finish: async (r) => {
-        await mark();
+        await markFinishing();
         await out.finish({ ...r, delivered });
         await delivered();
       },
@@ -190,8 +197,10 @@ export class Answers {
       await this.deps.conversations.endRun(rec);
       return;
     }
-    // died while posting it: posted again once; died again while re-posting it: perhaps of it (issue 19), so never again
-    const poisoned = !!rec.delivering && !rec.abandoned && !!rec.redelivering;
+    // Died while streaming it: the answer is not all out, so it is posted again, once. Died while
+    // posting its last part (which may have landed: posting again could double it), or again while
+    // re-posting it (perhaps of it, issue 19): never posted again, the person is told.
+    const poisoned = !!rec.delivering && !rec.abandoned && (!!rec.redelivering || !!rec.finishing);
     if (rec.delivering && !rec.abandoned && !poisoned) {
       rec.redelivering = Date.now();
       await this.deps.conversations.save(rec);

@@ -36,6 +36,12 @@ export interface ConversationRecord {
    * the reply, and the next one drops it with an apology.
    */
   redelivering?: number;
+  /**
+   * The reply's last part was being posted (the final call may have reached the platform): a
+   * process that dies now may have put the whole answer out, so recovery does not post it again
+   * (it would be doubled) and tells the person it may be incomplete.
+   */
+  finishing?: number;
   /** The answer was all out on the platform (the sink said so): a process that died after this needs to post nothing more. */
   delivered?: number;
   /** Who has talked in this conversation (the last 50): they, and admins, may `reset` or `stop` it. */
@@ -140,6 +146,7 @@ export class Conversations {
     rec.turn = undefined;
     rec.delivering = undefined;
     rec.redelivering = undefined;
+    rec.finishing = undefined;
     rec.delivered = undefined;
     rec.lastActivity = Date.now();
     await this.save(rec);

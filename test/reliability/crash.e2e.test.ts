@@ -181,6 +181,33 @@ describe('kill -9', () => {
     await app.waitForOutput(/posting again a reply the last process stopped while posting/);
   }, 60_000);
 
+  it('while its last part was going out: the restart does not post it again (it may all be out), it apologises once', async () => {
+    await app?.stop();
+    app = await startChild(env);
+    const ts = '1767393000.000001';
+    let unhold!: () => void;
+    // the stream's last call reaches Slack, and the process is killed before it hears back
+    slack.hold = { method: 'chat.stopStream', when: (a) => slack.streamThread(String(a.ts)) === ts, until: new Promise<void>((r) => (unhold = r)) };
+    onTestFinished(() => {
+      slack.hold = undefined;
+      unhold();
+    });
+    ds.model = () => ({ text: ['the first words of a long reply', ' and the rest'] });
+    const base = fixture('slack.json').mention;
+    await postSlack(app.url, { ...base, event_id: 'EvFinishing', event: { ...base.event, ts, event_ts: ts, text: '<@U00FAKEBOT01> say something' } });
+    await slack.log.waitFor((c) => c.method === 'chat.stopStream.held' && slack.streamThread(String(c.args.ts)) === ts, 15_000, 'the last call');
+    await app.kill();
+    app = await startChild(env);
+    const apology = await slack.log
+      .waitFor((c) => c.method === 'chat.postMessage' && c.args.thread_ts === ts, 25_000, 'apology')
+      .catch((e) => {
+        throw new Error(`${(e as Error).message}\n${app?.output()}`);
+      });
+    expect(apology.text).toMatch(/restarted while posting my last answer, so I did not post it again/);
+    await slack.log.waitFor((c) => c.method === 'agents.sessions.setStatus' && c.args.thread_ts === ts && c.args.status === 'active', 5_000, 'session active');
+    expect(inThread(ts).map((c) => c.method)).toEqual(['chat.startStream', 'chat.postMessage']);
+  }, 60_000);
+
   it('dies again while posting it again: the next restart does not post it a third time, it apologises once (a reply that crashed us would crash us again)', async () => {
     await app?.stop();
     app = await startChild(env);
@@ -206,7 +233,7 @@ describe('kill -9', () => {
       .catch((e) => {
         throw new Error(`${(e as Error).message}\n${app?.output()}`);
       });
-    expect(apology.text).toMatch(/restarted twice while posting my last answer, so I did not post it again/);
+    expect(apology.text).toMatch(/restarted while posting my last answer, so I did not post it again/);
     // the session the dead process left `processing` is set back by the one that apologised, and nothing else reached the thread
     await slack.log.waitFor((c) => c.method === 'agents.sessions.setStatus' && c.args.thread_ts === ts && c.args.status === 'active', 5_000, 'session active');
     expect(inThread(ts).map((c) => c.method)).toEqual(['chat.startStream', 'chat.postMessage']);
