@@ -162,6 +162,27 @@ describe('kill -9', () => {
     release(); // the run finishes at DashScope while Threadline is down
   }
   const inThread = (ts: string) => slack.log.filter((c) => ['chat.postMessage', 'chat.startStream'].includes(c.method) && c.args.thread_ts === ts);
+  /** Slack sees calls of `method` matching `when` and answers none of them until the test ends. */
+  function holdSlack(method: string, when: (args: Record<string, any>) => boolean): void {
+    let unhold!: () => void;
+    slack.hold = { method, when, until: new Promise<void>((r) => (unhold = r)) };
+    onTestFinished(() => {
+      slack.hold = undefined;
+      unhold();
+    });
+  }
+  /** The restarted process tells the thread, once, that it did not post the reply again, and sets the session back; nothing else reaches the thread. */
+  async function expectOneApology(ts: string): Promise<void> {
+    const apology = await slack.log
+      .waitFor((c) => c.method === 'chat.postMessage' && c.args.thread_ts === ts, 25_000, 'apology')
+      .catch((e) => {
+        throw new Error(`${(e as Error).message}\n${app?.output()}`);
+      });
+    expect(apology.text).toMatch(/restarted while posting my last answer, so I did not post it again/);
+    // the session the dead process left `processing` is set back by the one that apologised
+    await slack.log.waitFor((c) => c.method === 'agents.sessions.setStatus' && c.args.thread_ts === ts && c.args.status === 'active', 5_000, 'session active');
+    expect(inThread(ts).map((c) => c.method)).toEqual(['chat.startStream', 'chat.postMessage']);
+  }
 
   it('while posting a reply: the restart posts the whole answer again, once (a kill -9 loses nothing)', async () => {
     await app?.stop();
@@ -185,40 +206,23 @@ describe('kill -9', () => {
     await app?.stop();
     app = await startChild(env);
     const ts = '1767393000.000001';
-    let unhold!: () => void;
     // the stream's last call reaches Slack, and the process is killed before it hears back
-    slack.hold = { method: 'chat.stopStream', when: (a) => slack.streamThread(String(a.ts)) === ts, until: new Promise<void>((r) => (unhold = r)) };
-    onTestFinished(() => {
-      slack.hold = undefined;
-      unhold();
-    });
+    holdSlack('chat.stopStream', (a) => slack.streamThread(String(a.ts)) === ts);
     ds.model = () => ({ text: ['the first words of a long reply', ' and the rest'] });
     const base = fixture('slack.json').mention;
     await postSlack(app.url, { ...base, event_id: 'EvFinishing', event: { ...base.event, ts, event_ts: ts, text: '<@U00FAKEBOT01> say something' } });
     await slack.log.waitFor((c) => c.method === 'chat.stopStream.held' && slack.streamThread(String(c.args.ts)) === ts, 15_000, 'the last call');
     await app.kill();
     app = await startChild(env);
-    const apology = await slack.log
-      .waitFor((c) => c.method === 'chat.postMessage' && c.args.thread_ts === ts, 25_000, 'apology')
-      .catch((e) => {
-        throw new Error(`${(e as Error).message}\n${app?.output()}`);
-      });
-    expect(apology.text).toMatch(/restarted while posting my last answer, so I did not post it again/);
-    await slack.log.waitFor((c) => c.method === 'agents.sessions.setStatus' && c.args.thread_ts === ts && c.args.status === 'active', 5_000, 'session active');
-    expect(inThread(ts).map((c) => c.method)).toEqual(['chat.startStream', 'chat.postMessage']);
+    await expectOneApology(ts);
   }, 60_000);
 
   it('dies again while posting it again: the next restart does not post it a third time, it apologises once (a reply that crashed us would crash us again)', async () => {
     await app?.stop();
     app = await startChild(env);
     const ts = '1767392000.000001';
-    let unhold!: () => void;
     // the second posting never reaches Slack: the process is killed while it waits
-    slack.hold = { method: 'chat.postMessage', when: (a) => a.thread_ts === ts && String(a.markdown_text ?? a.text ?? '').includes('the rest'), until: new Promise<void>((r) => (unhold = r)) };
-    onTestFinished(() => {
-      slack.hold = undefined;
-      unhold();
-    });
+    holdSlack('chat.postMessage', (a) => a.thread_ts === ts && String(a.markdown_text ?? a.text ?? '').includes('the rest'));
     await killWhilePosting('EvPoison', ts);
     app = await startChild(env);
     await slack.log
@@ -228,15 +232,7 @@ describe('kill -9', () => {
       });
     await app.kill();
     app = await startChild(env);
-    const apology = await slack.log
-      .waitFor((c) => c.method === 'chat.postMessage' && c.args.thread_ts === ts, 25_000, 'apology')
-      .catch((e) => {
-        throw new Error(`${(e as Error).message}\n${app?.output()}`);
-      });
-    expect(apology.text).toMatch(/restarted while posting my last answer, so I did not post it again/);
-    // the session the dead process left `processing` is set back by the one that apologised, and nothing else reached the thread
-    await slack.log.waitFor((c) => c.method === 'agents.sessions.setStatus' && c.args.thread_ts === ts && c.args.status === 'active', 5_000, 'session active');
-    expect(inThread(ts).map((c) => c.method)).toEqual(['chat.startStream', 'chat.postMessage']);
+    await expectOneApology(ts);
     await app.waitForOutput(/reply dropped/);
   }, 90_000);
 
