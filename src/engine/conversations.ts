@@ -157,6 +157,11 @@ export class Conversations {
     await this.store.setAdd(IN_FLIGHT, key);
   }
 
+  /** The mark of `markInFlight`, for a store write that makes it with others in one step. */
+  inFlightMark(key: string): { name: string; member: string } {
+    return { name: IN_FLIGHT, member: key };
+  }
+
   /** Conversation keys that had a run in flight (possibly from a process that died). */
   inFlight(): Promise<string[]> {
     return this.store.setMembers(IN_FLIGHT);

@@ -153,14 +153,16 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       this.deps.log.debug({ event: m.eventId }, 'duplicate event dropped');
       return;
     }
-    await this.handle(m, meeting);
-    // taken care of (queued in the store, or answered): an intake replay of it would be a duplicate
-    await this.settleEvent(m.eventId);
+    // taken care of (queued in the store, which marks it in the same step, or answered): an intake replay of it would be a duplicate
+    if ((await this.handle(m, meeting)) !== 'queued') await this.settleEvent(m.eventId);
   }
 
-  private async handle(m: Inbound, meeting: object | undefined): Promise<void> {
+  private async handle(m: Inbound, meeting: object | undefined): Promise<'queued' | undefined> {
     const command = m.kind === 'ambient' ? undefined : parseCommand(m.text);
-    if (command) return this.command(m, command);
+    if (command) {
+      await this.command(m, command);
+      return;
+    }
     await this.meetings?.capture(m, meeting);
     if (m.kind === 'ambient') return;
     if (!m.text.trim() && !m.files?.length) {
@@ -173,11 +175,12 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       return;
     }
     try {
-      await this.queue.push(m);
+      await this.queue.push(m, { key: `event:${m.eventId}`, ttlMs: this.opts.dedupeTtlMs });
     } catch (err) {
       this.admission.release(m.eventId);
       throw err;
     }
+    return 'queued';
   }
 
   /** The named assistant a new conversation at `key` gets (see ChannelAssistants). */
@@ -205,7 +208,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
 
   /** Marks a claimed event as taken care of (queued in the store, or answered). */
   async settleEvent(eventId: string): Promise<void> {
-    await this.deps.store.set(`event:${eventId}`, 2, this.opts.dedupeTtlMs);
+    await this.deps.store.settle(`event:${eventId}`, this.opts.dedupeTtlMs);
   }
 
   /**
@@ -213,7 +216,12 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
    * all, or claimed but never taken care of (the process died between the two).
    */
   async needsReplay(eventId: string): Promise<boolean> {
-    return (await this.deps.store.get<number>(`event:${eventId}`)) !== 2;
+    const state = await this.deps.store.claimState(`event:${eventId}`);
+    // settled, or marked so by an earlier release (in a record of its own)
+    if (state === 'settled' || (await this.deps.store.get<number>(`event:${eventId}`)) === 2) return false;
+    // never claimed (the process died first): claimed now, so that taking care of it settles it
+    if (state === 'none') await this.claimEvent(eventId);
+    return true;
   }
 
   private async command(m: Inbound, c: Command): Promise<void> {

@@ -63,7 +63,8 @@ export class TurnQueue {
     return `turns:${key}`;
   }
 
-  async push(m: Inbound): Promise<void> {
+  /** `settle`: the event's claim, marked taken care of in the same store step as the queue entry. */
+  async push(m: Inbound, settle?: { key: string; ttlMs: number }): Promise<void> {
     const { sink, ...queued } = m;
     // Behind a backlog, a message keeps no sink here: its turn builds one from its stored target
     // (as another instance would), so memory does not grow with the backlog.
@@ -71,8 +72,8 @@ export class TurnQueue {
     if (!backlogged) this.localSinks.set(m.eventId, { sink, at: Date.now() });
     if (++this.pushes % 256 === 0) this.forgetOldSinks();
     try {
-      await this.deps.conversations.markInFlight(m.key);
-      await this.deps.store.listPush(this.name(m.key), [JSON.stringify(queued satisfies Queued)]);
+      // one step: queued, marked in flight (a restart looks at it) and, for an event, taken care of (an intake replay drops it)
+      await this.deps.store.listPush(this.name(m.key), [JSON.stringify(queued satisfies Queued)], { setAdd: this.deps.conversations.inFlightMark(m.key), settle });
     } catch (err) {
       this.localSinks.delete(m.eventId);
       throw err;

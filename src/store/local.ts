@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { Keyv } from 'keyv';
 import { JournalFile } from './journal-file.js';
 import { KeyedMutex } from './mutex.js';
-import { LockTimeoutError, slidingWindow, type HeldLock, type LockOptions, type Store } from './store.js';
+import { LockTimeoutError, slidingWindow, type HeldLock, type LockOptions, type PushAlso, type Store } from './store.js';
 
 /**
  * One-instance store: Keyv over an embedded journal file (survives restarts; see JournalFile) or
@@ -57,6 +57,17 @@ export class LocalStore implements Store {
     });
   }
 
+  settle(key: string, ttlMs: number): Promise<void> {
+    return this.mutex.run(`claim:${key}`, async () => {
+      if ((await this.get(`claim:${key}`)) !== undefined) await this.set(`claim:${key}`, 2, ttlMs);
+    });
+  }
+
+  async claimState(key: string): Promise<'none' | 'claimed' | 'settled'> {
+    const v = await this.get(`claim:${key}`);
+    return v === undefined ? 'none' : v === 2 ? 'settled' : 'claimed';
+  }
+
   hit(key: string, windowMs: number, now = Date.now()): Promise<number> {
     const w = slidingWindow(windowMs, now);
     const current = `hits:${key}:${w.index}`;
@@ -103,8 +114,14 @@ export class LocalStore implements Store {
     return (await this.get<string[]>(`set:${name}`)) ?? [];
   }
 
-  async listPush(name: string, items: string[]): Promise<number> {
-    return (await this.mutate<string[]>(`list:${name}`, (cur) => [...(cur ?? []), ...items])).length;
+  /** One process: the three changes are started together (on the file store they usually share a journal write), in the order Redis applies them. */
+  async listPush(name: string, items: string[], with_: PushAlso = {}): Promise<number> {
+    const [, list] = await Promise.all([
+      with_.setAdd ? this.setAdd(with_.setAdd.name, with_.setAdd.member) : undefined,
+      this.mutate<string[]>(`list:${name}`, (cur) => [...(cur ?? []), ...items]),
+      with_.settle ? this.settle(with_.settle.key, with_.settle.ttlMs) : undefined,
+    ]);
+    return list.length;
   }
 
   async listRange(name: string, start: number, stop: number): Promise<string[]> {

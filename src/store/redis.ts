@@ -3,7 +3,7 @@ import { createClient } from '@redis/client';
 import KeyvRedis from '@keyv/redis';
 import { Keyv } from 'keyv';
 import { KeyedMutex } from './mutex.js';
-import { LockTimeoutError, StoreUnavailableError, slidingWindow, type HeldLock, type LockOptions, type Store } from './store.js';
+import { LockTimeoutError, StoreUnavailableError, slidingWindow, type HeldLock, type LockOptions, type PushAlso, type Store } from './store.js';
 
 const RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
 const RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
@@ -90,6 +90,16 @@ export class RedisStore implements Store {
   async claim(key: string, ttlMs: number): Promise<boolean> {
     const res = await this.guard(this.client.set(this.k('claim', key), '1', { condition: 'NX', expiration: { type: 'PX', value: Math.max(1, Math.round(ttlMs)) } }));
     return res === 'OK';
+  }
+
+  /** `KEEPTTL`: the claim lives as long as it was going to (`_ttlMs` is for the embedded store). */
+  async settle(key: string, _ttlMs?: number): Promise<void> {
+    await this.guard(this.client.set(this.k('claim', key), '2', { condition: 'XX', expiration: 'KEEPTTL' }));
+  }
+
+  async claimState(key: string): Promise<'none' | 'claimed' | 'settled'> {
+    const v = await this.guard(this.client.get(this.k('claim', key)));
+    return v === null ? 'none' : v === '2' ? 'settled' : 'claimed';
   }
 
   async hit(key: string, windowMs: number, now = Date.now()): Promise<number> {
@@ -189,9 +199,15 @@ export class RedisStore implements Store {
     return this.guard(this.client.sMembers(this.k('set', name)));
   }
 
-  async listPush(name: string, items: string[]): Promise<number> {
+  async listPush(name: string, items: string[], with_: PushAlso = {}): Promise<number> {
     if (items.length === 0) return this.listLength(name);
-    return this.guard(this.client.rPush(this.k('list', name), items));
+    if (!with_.setAdd && !with_.settle) return this.guard(this.client.rPush(this.k('list', name), items));
+    const m = this.client.multi();
+    if (with_.setAdd) m.sAdd(this.k('set', with_.setAdd.name), with_.setAdd.member);
+    m.rPush(this.k('list', name), items);
+    if (with_.settle) m.set(this.k('claim', with_.settle.key), '2', { condition: 'XX', expiration: 'KEEPTTL' });
+    const replies = await this.guard(m.exec());
+    return Number(replies[with_.setAdd ? 1 : 0]);
   }
 
   async listRange(name: string, start: number, stop: number): Promise<string[]> {

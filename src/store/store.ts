@@ -13,6 +13,13 @@ export interface Store {
   /** Atomic set-if-absent with a TTL: true when this caller was first (dedupe). */
   claim(key: string, ttlMs: number): Promise<boolean>;
   /**
+   * Marks a claim as taken care of, keeping it for as long as it had (the embedded store gives it
+   * `ttlMs` again); nothing when `key` was never claimed or its claim expired.
+   */
+  settle(key: string, ttlMs: number): Promise<void>;
+  /** Whether `key` was claimed, and whether it was settled since. */
+  claimState(key: string): Promise<'none' | 'claimed' | 'settled'>;
+  /**
    * Counts one hit on `key` and returns the hits in the last `windowMs`, this one included: a
    * sliding window estimated from two fixed ones (the previous window weighted by how much of it
    * still overlaps). Shared by every instance on Redis.
@@ -28,8 +35,12 @@ export interface Store {
   setAdd(name: string, member: string): Promise<void>;
   setRemove(name: string, member: string): Promise<void>;
   setMembers(name: string): Promise<string[]>;
-  /** Appends to a list; returns the new length. */
-  listPush(name: string, items: string[]): Promise<number>;
+  /**
+   * Appends to a list; returns the new length. `with` is done in the same step: a set member
+   * added, a claim settled. On Redis one MULTI, so a crash leaves all of it or none (a queued
+   * message whose event still looks unhandled would be queued again by an intake replay).
+   */
+  listPush(name: string, items: string[], with_?: PushAlso): Promise<number>;
   /** Items from `start` to `stop` inclusive (negative = from the end), like LRANGE. */
   listRange(name: string, start: number, stop: number): Promise<string[]>;
   /** Drops the first `count` items. */
@@ -42,6 +53,12 @@ export interface Store {
   /** True when the store answers right now. */
   ping(): Promise<boolean>;
   close(): Promise<void>;
+}
+
+/** What `listPush` does in the same step. */
+export interface PushAlso {
+  setAdd?: { name: string; member: string };
+  settle?: { key: string; ttlMs: number };
 }
 
 export interface LockOptions {

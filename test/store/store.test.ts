@@ -58,6 +58,25 @@ describe.each([
     expect(await s.claim('ev-2', 60_000)).toBe(true);
   });
 
+  it('settles a claim, and queues with a set member and a settled claim in one step', async () => {
+    const s = await make();
+    expect(await s.claimState('ev-3')).toBe('none');
+    await s.settle('ev-3', 60_000); // never claimed: nothing to settle
+    expect(await s.claimState('ev-3')).toBe('none');
+    await s.claim('ev-3', 60_000);
+    expect(await s.claimState('ev-3')).toBe('claimed');
+    await s.settle('ev-3', 60_000);
+    expect(await s.claimState('ev-3')).toBe('settled');
+    expect(await s.claim('ev-3', 60_000)).toBe(false); // still a claim
+
+    await s.claim('ev-4', 60_000);
+    expect(await s.listPush('q', ['a'], { setAdd: { name: 'busy', member: 'conv-1' }, settle: { key: 'ev-4', ttlMs: 60_000 } })).toBe(1);
+    expect(await s.listPush('q', ['b', 'c'])).toBe(3);
+    expect(await s.listRange('q', 0, -1)).toEqual(['a', 'b', 'c']);
+    expect(await s.setMembers('busy')).toEqual(['conv-1']);
+    expect(await s.claimState('ev-4')).toBe('settled');
+  });
+
   it('serialises lock holders in order and times out a waiter', async () => {
     const s = await make();
     const order: number[] = [];
@@ -233,11 +252,12 @@ describe('file store', () => {
 });
 
 describe('redis store', () => {
-  it('namespaces keys under threadline-style prefixes and uses SET NX PX for claims', async () => {
+  it('namespaces keys under threadline-style prefixes and uses SET NX PX for claims (settling keeps the TTL)', async () => {
     const prefix = uniquePrefix('ns');
     const s = await redis(prefix);
     await s.set('rec', 1);
     await s.claim('e', 10_000);
+    await s.settle('e', 99_000_000); // the claim keeps its own TTL
     const raw = createClient({ url: REDIS_URL });
     await raw.connect();
     const keys = await raw.keys(`${prefix}*`);
@@ -245,6 +265,7 @@ describe('redis store', () => {
     await raw.close();
     expect(keys.sort()).toEqual([`${prefix}:rec`, `${prefix}claim:e`].sort());
     expect(ttl).toBeGreaterThan(5_000);
+    expect(ttl).toBeLessThanOrEqual(10_000);
   });
 
   it('shares hit counts between instances, in counters that expire', async () => {
