@@ -8,6 +8,7 @@ import { humanMessage } from './errors.js';
 import { SharedFiles, turnMessages } from './files.js';
 import { HeldResources } from './resources.js';
 import { Budgets } from './budgets.js';
+import { EventMarks } from './event-marks.js';
 import { ChannelAssistants } from './channel-assistants.js';
 import { Answers, SHUTDOWN, STOPPED } from './answers.js';
 import { Admission, RateLimiter } from './rate-limit.js';
@@ -38,6 +39,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
   private readonly admission: Admission;
   private readonly files: SharedFiles;
   private readonly budgets: Budgets;
+  private readonly marks: EventMarks;
   private readonly channels: ChannelAssistants;
   /** How many turns run here at once: the composition root tells it of DashScope's 429s and successes. */
   readonly pace: Pace;
@@ -58,6 +60,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
     });
     this.files = new SharedFiles({ platforms: deps.platforms, backend: deps.backend, log: deps.log, options: this.opts.files });
     this.budgets = new Budgets(deps.store, this.opts.budgets);
+    this.marks = new EventMarks(deps.store, this.opts.dedupeTtlMs);
     this.channels = new ChannelAssistants({
       store: deps.store,
       backend: deps.backend,
@@ -154,7 +157,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       return;
     }
     // taken care of (queued in the store, which marks it in the same step, or answered): an intake replay of it would be a duplicate
-    if ((await this.handle(m, meeting)) !== 'queued') await this.settleEvent(m.eventId);
+    if ((await this.handle(m, meeting)) !== 'queued') await this.marks.settle(m.eventId);
   }
 
   private async handle(m: Inbound, meeting: object | undefined): Promise<'queued' | undefined> {
@@ -175,7 +178,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
       return;
     }
     try {
-      await this.queue.push(m, { key: `event:${m.eventId}`, ttlMs: this.opts.dedupeTtlMs });
+      await this.queue.push(m, this.marks.settling(m.eventId));
     } catch (err) {
       this.admission.release(m.eventId);
       throw err;
@@ -198,30 +201,14 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
     return !!(await this.meetings?.get(channelKey));
   }
 
-  /**
-   * Claims a message id: true the first time, false for every repeat (across instances with
-   * Redis). Adapters may call it early (before parsing) and pass `claimed` on the Inbound.
-   */
+  /** Claims a message id: true the first time (adapters may claim early and pass `claimed` on the Inbound); see EventMarks. */
   claimEvent(eventId: string): Promise<boolean> {
-    return this.deps.store.claim(`event:${eventId}`, this.opts.dedupeTtlMs);
+    return this.marks.claim(eventId);
   }
 
-  /** Marks a claimed event as taken care of (queued in the store, or answered). */
-  async settleEvent(eventId: string): Promise<void> {
-    await this.deps.store.settle(`event:${eventId}`, this.opts.dedupeTtlMs);
-  }
-
-  /**
-   * Whether an event recorded at intake by a process that died still needs handling: not seen at
-   * all, or claimed but never taken care of (the process died between the two).
-   */
-  async needsReplay(eventId: string): Promise<boolean> {
-    const state = await this.deps.store.claimState(`event:${eventId}`);
-    // settled, or marked so by an earlier release (in a record of its own)
-    if (state === 'settled' || (await this.deps.store.get<number>(`event:${eventId}`)) === 2) return false;
-    // never claimed (the process died first): claimed now, so that taking care of it settles it
-    if (state === 'none') await this.claimEvent(eventId);
-    return true;
+  /** Whether an event a dead process recorded at intake still needs handling (see EventMarks). */
+  needsReplay(eventId: string): Promise<boolean> {
+    return this.marks.needsReplay(eventId);
   }
 
   private async command(m: Inbound, c: Command): Promise<void> {
