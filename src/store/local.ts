@@ -114,7 +114,11 @@ export class LocalStore implements Store {
     return (await this.get<string[]>(`set:${name}`)) ?? [];
   }
 
-  /** One process: the three changes are started together (on the file store they usually share a journal write), in the order Redis applies them. */
+  /**
+   * Not a transaction here: the three writes are started together, so on the file store they
+   * usually share one journal write, but a crash between two journal batches could keep the queue
+   * entry without the settled claim (an intake replay would then queue that message again).
+   */
   async listPush(name: string, items: string[], with_: PushAlso = {}): Promise<number> {
     const [, list] = await Promise.all([
       with_.setAdd ? this.setAdd(with_.setAdd.name, with_.setAdd.member) : undefined,
