@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterEach } from 'vitest';
+import { LocalStore, RedisStore, type Store } from '../src/store/index.js';
 
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -59,4 +61,24 @@ export async function capturingLogger(level = 'info'): Promise<{ log: import('..
     }),
   );
   return { log, lines };
+}
+
+/**
+ * The in-memory and the Redis store, for `describe.each`: each store a test makes is closed after
+ * that test. Call it at the top of a test file (it registers the afterEach).
+ */
+export function memoryAndRedisStores(label: string): ReadonlyArray<readonly [string, () => Promise<Store>]> {
+  const opened: Store[] = [];
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((s) => s.close()));
+  });
+  const kept = async (s: Store | Promise<Store>) => {
+    const store = await s;
+    opened.push(store);
+    return store;
+  };
+  return [
+    ['memory', () => kept(new LocalStore())],
+    ['redis', () => kept(RedisStore.connect({ url: REDIS_URL, prefix: uniquePrefix(label) }))],
+  ];
 }

@@ -15,17 +15,17 @@ export class EventMarks {
 
   /** The claim a queue entry settles in its own store step. */
   settling(eventId: string): { key: string; ttlMs: number } {
-    return { key: `event:${eventId}`, ttlMs: this.ttlMs };
+    return { key: keyOf(eventId), ttlMs: this.ttlMs };
   }
 
   /** True the first time, false for every repeat (across instances with Redis). */
   claim(eventId: string): Promise<boolean> {
-    return this.store.claim(`event:${eventId}`, this.ttlMs);
+    return this.store.claim(keyOf(eventId), this.ttlMs);
   }
 
   /** The event was taken care of without being queued (answered, captured, refused). */
   settle(eventId: string): Promise<void> {
-    return this.store.settle(`event:${eventId}`, this.ttlMs);
+    return this.store.settle(keyOf(eventId), this.ttlMs);
   }
 
   /**
@@ -33,11 +33,16 @@ export class EventMarks {
    * all, or claimed but never taken care of (the process died between the two).
    */
   async needsReplay(eventId: string): Promise<boolean> {
-    const state = await this.store.claimState(`event:${eventId}`);
+    const state = await this.store.claimState(keyOf(eventId));
     // settled, or marked so by an earlier release (in a record of its own)
-    if (state === 'settled' || (await this.store.get<number>(`event:${eventId}`)) === 2) return false;
+    if (state === 'settled' || (await this.store.get<number>(keyOf(eventId))) === 2) return false;
     // never claimed (the process died first): claimed now, so that taking care of it settles it
     if (state === 'none') await this.claim(eventId);
     return true;
   }
+}
+
+/** The claim's name (an earlier release kept its "taken care of" mark as a record of the same name). */
+function keyOf(eventId: string): string {
+  return `event:${eventId}`;
 }

@@ -2,6 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/index.js';
 
+/** Who recorded an entry: `by` is written before the body, and quotes inside the id are escaped. */
+const BY = /"by":"([^"]+)"/;
+
 /**
  * Events acknowledged to a platform that retries only what it was not acknowledged for (Slack's
  * Events API): each is recorded in the store before the acknowledgement (one round trip: a member
@@ -17,9 +20,6 @@ import type { Store } from '../store/index.js';
  *
  * @example const entry = await intake.record('Ev123', body); … await intake.done(entry)
  */
-/** Who recorded an entry: `by` is written before the body, and quotes inside the id are escaped. */
-const BY = /"by":"([^"]+)"/;
-
 export class Intake {
   readonly instance = randomUUID();
   /** Events this instance recorded and has not let go of yet. */

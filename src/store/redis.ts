@@ -6,6 +6,8 @@ import { KeyedMutex } from './mutex.js';
 import { LockTimeoutError, StoreUnavailableError, slidingWindow, type HeldLock, type LockOptions, type PushAlso, type Store } from './store.js';
 
 const RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
+/** A claim becomes settled ('2') only where it exists, and keeps its TTL. */
+const SETTLE = { condition: 'XX', expiration: 'KEEPTTL' } as const;
 const RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
 type Client = ReturnType<typeof createClient>;
@@ -94,7 +96,7 @@ export class RedisStore implements Store {
 
   /** `KEEPTTL`: the claim lives as long as it was going to (`_ttlMs` is for the embedded store). */
   async settle(key: string, _ttlMs?: number): Promise<void> {
-    await this.guard(this.client.set(this.k('claim', key), '2', { condition: 'XX', expiration: 'KEEPTTL' }));
+    await this.guard(this.client.set(this.k('claim', key), '2', SETTLE));
   }
 
   async claimState(key: string): Promise<'none' | 'claimed' | 'settled'> {
@@ -205,7 +207,7 @@ export class RedisStore implements Store {
     const m = this.client.multi();
     if (with_.setAdd) m.sAdd(this.k('set', with_.setAdd.name), with_.setAdd.member);
     m.rPush(this.k('list', name), items);
-    if (with_.settle) m.set(this.k('claim', with_.settle.key), '2', { condition: 'XX', expiration: 'KEEPTTL' });
+    if (with_.settle) m.set(this.k('claim', with_.settle.key), '2', SETTLE);
     const replies = await this.guard(m.exec());
     return Number(replies[with_.setAdd ? 1 : 0]);
   }

@@ -1,20 +1,12 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { EventMarks } from '../../src/engine/event-marks.js';
-import { LocalStore, RedisStore, type Store } from '../../src/store/index.js';
-import { REDIS_URL, uniquePrefix } from '../helpers.js';
+import { memoryAndRedisStores } from '../helpers.js';
 
-const opened: Store[] = [];
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((s) => s.close()));
-});
+const stores = memoryAndRedisStores('marks');
 
-describe.each([
-  ['memory', async () => new LocalStore()],
-  ['redis', () => RedisStore.connect({ url: REDIS_URL, prefix: uniquePrefix('marks') })],
-] as const)('event marks on the %s store', (_name, make) => {
+describe.each(stores)('event marks on the %s store', (_name, make) => {
   it('tells an intake replay which events still need handling', async () => {
     const store = await make();
-    opened.push(store);
     const marks = new EventMarks(store, 60_000);
     // queued: settled in the same step as the queue entry
     expect(await marks.claim('EvQueued')).toBe(true);

@@ -1,17 +1,11 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Intake } from '../../src/engine/intake.js';
-import { LocalStore, RedisStore, type Store } from '../../src/store/index.js';
-import { REDIS_URL, capturingLogger, uniquePrefix } from '../helpers.js';
+import type { Store } from '../../src/store/index.js';
+import { capturingLogger, memoryAndRedisStores } from '../helpers.js';
 
-const opened: Store[] = [];
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((s) => s.close()));
-});
+const stores = memoryAndRedisStores('intake');
 
-describe.each([
-  ['memory', async () => new LocalStore()],
-  ['redis', () => RedisStore.connect({ url: REDIS_URL, prefix: uniquePrefix('intake') })],
-] as const)('intake on the %s store', (_name, make) => {
+describe.each(stores)('intake on the %s store', (_name, make) => {
   async function instance(store: Store): Promise<Intake> {
     const { log } = await capturingLogger();
     const intake = new Intake(store, log, 60_000);
@@ -21,7 +15,6 @@ describe.each([
 
   it("hands back what a dead instance acknowledged, never a live one's, and lets a replayed entry go", async () => {
     const store = await make();
-    opened.push(store);
     const [dead, alive, next] = [await instance(store), await instance(store), await instance(store)];
     const lost = await dead.record('EvLost1', { event: { text: 'acknowledged, then kill -9' } });
     await alive.record('EvBusy1', { event: { text: 'being handled right now' } });
@@ -38,7 +31,6 @@ describe.each([
 
   it('counts what this instance holds and lets its own entries go', async () => {
     const store = await make();
-    opened.push(store);
     const intake = await instance(store);
     const a = await intake.record('EvA', { n: 1 });
     const b = await intake.record('Ev"by":"x', { n: 2 }); // an id that looks like the field is escaped in the entry
@@ -51,7 +43,6 @@ describe.each([
 
   it('replays entries left in the one shared set of the earlier release, and drops invalid ones', async () => {
     const store = await make();
-    opened.push(store);
     const legacy = JSON.stringify({ id: 'EvOld1', by: 'instance-gone-before-the-upgrade', at: 1, body: { event: { text: 'old' } } });
     await store.setAdd('intake', legacy);
     await store.setAdd('intake', 'not json');
