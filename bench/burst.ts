@@ -170,8 +170,9 @@ export async function benchBurst(opts: { events: number; redisUrl: string; turnC
   // answered: a finished stream, or a posted reply (a turn recovered after the kill posts instead of streaming)
   const finished = () => {
     const per = new Map<string, number>();
-    // the notice after a restart that stopped a delivery is not an answer (see INTERRUPTED_DELIVERY): counted apart
-    for (const c of slack.log.filter((c) => c.method === 'chat.stopStream' || (c.method === 'chat.postMessage' && c.args.thread_ts && !String(c.text).startsWith(':warning:')))) {
+    // the notice after a restart that stopped a delivery is not an answer (see INTERRUPTED_DELIVERY): counted apart;
+    // a stop Slack refused (a restart completing a reply in place whose stream was already stopped) is not a second answer
+    for (const c of slack.log.filter((c) => (c.method === 'chat.stopStream' && c.result?.ok) || (c.method === 'chat.postMessage' && c.args.thread_ts && !String(c.text).startsWith(':warning:')))) {
       const ts = c.method === 'chat.stopStream' ? slack.streamThread(c.args.ts) : c.args.thread_ts;
       if (ts) per.set(ts, (per.get(ts) ?? 0) + 1);
     }

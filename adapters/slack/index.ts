@@ -4,7 +4,7 @@ import { Hono } from 'hono';
 import type { Config } from '../../src/config.js';
 import { parseCommand } from '../../src/engine/commands.js';
 import type { EnginePort } from '../../src/engine/port.js';
-import type { Inbound, PlatformPort, ReplyTarget } from '../../src/engine/types.js';
+import type { Inbound, PlatformPort, ReplyPlace, ReplyTarget } from '../../src/engine/types.js';
 import type { Platform } from '../../src/platform.js';
 import type { Logger } from '../../src/log.js';
 import type { Metrics } from '../../src/metrics.js';
@@ -19,6 +19,7 @@ import { messageScreen } from './screen.js';
 import type { Screen } from './event-handler.js';
 import { SlackOutbound, type MethodLimit } from './outbound.js';
 import { SlackSink } from './sink.js';
+import { slackPlaceOf } from './place.js';
 import { newCapabilities } from './capabilities.js';
 import { FEEDBACK_ACTION } from './blocks.js';
 import { slackKeys } from './key.js';
@@ -162,8 +163,9 @@ export async function startSlack(deps: SlackDeps): Promise<SlackAdapter> {
   const caps = newCapabilities(config.agentView);
   const port: PlatformPort = {
     keys: slackKeys,
-    sinkFor: (target: ReplyTarget) =>
+    sinkFor: (target: ReplyTarget, place?: ReplyPlace) =>
       new SlackSink(workspaces.client((target as SlackTarget).team), target as SlackTarget, log, {
+        continues: slackPlaceOf(place),
         caps,
         editIntervalMs: deps.editIntervalMs,
         statusRefreshMs: deps.statusRefreshMs,

@@ -1,3 +1,4 @@
+import type { SlackPlace } from './place.js';
 import type { SlackCapabilities } from './capabilities.js';
 
 /** How a Slack reply sink behaves (the adapter's settings, the outbound scheduler's slots). */
@@ -12,6 +13,8 @@ export interface SlackSinkOptions {
   reserve?: (method: string, maxWaitMs: number, headroom?: number) => boolean;
   /** Whether a waiting message may show the working indicator in this channel now (the adapter lets one through per channel every few seconds). */
   mayShowWaiting?: (channel: string) => boolean;
+  /** A reply an earlier process was finishing when it stopped (its `place()`): this sink completes it in place. */
+  continues?: SlackPlace;
 }
 
 /** A reply whose chat.startStream would wait longer than this for its slot is posted and edited instead. */

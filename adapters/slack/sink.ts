@@ -2,7 +2,7 @@ import type { WebClient } from '@slack/web-api';
 import { MAX_MESSAGES_PER_REPLY, OVERFLOW_FILENAME, capMessages, fenceAcross, splitMessage } from '../../src/engine/format/split.js';
 import { EditThrottle } from '../../src/engine/format/throttle.js';
 import { codeStepMarkdown } from '../../src/engine/format/code-step.js';
-import type { CodeStep, FinalReply, MinutesReply, ReplySink, TurnStatus } from '../../src/engine/types.js';
+import type { CodeStep, FinalReply, MinutesReply, ReplyPlace, ReplySink, TurnStatus } from '../../src/engine/types.js';
 import type { Logger } from '../../src/log.js';
 import { neutralizeMentions, sendableLength } from './mrkdwn.js';
 import { feedbackBlock, toolTitle } from './blocks.js';
@@ -13,6 +13,7 @@ import { LONG_OUTPUT, STREAM_MAX_AGE_MS, STREAM_MESSAGE_LIMIT, messageEnd } from
 
 import type { SlackTarget } from './inbound.js';
 import { FINAL_HEADROOM, STREAM_START_MAX_WAIT_MS, WAITING_HEADROOM, type SlackSinkOptions } from './sink-options.js';
+import { digestOf, type SlackPlace } from './place.js';
 
 export type { SlackSinkOptions } from './sink-options.js';
 
@@ -42,6 +43,10 @@ export class SlackSink implements ReplySink {
   private readonly caps: SlackCapabilities;
   /** The stream reached MAX_MESSAGES_PER_REPLY messages: the rest of the reply goes as a file. */
   private capped = false;
+  /** The reply's files uploaded so far (a reply completed in place skips those). */
+  private uploads = 0;
+  /** The reply an earlier process was finishing: this sink completes it in place (see `completeInPlace`). */
+  private readonly continued?: SlackPlace;
 
   constructor(
     client: WebClient,
@@ -58,6 +63,8 @@ export class SlackSink implements ReplySink {
     this.poster = new SlackPoster(client, target, log, this.rawCall, opts.onReply);
     // Streaming needs a thread to stream into; a DM's top level is posted and edited.
     this.mode = target.threadTs && !this.caps.noStreaming.has(target.team) ? 'unknown' : 'update';
+    this.continued = opts.continues;
+    if (this.continued) this.mode = 'update';
   }
 
   private get thread(): { channel: string; thread_ts?: string } {
@@ -88,7 +95,8 @@ export class SlackSink implements ReplySink {
   }
 
   async text(soFar: string): Promise<void> {
-    if (this.target.viaResponseUrl) return; // one ephemeral answer at the end: a response_url takes five messages at most
+    // completing a reply in place: the messages it is in are settled at `finish`, not streamed again
+    if (this.target.viaResponseUrl || this.continued) return; // one ephemeral answer at the end: a response_url takes five messages at most
     // what may be sent so far, with no mention left able to ping (a trailing `<` or `@…` waits for the next piece)
     this.latest = neutralizeMentions(soFar.slice(0, sendableLength(soFar)));
     this.edits.push(this.latest);
@@ -260,6 +268,34 @@ export class SlackSink implements ReplySink {
     return this.edits.settle();
   }
 
+  /**
+   * Where the reply is, for the engine to keep before the last part goes out: a streamed reply's
+   * messages and a digest of what they hold, so a restart can complete it in place (stop the
+   * streams; replace their text only if it is not the whole answer). A reply posted and edited
+   * has no place: a `chat.postMessage` that may have landed cannot be told from one that did not.
+   */
+  async place(): Promise<ReplyPlace | undefined> {
+    if (this.continued) return { ...this.continued, uploads: this.uploads };
+    await this.settle();
+    await this.ops;
+    if (this.target.viaResponseUrl || this.mode !== 'stream' || !this.stream || this.capped || this.caps.stoppedStreams.has(this.stream.ts)) return undefined;
+    const held = this.latest.slice(0, this.stream.base + this.stream.sent);
+    return { streams: [...this.streamTs], digest: digestOf(held), uploads: this.uploads } satisfies SlackPlace;
+  }
+
+  /**
+   * Completes a reply an earlier process was finishing when it stopped. Its last call may have
+   * landed or not: each stream is stopped again (one that is already stopped is refused, which is
+   * fine), the last with the feedback buttons; if the streams do not hold the whole answer (the
+   * final appends may not have landed), their text is replaced by it, in the same messages.
+   */
+  private async completeInPlace(place: SlackPlace, text: string, turnId: string | undefined): Promise<void> {
+    for (const ts of place.streams) await this.stopStream(ts, ts === place.streams.at(-1) ? [feedbackBlock(turnId)] : undefined);
+    if (digestOf(text) === place.digest) return;
+    this.posted = place.streams.map((ts) => ({ ts, text: '' }));
+    await this.showByUpdates(text, true);
+  }
+
   async finish(reply: FinalReply): Promise<void> {
     await this.settle();
     if (this.openTask) await this.closeTask();
@@ -271,17 +307,23 @@ export class SlackSink implements ReplySink {
       return;
     }
     const text = neutralizeMentions(reply.text) || (reply.images.length ? '' : '_(no answer)_');
-    if (this.mode === 'stream' && this.stream) {
+    if (this.continued) {
+      await this.completeInPlace(this.continued, text, reply.turnId);
+    } else if (this.mode === 'stream' && this.stream) {
       const streamed = this.latest.slice(0, this.stream.base + this.stream.sent);
       // the final text is trimmed: a stream that ended in blank space still matches it
       if (text.startsWith(streamed.trimEnd())) {
         this.latest = text;
+        let appended = false;
         for (let progress = -1; this.mode === 'stream' && !this.capped && this.stream.base + this.stream.sent < text.length;) {
           const at = this.stream.base + this.stream.sent;
           if (at === progress) break; // Slack refused the append: stop rather than loop
           progress = at;
           await this.appendStream(text, true);
+          appended = true;
         }
+        // the streams now hold the whole answer: a restart from here only has to stop them
+        if (appended && this.mode === 'stream') await reply.placeChanged?.();
         // the final reply ends with Slack's feedback buttons (context_actions → feedback_buttons)
         if (this.mode === 'stream') await this.stopStream(this.stream.ts, [feedbackBlock(reply.turnId)]);
         else await this.showByUpdates(text, true); // the stream is gone (Stop): the rest in a message of its own
@@ -296,7 +338,12 @@ export class SlackSink implements ReplySink {
     }
     if (this.capped) await this.poster.upload(new TextEncoder().encode(text), OVERFLOW_FILENAME, 'The whole answer', 'The whole answer');
     await this.progress.rename(text);
-    for (const img of reply.images) await this.poster.upload(img.bytes, img.filename, img.alt, img.alt);
+    for (const img of reply.images.slice(this.continued?.uploads ?? 0)) {
+      await this.poster.upload(img.bytes, img.filename, img.alt, img.alt);
+      this.uploads++;
+      // one more file out: a restart from here must not upload it again
+      await reply.placeChanged?.();
+    }
     // all out: a crash from here on must not be taken for one while posting
     await reply.delivered?.();
     this.opts.onReply?.('final');
@@ -333,6 +380,8 @@ export class SlackSink implements ReplySink {
     if (this.target.viaResponseUrl) return this.poster.answerer.send(`:warning: ${text}`);
     await this.settle();
     if (this.mode === 'stream' && this.stream && !this.caps.stoppedStreams.has(this.stream.ts)) await this.stopStream(this.stream.ts);
+    // a reply an earlier process left streaming is not left hanging
+    for (const ts of this.continued?.streams ?? []) await this.stopStream(ts);
     await this.poster.post(`:warning: ${text}`);
     this.opts.onReply?.('error');
     await this.progress.clear();

@@ -10,8 +10,8 @@ import type { Inbound, ReplySink } from './types.js';
 
 /**
  * Said after a restart when the last process stopped while posting the answer: it may have died
- * of it (never post it again), or just after the answer was all out (the burst benchmark's
- * kill -9 lands there too). Either way the person is told the truth: it may be incomplete.
+ * of it (never post it again), or while its last part went out and the sink cannot tell where the
+ * reply is. Either way the person is told the truth: it may be incomplete.
  */
 export const INTERRUPTED_DELIVERY = 'I was restarted while posting my last answer, so I did not post it again. If it looks incomplete above, please ask again.';
 
@@ -151,8 +151,14 @@ export class Answers {
     // before the last part goes out: for a reply that streamed, a write of its own; otherwise the only mark
     const markFinishing = async () => {
       await marking;
+      // where the reply is (the sink lets what it is sending land first): a restart can then complete it in place
+      rec.placed = await out.place?.();
       rec.delivering ??= Date.now();
       rec.finishing = Date.now();
+      await this.deps.conversations.save(rec);
+    };
+    const placeChanged = async () => {
+      rec.placed = await out.place?.();
       await this.deps.conversations.save(rec);
     };
     let said: Promise<void> | undefined;
@@ -165,7 +171,7 @@ export class Answers {
       ...(out.text ? { text: async (t: string) => (await mark(), out.text!(t)) } : {}),
       finish: async (r) => {
         await markFinishing();
-        await out.finish({ ...r, delivered });
+        await out.finish({ ...r, delivered, placeChanged });
         await delivered();
       },
     });
@@ -198,15 +204,20 @@ export class Answers {
       return;
     }
     // Died while streaming it: the answer is not all out, so it is posted again, once. Died while
-    // posting its last part (which may have landed: posting again could double it), or again while
-    // re-posting it (perhaps of it, issue 19): never posted again, the person is told.
-    const poisoned = !!rec.delivering && !rec.abandoned && (!!rec.redelivering || !!rec.finishing);
+    // posting its last part (which may have landed: posting again could double it): completed in
+    // place where the sink said where the reply was, else never posted again and the person is
+    // told. Died again while re-posting it (perhaps of it, issue 19): never posted again, told.
+    const inPlace = !!rec.delivering && !rec.abandoned && !rec.redelivering && !!rec.finishing && !!rec.placed;
+    const poisoned = !!rec.delivering && !rec.abandoned && (!!rec.redelivering || (!!rec.finishing && !inPlace));
     if (rec.delivering && !rec.abandoned && !poisoned) {
       rec.redelivering = Date.now();
       await this.deps.conversations.save(rec);
-      this.deps.log.warn({ conversation: rec.key, runId: rec.activeRunId, since: rec.delivering }, 'posting again a reply the last process stopped while posting');
+      this.deps.log.warn(
+        { conversation: rec.key, runId: rec.activeRunId, since: rec.delivering },
+        inPlace ? 'completing in place a reply the last process stopped while finishing' : 'posting again a reply the last process stopped while posting',
+      );
     }
-    const sink = rec.abandoned || poisoned ? undefined : port?.sinkFor(rec.target);
+    const sink = rec.abandoned || poisoned ? undefined : port?.sinkFor(rec.target, inPlace ? rec.placed : undefined);
     const inFlight = { turnId: rec.activeRunId, startedAt: rec.turn?.startedAt ?? rec.lastActivity };
     if (poisoned) {
       // The last process died while posting this reply, perhaps because of it: never post it again.

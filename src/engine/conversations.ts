@@ -1,7 +1,7 @@
 import type { Logger } from '../log.js';
 import type { ConversationState } from '../backends/backend.js';
 import type { Store } from '../store/index.js';
-import type { ReplyTarget } from './types.js';
+import type { ReplyPlace, ReplyTarget } from './types.js';
 import { placeOf } from './conversation-key.js';
 
 /** What Threadline remembers about one conversation. */
@@ -39,9 +39,15 @@ export interface ConversationRecord {
   /**
    * The reply's last part was being posted (the final call may have reached the platform): a
    * process that dies now may have put the whole answer out, so recovery does not post it again
-   * (it would be doubled) and tells the person it may be incomplete.
+   * (it would be doubled): it completes the reply in place (see `placed`), or where the sink
+   * cannot, tells the person it may be incomplete.
    */
   finishing?: number;
+  /**
+   * Where the reply was when its last part started going out (the sink's `place()`): with it, a
+   * restart after a death while finishing completes that reply in place instead of apologising.
+   */
+  placed?: ReplyPlace;
   /** The answer was all out on the platform (the sink said so): a process that died after this needs to post nothing more. */
   delivered?: number;
   /** Who has talked in this conversation (the last 50): they, and admins, may `reset` or `stop` it. */
@@ -147,6 +153,7 @@ export class Conversations {
     rec.delivering = undefined;
     rec.redelivering = undefined;
     rec.finishing = undefined;
+    rec.placed = undefined;
     rec.delivered = undefined;
     rec.lastActivity = Date.now();
     await this.save(rec);

@@ -31,6 +31,7 @@ export function overrideSink(out: ReplySink, overrides: Partial<ReplySink>): Rep
   if (out.code) sink.code = (step) => out.code!(step);
   if (out.minutes) sink.minutes = (m) => out.minutes!(m);
   if (out.whisper) sink.whisper = (t) => out.whisper!(t);
+  if (out.place) sink.place = () => out.place!();
   return { ...sink, ...overrides };
 }
 

@@ -108,7 +108,18 @@ export interface FinalReply {
    * taken for a crash while posting. A sink that does not call it is taken to be done when `finish` resolves.
    */
   delivered?: () => Promise<void>;
+  /**
+   * The sink calls it when the reply's place changed while finishing (a message or a file added):
+   * the engine keeps `place()` again, so a restart finishes the reply where it really is.
+   */
+  placeChanged?: () => Promise<void>;
 }
+
+/**
+ * Where a reply already is on its platform, in the sink's own shape (JSON: message ids, how much
+ * they hold). The engine keeps it with the turn and hands it back to `PlatformPort.sinkFor`.
+ */
+export type ReplyPlace = Record<string, unknown>;
 
 export interface MinutesReply {
   title: string;
@@ -149,14 +160,23 @@ export interface ReplySink {
    * the sink is dropped and the turn builds its own from the stored target).
    */
   waiting?(): Promise<void>;
+  /**
+   * Capability: where the reply is so far, when the sink could finish it in place after a
+   * restart (complete or replace what is out, never post it twice); undefined when it could not.
+   * Asked just before the reply's last part goes out; the sink first lets what it is sending land.
+   */
+  place?(): Promise<ReplyPlace | undefined>;
 }
 
 /** What an adapter offers the engine besides inbound messages. */
 export interface PlatformPort {
   /** How its conversation keys are written and read. */
   readonly keys: ConversationKeyCodec<unknown>;
-  /** A sink for a stored target (recovery after a restart, meeting auto-stop). */
-  sinkFor(target: ReplyTarget): ReplySink;
+  /**
+   * A sink for a stored target (recovery after a restart, meeting auto-stop). With `place` (what
+   * an earlier sink's `place()` said), one that finishes that reply in place instead of posting anew.
+   */
+  sinkFor(target: ReplyTarget, place?: ReplyPlace): ReplySink;
   /**
    * Downloads a shared file from the platform's own hosts, with the platform's credentials and no
    * further than `maxBytes`; throws an error whose message says why not. Optional: a platform

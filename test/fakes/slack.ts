@@ -137,14 +137,15 @@ export class FakeSlack {
    */
   visible(channel: string, threadTs?: string): string[] {
     return this.repliesIn(channel, threadTs).map((c) => {
+      const edited = this.log.filter((u) => u.method === 'chat.update' && u.args.ts === c.result?.ts && u.result?.ok).at(-1);
       const text =
-        c.method === 'chat.startStream'
+        c.method === 'chat.startStream' && !edited
           ? (c.args.markdown_text ?? '') +
             this.log
               .filter((x) => x.method === 'chat.appendStream' && x.args.ts === c.result?.ts && x.result?.ok)
               .map((x) => x.args.markdown_text ?? '')
               .join('')
-          : (this.log.filter((u) => u.method === 'chat.update' && u.args.ts === c.result?.ts && u.result?.ok).at(-1)?.text ?? c.text ?? '');
+          : (edited?.text ?? c.text ?? '');
       return text.trimEnd();
     });
   }
@@ -192,8 +193,12 @@ export class FakeSlack {
   readonly sharedFiles = new Map<string, { name: string; bytes: Buffer; contentType: string }>();
   /** While set, users.info answers only once it resolves. */
   holdUsersInfo?: Promise<unknown>;
-  /** While set, calls of `method` (matching `when`) are seen (logged as `<method>.held`) and answered only once `until` resolves. */
-  hold?: { method: string; when?: (args: Record<string, any>) => boolean; until: Promise<unknown> };
+  /**
+   * While set, calls of `method` (matching `when`) are seen (logged as `<method>.held`) and answered
+   * only once `until` resolves; with `landed`, each is carried out at once and only its answer waits
+   * (the call landed, the caller did not hear back).
+   */
+  hold?: { method: string; when?: (args: Record<string, any>) => boolean; until: Promise<unknown>; landed?: boolean };
   /** false: the app lacks files:read, and Slack answers every download with its sign-in page. */
   filesRead = true;
   private fileSeq = 0;
@@ -271,7 +276,8 @@ export class FakeSlack {
       await this.holdUsersInfo;
     }
     const hold = this.hold;
-    if (hold && hold.method === method && (!hold.when || hold.when(args))) {
+    const held = !!hold && hold.method === method && (!hold.when || hold.when(args));
+    if (held && !hold.landed) {
       this.log.record({ method: `${method}.held`, args, at: Date.now() });
       await hold.until;
     }
@@ -279,6 +285,10 @@ export class FakeSlack {
     const answer = this.rateLimit(method, args, call) ?? this.answer(method, args, basic ? undefined : token, basic);
     call.result = answer.body;
     this.log.record(call);
+    if (held && hold.landed) {
+      this.log.record({ method: `${method}.held`, args, at: Date.now() });
+      await hold.until;
+    }
     return answer;
   }
 
@@ -398,6 +408,10 @@ export class FakeSlack {
         if (this.notMember.has(args.channel)) return ok({ ok: false, error: 'not_in_channel' });
         return ok({ message_ts: this.nextTs() });
       case 'chat.update':
+        // a message still streaming is not edited (Slack's reference does not say what it answers;
+        // this fake refuses, with chat.update's error for a message that cannot be edited)
+        if (this.streams.get(args.ts) === 'streaming') return ok({ ok: false, error: 'cant_update_message' });
+        return ok({ channel: args.channel, ts: args.ts });
       case 'chat.delete':
       case 'reactions.add':
       case 'reactions.remove':

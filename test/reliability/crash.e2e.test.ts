@@ -99,13 +99,7 @@ describe('kill -9', () => {
     release();
     app = await startChild(env);
     // the restarted process looks at the conversation (its lock lapses within 10 s), finds the answer delivered, and ends the turn quietly
-    const r = createClient({ url: REDIS_URL });
-    await r.connect();
-    try {
-      await eventually(async () => !(await r.sMembers(`${env.REDIS_PREFIX}set:inflight-runs`)).some((k) => k.includes('1799300000')), 25_000, 'the turn settled');
-    } finally {
-      await r.quit();
-    }
+    await settled(ts);
     expect(slack.visible(base.event.channel, ts)).toEqual(['the whole answer, delivered']);
     expect(slack.calls('chat.postMessage').filter((c) => c.args.thread_ts === ts)).toEqual([]);
   }, 60_000);
@@ -150,6 +144,17 @@ describe('kill -9', () => {
     expect(runs.at(-1)!.path).toBe(runs[0].path);
   }, 60_000);
 
+  /** Waits until the conversation of thread `ts` has nothing in flight any more (its turn settled, by the usual recovery rules). */
+  async function settled(ts: string): Promise<void> {
+    const r = createClient({ url: REDIS_URL });
+    await r.connect();
+    try {
+      await eventually(async () => !(await r.sMembers(`${env.REDIS_PREFIX}set:inflight-runs`)).some((k) => k.endsWith(`:${ts}`)), 25_000, 'the turn settled');
+    } finally {
+      await r.quit();
+    }
+  }
+
   /** A reply in thread `ts` held after its first words (streamed), and the process killed there. */
   async function killWhilePosting(eventId: string, ts: string): Promise<void> {
     let release!: () => void;
@@ -162,10 +167,10 @@ describe('kill -9', () => {
     release(); // the run finishes at DashScope while Threadline is down
   }
   const inThread = (ts: string) => slack.log.filter((c) => ['chat.postMessage', 'chat.startStream'].includes(c.method) && c.args.thread_ts === ts);
-  /** Slack sees calls of `method` matching `when` and answers none of them until the test ends. */
-  function holdSlack(method: string, when: (args: Record<string, any>) => boolean): void {
+  /** Slack sees calls of `method` matching `when` and answers none of them until the test ends (`landed`: carries them out, only the answers wait). */
+  function holdSlack(method: string, when: (args: Record<string, any>) => boolean, landed = false): void {
     let unhold!: () => void;
-    slack.hold = { method, when, until: new Promise<void>((r) => (unhold = r)) };
+    slack.hold = { method, when, landed, until: new Promise<void>((r) => (unhold = r)) };
     onTestFinished(() => {
       slack.hold = undefined;
       unhold();
@@ -202,20 +207,90 @@ describe('kill -9', () => {
     await app.waitForOutput(/posting again a reply the last process stopped while posting/);
   }, 60_000);
 
-  it('while its last part was going out: the restart does not post it again (it may all be out), it apologises once', async () => {
+  /** A reply in thread `ts` whose last part is going out (`method` matching `when` held, landed at Slack or not), and the process killed there. */
+  async function killWhileFinishing(
+    eventId: string,
+    ts: string,
+    text: string[],
+    hold: { method: string; when: (a: Record<string, any>) => boolean; landed?: boolean; again?: boolean },
+  ): Promise<void> {
+    holdSlack(hold.method, hold.when, hold.landed);
+    ds.model = () => ({ text });
+    const base = fixture('slack.json').mention;
+    await postSlack(app!.url, { ...base, event_id: eventId, event: { ...base.event, ts, event_ts: ts, text: '<@U00FAKEBOT01> say something' } });
+    await slack.log.waitFor((c) => c.method === `${hold.method}.held` && hold.when(c.args), 15_000, 'the last call');
+    await app!.kill();
+    // the dead process's call stays held; the next process's calls go through (unless it is to be held `again`)
+    if (!hold.again) slack.hold = undefined;
+  }
+  /** The restarted process completes the reply in place: the thread shows the whole answer once, in the message that streamed it, and no apology. */
+  async function expectCompletedInPlace(ts: string, answer: string): Promise<void> {
+    await app!.waitForOutput(/completing in place a reply the last process stopped while finishing/, 25_000);
+    await settled(ts);
+    const channel = fixture('slack.json').mention.event.channel;
+    expect(slack.visible(channel, ts)).toEqual([answer]);
+    // the session the dead process left `processing` is out of it (the stream's stop, or a setStatus)
+    expect(slack.sessions.get(`${channel}:${ts}`)!.statuses.at(-1)).toBe('active');
+    expect(inThread(ts).map((c) => c.method)).toEqual(['chat.startStream']);
+  }
+  const streamIn = (ts: string) => (a: Record<string, any>) => slack.streamThread(String(a.ts)) === ts;
+
+  it('while its last call was going out, not yet landed: the restart stops the stream itself, the whole answer is there once, no apology', async () => {
     await app?.stop();
     app = await startChild(env);
     const ts = '1767393000.000001';
-    // the stream's last call reaches Slack, and the process is killed before it hears back
-    holdSlack('chat.stopStream', (a) => slack.streamThread(String(a.ts)) === ts);
-    ds.model = () => ({ text: ['the first words of a long reply', ' and the rest'] });
-    const base = fixture('slack.json').mention;
-    await postSlack(app.url, { ...base, event_id: 'EvFinishing', event: { ...base.event, ts, event_ts: ts, text: '<@U00FAKEBOT01> say something' } });
-    await slack.log.waitFor((c) => c.method === 'chat.stopStream.held' && slack.streamThread(String(c.args.ts)) === ts, 15_000, 'the last call');
+    await killWhileFinishing('EvFinishing', ts, ['the first words of a long reply', ' and the rest'], { method: 'chat.stopStream', when: streamIn(ts) });
+    app = await startChild(env);
+    await expectCompletedInPlace(ts, 'the first words of a long reply and the rest');
+    // the stream held everything: stopped, not rewritten
+    expect(slack.calls('chat.update').filter((c) => slack.streamThread(String(c.args.ts)) === ts)).toEqual([]);
+    expect(slack.calls('chat.stopStream').filter((c) => streamIn(ts)(c.args) && c.result?.ok)).toHaveLength(1);
+  }, 60_000);
+
+  it('while its last call was going out, landed but unanswered: the restart finds the stream stopped and posts nothing more', async () => {
+    await app?.stop();
+    app = await startChild(env);
+    const ts = '1767394000.000001';
+    await killWhileFinishing('EvFinishingLanded', ts, ['the first words of a long reply', ' and the rest'], { method: 'chat.stopStream', when: streamIn(ts), landed: true });
+    app = await startChild(env);
+    await expectCompletedInPlace(ts, 'the first words of a long reply and the rest');
+    // Slack refused the second stop (already stopped): the first one's feedback buttons stay, nothing is rewritten
+    expect(
+      slack
+        .calls('chat.stopStream')
+        .filter((c) => streamIn(ts)(c.args))
+        .map((c) => (c.result?.ok ? true : c.result?.error)),
+    ).toEqual([true, 'message_not_in_streaming_state']);
+    expect(slack.calls('chat.update').filter((c) => slack.streamThread(String(c.args.ts)) === ts)).toEqual([]);
+  }, 60_000);
+
+  it('while its last words were being appended: the restart stops the stream and puts the whole answer in that message', async () => {
+    await app?.stop();
+    app = await startChild(env);
+    const ts = '1767395000.000001';
+    // a trailing `@team` waits for the final append (it could still become a mention): that append is held, and the process killed
+    await killWhileFinishing('EvFinishingAppend', ts, ['the first words of a long reply', ' and ask @team'], {
+      method: 'chat.appendStream',
+      when: (a) => streamIn(ts)(a) && String(a.markdown_text ?? '').endsWith('@team'),
+    });
+    app = await startChild(env);
+    await expectCompletedInPlace(ts, 'the first words of a long reply and ask @team');
+    expect(slack.calls('chat.update').filter((c) => slack.streamThread(String(c.args.ts)) === ts && c.result?.ok)).toHaveLength(1);
+  }, 60_000);
+
+  it('dies again while completing it in place: the next restart does not try a third time, it apologises once', async () => {
+    await app?.stop();
+    app = await startChild(env);
+    const ts = '1767396000.000001';
+    // every stop of this stream is held: the first process's, then the one completing it in place
+    await killWhileFinishing('EvFinishingTwice', ts, ['the first words of a long reply', ' and the rest'], { method: 'chat.stopStream', when: streamIn(ts), again: true });
+    app = await startChild(env);
+    await eventually(async () => slack.log.filter((c) => c.method === 'chat.stopStream.held' && streamIn(ts)(c.args)).length === 2, 25_000, 'the stop completing it in place');
     await app.kill();
     app = await startChild(env);
     await expectOneApology(ts);
-  }, 60_000);
+    await app.waitForOutput(/reply dropped/);
+  }, 90_000);
 
   it('dies again while posting it again: the next restart does not post it a third time, it apologises once (a reply that crashed us would crash us again)', async () => {
     await app?.stop();
