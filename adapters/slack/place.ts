@@ -4,11 +4,11 @@ import { createHash } from 'node:crypto';
  * Where a streamed reply is (SlackSink.place): its streamed messages in order, a digest of the
  * text they hold, and how many of its files are up.
  */
-export interface SlackPlace {
+export type SlackPlace = {
   streams: string[];
   digest: string;
   uploads: number;
-}
+};
 
 /** A place read back from the store, checked (it crossed a process boundary): undefined when it is not one. */
 export function slackPlaceOf(place: Record<string, unknown> | undefined): SlackPlace | undefined {

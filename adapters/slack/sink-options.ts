@@ -13,7 +13,7 @@ export interface SlackSinkOptions {
   reserve?: (method: string, maxWaitMs: number, headroom?: number) => boolean;
   /** Whether a waiting message may show the working indicator in this channel now (the adapter lets one through per channel every few seconds). */
   mayShowWaiting?: (channel: string) => boolean;
-  /** A reply an earlier process was finishing when it stopped (its `place()`): this sink completes it in place. */
+  /** A reply an earlier process was posting when it stopped (its `place()`): this sink completes it in place. */
   continues?: SlackPlace;
 }
 

@@ -1,5 +1,5 @@
 import type { WebClient } from '@slack/web-api';
-import { MAX_MESSAGES_PER_REPLY, OVERFLOW_FILENAME, capMessages, fenceAcross, splitMessage } from '../../src/engine/format/split.js';
+import { MAX_MESSAGES_PER_REPLY, OVERFLOW_FILENAME, fenceAcross } from '../../src/engine/format/split.js';
 import { EditThrottle } from '../../src/engine/format/throttle.js';
 import { codeStepMarkdown } from '../../src/engine/format/code-step.js';
 import type { CodeStep, FinalReply, MinutesReply, ReplyPlace, ReplySink, TurnStatus } from '../../src/engine/types.js';
@@ -9,8 +9,8 @@ import { feedbackBlock, toolTitle } from './blocks.js';
 import { STREAM_GONE, newCapabilities, type SlackCapabilities } from './capabilities.js';
 import { SlackProgress } from './progress.js';
 import { SlackPoster, slackCaller, type SlackCall } from './poster.js';
-import { LONG_OUTPUT, STREAM_MAX_AGE_MS, STREAM_MESSAGE_LIMIT, messageEnd } from './message-size.js';
-
+import { SlackUpdates } from './updates.js';
+import { LONG_OUTPUT, STREAM_MAX_AGE_MS, messageEnd } from './message-size.js';
 import type { SlackTarget } from './inbound.js';
 import { FINAL_HEADROOM, STREAM_START_MAX_WAIT_MS, WAITING_HEADROOM, type SlackSinkOptions } from './sink-options.js';
 import { digestOf, type SlackPlace } from './place.js';
@@ -30,11 +30,10 @@ export class SlackSink implements ReplySink {
   /** The message being streamed: it holds text[base, base + sent); `full` once it reached the length limit. */
   private stream?: { ts: string; sent: number; base: number; full: boolean; startedAt: number };
   private streamTs: string[] = [];
-  private posted: Array<{ ts: string; text: string }> = [];
   /** The whole text so far (what streamed), and the throttle that shows it. */
   private latest = '';
-  /** Where the posted (not streamed) messages begin in the text: past what a stream Slack stopped had shown. */
-  private updateBase = 0;
+  /** The messages posted and edited (not streamed). */
+  private readonly updates: SlackUpdates;
   private readonly edits: EditThrottle;
   private readonly progress: SlackProgress;
   private readonly poster: SlackPoster;
@@ -45,8 +44,10 @@ export class SlackSink implements ReplySink {
   private capped = false;
   /** The reply's files uploaded so far (a reply completed in place skips those). */
   private uploads = 0;
-  /** The reply an earlier process was finishing: this sink completes it in place (see `completeInPlace`). */
+  /** The reply an earlier process was posting: this sink completes it in place (see `completeInPlace`). */
   private readonly continued?: SlackPlace;
+  /** The engine's ear for where the reply is (`watchPlace`). */
+  private watcher?: (place: ReplyPlace | undefined) => Promise<void>;
 
   constructor(
     client: WebClient,
@@ -61,6 +62,7 @@ export class SlackSink implements ReplySink {
     this.rawCall = slackCaller(client, log, target.channel);
     this.progress = new SlackProgress(target, this.caps, (method, args, quiet) => this.rawCall(method, args, { quiet }), opts.statusRefreshMs);
     this.poster = new SlackPoster(client, target, log, this.rawCall, opts.onReply);
+    this.updates = new SlackUpdates(this.rawCall, this.thread, opts);
     // Streaming needs a thread to stream into; a DM's top level is posted and edited.
     this.mode = target.threadTs && !this.caps.noStreaming.has(target.team) ? 'unknown' : 'update';
     this.continued = opts.continues;
@@ -137,6 +139,7 @@ export class SlackSink implements ReplySink {
         this.stream = { ts: res.ts, sent: 0, base: 0, full: false, startedAt: Date.now() };
         this.streamTs.push(res.ts);
         this.opts.onReply?.('stream');
+        await this.moved();
         return true;
       }
       const s = this.stream!;
@@ -168,6 +171,7 @@ export class SlackSink implements ReplySink {
         this.stream = { ts: res.ts, sent: first.end, base: 0, full: first.full, startedAt: Date.now() };
         this.streamTs.push(res.ts);
         this.opts.onReply?.('stream');
+        await this.moved();
         return this.flush(text);
       }
       if (res.error === 'unknown_method' || res.error === 'method_deprecated' || res.error === 'not_allowed_token_type') this.caps.noStreaming.add(this.target.team);
@@ -181,8 +185,10 @@ export class SlackSink implements ReplySink {
   /** Slack stopped the stream (the person clicked Stop): what is left is posted as messages of its own. */
   private streamGone(s: { base: number; sent: number }): void {
     this.mode = 'update';
-    this.updateBase = s.base + s.sent;
-    this.posted = [];
+    this.updates.base = s.base + s.sent;
+    this.updates.posted = [];
+    // what follows is posted as messages of its own, which a restart could not find: no place any more
+    void this.moved();
   }
 
   private async appendStream(text: string, final = false): Promise<void> {
@@ -213,6 +219,7 @@ export class SlackSink implements ReplySink {
       }
       s = this.stream = { ts: res.ts, base, sent: next.end - base, full: next.full, startedAt: Date.now() };
       this.streamTs.push(res.ts);
+      await this.moved();
     }
     const from = s.base + s.sent;
     const { end, full } = messageEnd(text, s.base);
@@ -239,65 +246,56 @@ export class SlackSink implements ReplySink {
     return this.target.channel.startsWith('D') ? {} : { recipient_team_id: this.target.team, recipient_user_id: this.target.user };
   }
 
-  /** Shows `text` in as many messages as it needs: edits the ones already posted, posts the rest. */
+  /** Shows `text` by posting and editing messages (a capped reply's whole text goes as a file at the end). */
   private async showByUpdates(whole: string, final = false): Promise<void> {
-    const markdown = this.updateBase ? whole.slice(this.updateBase).replace(/^\s+/, '') : whole;
-    if (!markdown.trim()) return;
-    // Slack renders markdown_text itself (12,000 characters a message): no hand-made mrkdwn
-    const { shown: chunks, overflow } = capMessages(splitMessage(neutralizeMentions(markdown), STREAM_MESSAGE_LIMIT), MAX_MESSAGES_PER_REPLY);
+    const { overflow } = await this.updates.show(whole, final);
     if (final && overflow) this.capped = true;
-    for (let i = 0; i < chunks.length; i++) {
-      const have = this.posted[i];
-      if (have && have.text === chunks[i]) continue;
-      if (have) {
-        // an intermediate edit is skipped while chat.update (Tier 3) is busy; the final one always goes
-        if (!final && this.opts.reserve && !this.opts.reserve('chat.update', 0, FINAL_HEADROOM)) return;
-        if (await this.call('chat.update', { channel: this.target.channel, ts: have.ts, markdown_text: chunks[i] })) have.text = chunks[i];
-      } else {
-        const res = await this.rawCall('chat.postMessage', { ...this.thread, markdown_text: chunks[i], unfurl_links: false, unfurl_media: false });
-        if (res.ok && typeof res.ts === 'string') this.posted.push({ ts: res.ts, text: chunks[i] });
-        this.opts.onReply?.('text');
-      }
-    }
-    if (final) {
-      for (const extra of this.posted.splice(chunks.length)) await this.call('chat.delete', { channel: this.target.channel, ts: extra.ts });
-    }
-  }
-
-  private settle(): Promise<void> {
-    return this.edits.settle();
   }
 
   /**
-   * Where the reply is, for the engine to keep before the last part goes out: a streamed reply's
-   * messages and a digest of what they hold, so a restart can complete it in place (stop the
-   * streams; replace their text only if it is not the whole answer). A reply posted and edited
-   * has no place: a `chat.postMessage` that may have landed cannot be told from one that did not.
+   * Where the reply is, for the engine to keep (as it changes, and before the last part goes out):
+   * a streamed reply's messages and a digest of what they hold, so a restart can complete it in
+   * place (stop the streams; replace their text only if it is not the whole answer). A reply posted
+   * and edited has none: a `chat.postMessage` that may have landed cannot be told from one that did not.
    */
   async place(): Promise<ReplyPlace | undefined> {
-    if (this.continued) return { ...this.continued, uploads: this.uploads };
-    await this.settle();
+    await this.edits.settle();
     await this.ops;
+    return this.current();
+  }
+
+  watchPlace(changed: (place: ReplyPlace | undefined) => Promise<void>): void {
+    this.watcher = changed;
+  }
+
+  /** Tells the engine where the reply is now (a stream started, the last words in, a file up, the stream gone). */
+  private async moved(): Promise<void> {
+    await this.watcher?.(this.current());
+  }
+
+  private current(): SlackPlace | undefined {
+    if (this.continued) return { ...this.continued, uploads: this.uploads };
     if (this.target.viaResponseUrl || this.mode !== 'stream' || !this.stream || this.capped || this.caps.stoppedStreams.has(this.stream.ts)) return undefined;
     const held = this.latest.slice(0, this.stream.base + this.stream.sent);
-    return { streams: [...this.streamTs], digest: digestOf(held), uploads: this.uploads } satisfies SlackPlace;
+    return { streams: [...this.streamTs], digest: digestOf(held), uploads: this.uploads };
   }
 
   /**
-   * Completes a reply an earlier process was finishing when it stopped. Its last call may have
+   * Completes a reply an earlier process was posting when it stopped. Its last call may have
    * landed or not: each stream is stopped again (one that is already stopped is refused, which is
-   * fine), the last with the feedback buttons; if the streams do not hold the whole answer (the
-   * final appends may not have landed), their text is replaced by it, in the same messages.
+   * fine), the last with the feedback buttons; if the streams do not hold the whole answer (it
+   * died mid-stream, or its last appends may not have landed), their text is replaced by it, in
+   * the same messages, and what does not fit there is posted below.
    */
   private async completeInPlace(place: SlackPlace, text: string, turnId: string | undefined): Promise<void> {
     for (const ts of place.streams) await this.stopStream(ts, ts === place.streams.at(-1) ? [feedbackBlock(turnId)] : undefined);
     if (digestOf(text) === place.digest) return;
-    this.posted = place.streams.map((ts) => ({ ts, text: '' }));
+    this.updates.adopt(place.streams);
     await this.showByUpdates(text, true);
   }
 
   async finish(reply: FinalReply): Promise<void> {
-    await this.settle();
+    await this.edits.settle();
     if (this.openTask) await this.closeTask();
     await this.ops;
     if (this.target.viaResponseUrl) {
@@ -323,14 +321,14 @@ export class SlackSink implements ReplySink {
           appended = true;
         }
         // the streams now hold the whole answer: a restart from here only has to stop them
-        if (appended && this.mode === 'stream') await reply.placeChanged?.();
+        if (appended && this.mode === 'stream') await this.moved();
         // the final reply ends with Slack's feedback buttons (context_actions → feedback_buttons)
         if (this.mode === 'stream') await this.stopStream(this.stream.ts, [feedbackBlock(reply.turnId)]);
         else await this.showByUpdates(text, true); // the stream is gone (Stop): the rest in a message of its own
       } else {
         // the final text differs from what streamed (an image URL became a caption): rewrite it
         await this.stopStream(this.stream.ts);
-        this.posted = this.streamTs.map((ts) => ({ ts, text: '' }));
+        this.updates.adopt(this.streamTs);
         await this.showByUpdates(text, true);
       }
     } else if (text) {
@@ -342,7 +340,7 @@ export class SlackSink implements ReplySink {
       await this.poster.upload(img.bytes, img.filename, img.alt, img.alt);
       this.uploads++;
       // one more file out: a restart from here must not upload it again
-      await reply.placeChanged?.();
+      await this.moved();
     }
     // all out: a crash from here on must not be taken for one while posting
     await reply.delivered?.();
@@ -378,7 +376,7 @@ export class SlackSink implements ReplySink {
 
   async fail(text: string): Promise<void> {
     if (this.target.viaResponseUrl) return this.poster.answerer.send(`:warning: ${text}`);
-    await this.settle();
+    await this.edits.settle();
     if (this.mode === 'stream' && this.stream && !this.caps.stoppedStreams.has(this.stream.ts)) await this.stopStream(this.stream.ts);
     // a reply an earlier process left streaming is not left hanging
     for (const ts of this.continued?.streams ?? []) await this.stopStream(ts);

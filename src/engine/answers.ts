@@ -157,10 +157,11 @@ export class Answers {
       rec.finishing = Date.now();
       await this.deps.conversations.save(rec);
     };
-    const placeChanged = async () => {
-      rec.placed = await out.place?.();
-      await this.deps.conversations.save(rec);
-    };
+    out.watchPlace?.(async (place) => {
+      rec.placed = place;
+      // not kept: a restart then posts the reply again below what is out, as without a place
+      await this.deps.conversations.save(rec).catch((err: unknown) => this.deps.log.warn({ err, conversation: rec.key }, 'could not keep where the reply is'));
+    });
     let said: Promise<void> | undefined;
     const delivered = () =>
       (said ??= (async () => {
@@ -171,7 +172,7 @@ export class Answers {
       ...(out.text ? { text: async (t: string) => (await mark(), out.text!(t)) } : {}),
       finish: async (r) => {
         await markFinishing();
-        await out.finish({ ...r, delivered, placeChanged });
+        await out.finish({ ...r, delivered });
         await delivered();
       },
     });
@@ -203,18 +204,19 @@ export class Answers {
       await this.deps.conversations.endRun(rec);
       return;
     }
-    // Died while streaming it: the answer is not all out, so it is posted again, once. Died while
-    // posting its last part (which may have landed: posting again could double it): completed in
-    // place where the sink said where the reply was, else never posted again and the person is
-    // told. Died again while re-posting it (perhaps of it, issue 19): never posted again, told.
-    const inPlace = !!rec.delivering && !rec.abandoned && !rec.redelivering && !!rec.finishing && !!rec.placed;
+    // Died while posting it, where the sink said where the reply is: completed in place, once (the
+    // whole answer in the messages it was going out in). Without a place: died while streaming it,
+    // the answer is posted again below, once; died while posting its last part (which may have
+    // landed: posting again could double it), never posted again and the person is told. Died
+    // again while completing or re-posting it (perhaps of it, issue 19): never again, told.
+    const inPlace = !!rec.delivering && !rec.abandoned && !rec.redelivering && !!rec.placed;
     const poisoned = !!rec.delivering && !rec.abandoned && (!!rec.redelivering || (!!rec.finishing && !inPlace));
     if (rec.delivering && !rec.abandoned && !poisoned) {
       rec.redelivering = Date.now();
       await this.deps.conversations.save(rec);
       this.deps.log.warn(
         { conversation: rec.key, runId: rec.activeRunId, since: rec.delivering },
-        inPlace ? 'completing in place a reply the last process stopped while finishing' : 'posting again a reply the last process stopped while posting',
+        inPlace ? 'completing in place a reply the last process stopped while posting' : 'posting again a reply the last process stopped while posting',
       );
     }
     const sink = rec.abandoned || poisoned ? undefined : port?.sinkFor(rec.target, inPlace ? rec.placed : undefined);

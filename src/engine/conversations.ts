@@ -44,8 +44,9 @@ export interface ConversationRecord {
    */
   finishing?: number;
   /**
-   * Where the reply was when its last part started going out (the sink's `place()`): with it, a
-   * restart after a death while finishing completes that reply in place instead of apologising.
+   * Where the reply is on the platform (the sink's `place()`, kept as it changes and when its last
+   * part starts going out): with it, a restart after a death while posting completes that reply in
+   * place, instead of posting it again below or apologising.
    */
   placed?: ReplyPlace;
   /** The answer was all out on the platform (the sink said so): a process that died after this needs to post nothing more. */

@@ -32,6 +32,7 @@ export function overrideSink(out: ReplySink, overrides: Partial<ReplySink>): Rep
   if (out.minutes) sink.minutes = (m) => out.minutes!(m);
   if (out.whisper) sink.whisper = (t) => out.whisper!(t);
   if (out.place) sink.place = () => out.place!();
+  if (out.watchPlace) sink.watchPlace = (changed) => out.watchPlace!(changed);
   return { ...sink, ...overrides };
 }
 

@@ -108,11 +108,6 @@ export interface FinalReply {
    * taken for a crash while posting. A sink that does not call it is taken to be done when `finish` resolves.
    */
   delivered?: () => Promise<void>;
-  /**
-   * The sink calls it when the reply's place changed while finishing (a message or a file added):
-   * the engine keeps `place()` again, so a restart finishes the reply where it really is.
-   */
-  placeChanged?: () => Promise<void>;
 }
 
 /**
@@ -166,6 +161,12 @@ export interface ReplySink {
    * Asked just before the reply's last part goes out; the sink first lets what it is sending land.
    */
   place?(): Promise<ReplyPlace | undefined>;
+  /**
+   * Capability, with `place`: the sink tells `changed` each time its place changes (a message
+   * started, the last words in, a file up, or no place any more), so a process that dies while
+   * posting leaves the reply where a restart can complete it.
+   */
+  watchPlace?(changed: (place: ReplyPlace | undefined) => Promise<void>): void;
 }
 
 /** What an adapter offers the engine besides inbound messages. */

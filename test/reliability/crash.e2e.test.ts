@@ -7,6 +7,12 @@ import { createClient } from '@redis/client';
 import { REDIS_URL, eventually, uniquePrefix } from '../helpers.js';
 
 /** kill -9 in the middle of a run and of a meeting, then a restart. */
+
+/**
+ * How long a restarted process may take to pick a turn up: the dead one's lock lapses within 10 s;
+ * on a loaded 2-core machine (the whole suite at once) a restart has been seen to need over 25 s.
+ */
+const RESTART_MS = 45_000;
 let ds: FakeDashScope;
 let slack: FakeSlack;
 let env: Record<string, string>;
@@ -14,7 +20,8 @@ let app: ChildThreadline | undefined;
 
 beforeAll(async () => {
   [ds, slack] = await Promise.all([new FakeDashScope().start(), new FakeSlack().start()]);
-  env = { ...fakeEnv({ ds, slack }), REDIS_URL, REDIS_PREFIX: uniquePrefix('crash') };
+  // info: what each restarted process did is in its output when a test here fails
+  env = { ...fakeEnv({ ds, slack }), REDIS_URL, REDIS_PREFIX: uniquePrefix('crash'), LOG_LEVEL: 'info' };
 });
 afterAll(async () => {
   await app?.stop();
@@ -45,7 +52,7 @@ describe('kill -9', () => {
     app = undefined;
     expect(slack.log.filter(replied)).toHaveLength(1);
     expect(ds.messageCreates().filter((c) => String(c.body.content).includes('are you there?'))).toHaveLength(1);
-  }, 60_000);
+  }, 120_000);
 
   it('during a run, with a second instance running: that instance takes the turn over once the lock lapses, no restart needed (issue 21)', async () => {
     const shared = { ...env, REDIS_PREFIX: uniquePrefix('adopt'), ADOPT_EVERY: '500ms' };
@@ -65,7 +72,7 @@ describe('kill -9', () => {
       app = undefined;
       release();
       const replied = (c: { method: string; args: Record<string, any> }) => c.method === 'chat.postMessage' && c.args.thread_ts === ts;
-      await slack.log.waitFor(replied, 25_000, 'the reply from the instance that took over').catch((e) => {
+      await slack.log.waitFor(replied, RESTART_MS, 'the reply from the instance that took over').catch((e) => {
         throw new Error(`${(e as Error).message}\n${other.output()}`);
       });
       expect(
@@ -79,7 +86,7 @@ describe('kill -9', () => {
     } finally {
       await other.stop();
     }
-  }, 60_000);
+  }, 120_000);
 
   it('just after the answer was all out (stream stopped, 👀 not yet removed): the restart posts nothing more (issue 21)', async () => {
     app = await startChild(env);
@@ -102,7 +109,7 @@ describe('kill -9', () => {
     await settled(ts);
     expect(slack.visible(base.event.channel, ts)).toEqual(['the whole answer, delivered']);
     expect(slack.calls('chat.postMessage').filter((c) => c.args.thread_ts === ts)).toEqual([]);
-  }, 60_000);
+  }, 120_000);
 
   it('during a run: after the restart the reply is delivered to the thread and the mapping is intact', async () => {
     app = await startChild(env);
@@ -118,7 +125,7 @@ describe('kill -9', () => {
     app = await startChild(env);
     // the dead process's lock on the conversation expires (10 s TTL, no renewal) before recovery can run
     await slack.log
-      .waitFor((c) => c.method === 'chat.postMessage' && c.args.thread_ts === base.mention.event.ts, 25_000, 'recovered reply')
+      .waitFor((c) => c.method === 'chat.postMessage' && c.args.thread_ts === base.mention.event.ts, RESTART_MS, 'recovered reply')
       .catch((e) => {
         throw new Error(`${(e as Error).message}\n${app?.output()}`);
       });
@@ -142,29 +149,46 @@ describe('kill -9', () => {
     expect(ds.threads.size).toBe(threadsBefore);
     const runs = ds.runCreates().slice(runsBefore); // this test's runs only
     expect(runs.at(-1)!.path).toBe(runs[0].path);
-  }, 60_000);
+  }, 120_000);
 
   /** Waits until the conversation of thread `ts` has nothing in flight any more (its turn settled, by the usual recovery rules). */
   async function settled(ts: string): Promise<void> {
     const r = createClient({ url: REDIS_URL });
     await r.connect();
     try {
-      await eventually(async () => !(await r.sMembers(`${env.REDIS_PREFIX}set:inflight-runs`)).some((k) => k.endsWith(`:${ts}`)), 25_000, 'the turn settled');
+      await eventually(async () => !(await r.sMembers(`${env.REDIS_PREFIX}set:inflight-runs`)).some((k) => k.endsWith(`:${ts}`)), RESTART_MS, 'the turn settled');
     } finally {
       await r.quit();
     }
   }
 
-  /** A reply in thread `ts` held after its first words (streamed), and the process killed there. */
+  /**
+   * A reply in thread `ts` held after its first words, and the process killed there: once its
+   * stream started and the record kept where it is, or (without streaming) once its first message was posted.
+   */
   async function killWhilePosting(eventId: string, ts: string): Promise<void> {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     ds.model = () => ({ text: ['the first words of a long reply', ' and the rest'], holdAfterFirstDelta: gate });
     const base = fixture('slack.json').mention;
     await postSlack(app!.url, { ...base, event_id: eventId, event: { ...base.event, ts, event_ts: ts, text: '<@U00FAKEBOT01> say something' } });
-    await slack.log.waitFor((c) => c.method === 'chat.startStream' && c.args.thread_ts === ts, 15_000, 'first text');
+    await slack.log.waitFor((c) => ['chat.startStream', 'chat.postMessage'].includes(c.method) && c.args.thread_ts === ts, 15_000, 'first text');
+    if (slack.streaming) await placeKept(ts);
     await app!.kill();
     release(); // the run finishes at DashScope while Threadline is down
+  }
+  /** Waits until the record of thread `ts`'s conversation keeps where its reply is (the sink's place). */
+  async function placeKept(ts: string): Promise<void> {
+    const r = createClient({ url: REDIS_URL });
+    await r.connect();
+    try {
+      let key: string | undefined;
+      for await (const keys of r.scanIterator({ MATCH: `${env.REDIS_PREFIX.replace(/:$/, '')}::conversation:*:${ts}` })) key ??= keys[0];
+      expect(key).toBeDefined();
+      await eventually(async () => String(await r.get(key!)).includes('"placed":{'), 10_000, 'the place kept');
+    } finally {
+      await r.quit();
+    }
   }
   const inThread = (ts: string) => slack.log.filter((c) => ['chat.postMessage', 'chat.startStream'].includes(c.method) && c.args.thread_ts === ts);
   /** Slack sees calls of `method` matching `when` and answers none of them until the test ends (`landed`: carries them out, only the answers wait). */
@@ -179,7 +203,7 @@ describe('kill -9', () => {
   /** The restarted process tells the thread, once, that it did not post the reply again, and sets the session back; nothing else reaches the thread. */
   async function expectOneApology(ts: string): Promise<void> {
     const apology = await slack.log
-      .waitFor((c) => c.method === 'chat.postMessage' && c.args.thread_ts === ts, 25_000, 'apology')
+      .waitFor((c) => c.method === 'chat.postMessage' && c.args.thread_ts === ts, RESTART_MS, 'apology')
       .catch((e) => {
         throw new Error(`${(e as Error).message}\n${app?.output()}`);
       });
@@ -189,23 +213,36 @@ describe('kill -9', () => {
     expect(inThread(ts).map((c) => c.method)).toEqual(['chat.startStream', 'chat.postMessage']);
   }
 
-  it('while posting a reply: the restart posts the whole answer again, once (a kill -9 loses nothing)', async () => {
+  it('while streaming a reply: the restart completes it in place, the whole answer once in the message that streamed (a kill -9 loses nothing)', async () => {
     await app?.stop();
     app = await startChild(env);
     const ts = '1767391000.000001';
     await killWhilePosting('EvKilledPosting', ts);
     app = await startChild(env);
+    await expectCompletedInPlace(ts, 'the first words of a long reply and the rest');
+    // the stream held only the first words: stopped, then its text replaced by the whole answer
+    expect(slack.calls('chat.update').filter((c) => slack.streamThread(String(c.args.ts)) === ts && c.result?.ok)).toHaveLength(1);
+  }, 120_000);
+
+  it('while posting a reply where Slack does not stream: the restart posts the whole answer again, once, below the part that was out', async () => {
+    await app?.stop();
+    slack.streaming = false;
+    onTestFinished(() => void (slack.streaming = true));
+    app = await startChild(env);
+    const ts = '1767391500.000001';
+    await killWhilePosting('EvKilledPostingNoStream', ts);
+    app = await startChild(env);
     const reply = await slack.log
-      .waitFor((c) => c.method === 'chat.postMessage' && c.args.thread_ts === ts, 25_000, 'the answer posted again')
+      .waitFor((c) => c.method === 'chat.postMessage' && c.args.thread_ts === ts && c.text !== 'the first words of a long reply', RESTART_MS, 'the answer posted again')
       .catch((e) => {
         throw new Error(`${(e as Error).message}\n${app?.output()}`);
       });
     expect(reply.text).toBe('the first words of a long reply and the rest');
-    await slack.log.waitFor((c) => c.method === 'agents.sessions.setStatus' && c.args.thread_ts === ts && c.args.status === 'active', 5_000, 'session active');
-    // the first words the dead process streamed, then the whole answer: nothing else
-    expect(inThread(ts).map((c) => c.method)).toEqual(['chat.startStream', 'chat.postMessage']);
+    await settled(ts);
+    // the first words the dead process posted, then the whole answer: nothing else
+    expect(slack.visible(fixture('slack.json').mention.event.channel, ts)).toEqual(['the first words of a long reply', 'the first words of a long reply and the rest']);
     await app.waitForOutput(/posting again a reply the last process stopped while posting/);
-  }, 60_000);
+  }, 120_000);
 
   /** A reply in thread `ts` whose last part is going out (`method` matching `when` held, landed at Slack or not), and the process killed there. */
   async function killWhileFinishing(
@@ -225,7 +262,7 @@ describe('kill -9', () => {
   }
   /** The restarted process completes the reply in place: the thread shows the whole answer once, in the message that streamed it, and no apology. */
   async function expectCompletedInPlace(ts: string, answer: string): Promise<void> {
-    await app!.waitForOutput(/completing in place a reply the last process stopped while finishing/, 25_000);
+    await app!.waitForOutput(/completing in place a reply the last process stopped while posting/, RESTART_MS);
     await settled(ts);
     const channel = fixture('slack.json').mention.event.channel;
     expect(slack.visible(channel, ts)).toEqual([answer]);
@@ -245,7 +282,7 @@ describe('kill -9', () => {
     // the stream held everything: stopped, not rewritten
     expect(slack.calls('chat.update').filter((c) => slack.streamThread(String(c.args.ts)) === ts)).toEqual([]);
     expect(slack.calls('chat.stopStream').filter((c) => streamIn(ts)(c.args) && c.result?.ok)).toHaveLength(1);
-  }, 60_000);
+  }, 120_000);
 
   it('while its last call was going out, landed but unanswered: the restart finds the stream stopped and posts nothing more', async () => {
     await app?.stop();
@@ -262,7 +299,7 @@ describe('kill -9', () => {
         .map((c) => (c.result?.ok ? true : c.result?.error)),
     ).toEqual([true, 'message_not_in_streaming_state']);
     expect(slack.calls('chat.update').filter((c) => slack.streamThread(String(c.args.ts)) === ts)).toEqual([]);
-  }, 60_000);
+  }, 120_000);
 
   it('while its last words were being appended: the restart stops the stream and puts the whole answer in that message', async () => {
     await app?.stop();
@@ -276,7 +313,7 @@ describe('kill -9', () => {
     app = await startChild(env);
     await expectCompletedInPlace(ts, 'the first words of a long reply and ask @team');
     expect(slack.calls('chat.update').filter((c) => slack.streamThread(String(c.args.ts)) === ts && c.result?.ok)).toHaveLength(1);
-  }, 60_000);
+  }, 120_000);
 
   it('dies again while completing it in place: the next restart does not try a third time, it apologises once', async () => {
     await app?.stop();
@@ -285,23 +322,28 @@ describe('kill -9', () => {
     // every stop of this stream is held: the first process's, then the one completing it in place
     await killWhileFinishing('EvFinishingTwice', ts, ['the first words of a long reply', ' and the rest'], { method: 'chat.stopStream', when: streamIn(ts), again: true });
     app = await startChild(env);
-    await eventually(async () => slack.log.filter((c) => c.method === 'chat.stopStream.held' && streamIn(ts)(c.args)).length === 2, 25_000, 'the stop completing it in place');
+    await app.waitForOutput(/completing in place a reply the last process stopped while posting/, RESTART_MS);
+    await eventually(async () => slack.log.filter((c) => c.method === 'chat.stopStream.held' && streamIn(ts)(c.args)).length === 2, 10_000, 'the stop completing it in place');
+    const second = app;
     await app.kill();
     app = await startChild(env);
-    await expectOneApology(ts);
-    await app.waitForOutput(/reply dropped/);
-  }, 90_000);
+    await Promise.all([expectOneApology(ts), app.waitForOutput(/reply dropped/, RESTART_MS)]).catch((e) => {
+      // what each process said, and what reached this thread: a failure here has been seen once under load and not reproduced
+      const calls = slack.log.filter((c) => c.args.thread_ts === ts || streamIn(ts)(c.args)).map((c) => `${c.method} ${c.result?.ok ?? ''}`);
+      throw new Error(`${(e as Error).message}\nsecond: ${second.output()}\nthird: ${app?.output()}\ncalls: ${calls.join(' | ')}`);
+    });
+  }, 180_000);
 
   it('dies again while posting it again: the next restart does not post it a third time, it apologises once (a reply that crashed us would crash us again)', async () => {
     await app?.stop();
     app = await startChild(env);
     const ts = '1767392000.000001';
-    // the second posting never reaches Slack: the process is killed while it waits
-    holdSlack('chat.postMessage', (a) => a.thread_ts === ts && String(a.markdown_text ?? a.text ?? '').includes('the rest'));
+    // the second posting (the whole answer put in the streamed message) never reaches Slack: the process is killed while it waits
+    holdSlack('chat.update', (a) => slack.streamThread(String(a.ts)) === ts && String(a.markdown_text ?? a.text ?? '').includes('the rest'));
     await killWhilePosting('EvPoison', ts);
     app = await startChild(env);
     await slack.log
-      .waitFor((c) => c.method === 'chat.postMessage.held' && c.args.thread_ts === ts, 25_000, 'the second posting')
+      .waitFor((c) => c.method === 'chat.update.held' && slack.streamThread(String(c.args.ts)) === ts, RESTART_MS, 'the second posting')
       .catch((e) => {
         throw new Error(`${(e as Error).message}\n${app?.output()}`);
       });
@@ -309,7 +351,7 @@ describe('kill -9', () => {
     app = await startChild(env);
     await expectOneApology(ts);
     await app.waitForOutput(/reply dropped/);
-  }, 90_000);
+  }, 180_000);
 
   it('during a meeting: no captured line is lost', async () => {
     await app?.stop();
@@ -357,5 +399,5 @@ describe('kill -9', () => {
         throw new Error(`${(e as Error).message}: ${lines().length} lines\n${app?.output()}`);
       });
     expect(lines().map((l) => l.replace(/^\[\d\d:\d\d\] /, ''))).toEqual(Array.from({ length: 40 }, (_, i) => `user-U00FAKEUSER1: line ${i}`));
-  }, 60_000);
+  }, 120_000);
 });

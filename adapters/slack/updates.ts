@@ -1,0 +1,53 @@
+import { MAX_MESSAGES_PER_REPLY, capMessages, splitMessage } from '../../src/engine/format/split.js';
+import { neutralizeMentions } from './mrkdwn.js';
+import { STREAM_MESSAGE_LIMIT } from './message-size.js';
+import type { SlackCall } from './poster.js';
+import { FINAL_HEADROOM, type SlackSinkOptions } from './sink-options.js';
+
+/**
+ * A reply shown by posting and editing messages (where Slack does not stream, after the person's
+ * Stop, or to replace what streamed): each call shows the whole text in as many messages as it
+ * needs, editing the ones already posted and posting the rest.
+ */
+export class SlackUpdates {
+  /** The messages posted so far, with what each shows. */
+  posted: Array<{ ts: string; text: string }> = [];
+  /** Where the messages begin in the text: past what a stream Slack stopped had shown. */
+  base = 0;
+
+  constructor(
+    private readonly call: SlackCall,
+    private readonly thread: { channel: string; thread_ts?: string },
+    private readonly opts: Pick<SlackSinkOptions, 'reserve' | 'onReply'>,
+  ) {}
+
+  /** Takes over messages already out (streamed ones, say): the next `show` replaces their text. */
+  adopt(ts: string[]): void {
+    this.posted = ts.map((t) => ({ ts: t, text: '' }));
+  }
+
+  /** Shows `whole`; answers whether it had to leave some out (MAX_MESSAGES_PER_REPLY messages at most). */
+  async show(whole: string, final = false): Promise<{ overflow: boolean }> {
+    const markdown = this.base ? whole.slice(this.base).replace(/^\s+/, '') : whole;
+    if (!markdown.trim()) return { overflow: false };
+    // Slack renders markdown_text itself (12,000 characters a message): no hand-made mrkdwn
+    const { shown: chunks, overflow } = capMessages(splitMessage(neutralizeMentions(markdown), STREAM_MESSAGE_LIMIT), MAX_MESSAGES_PER_REPLY);
+    for (let i = 0; i < chunks.length; i++) {
+      const have = this.posted[i];
+      if (have && have.text === chunks[i]) continue;
+      if (have) {
+        // an intermediate edit is skipped while chat.update (Tier 3) is busy; the final one always goes
+        if (!final && this.opts.reserve && !this.opts.reserve('chat.update', 0, FINAL_HEADROOM)) return { overflow };
+        if ((await this.call('chat.update', { channel: this.thread.channel, ts: have.ts, markdown_text: chunks[i] })).ok) have.text = chunks[i];
+      } else {
+        const res = await this.call('chat.postMessage', { ...this.thread, markdown_text: chunks[i], unfurl_links: false, unfurl_media: false });
+        if (res.ok && typeof res.ts === 'string') this.posted.push({ ts: res.ts, text: chunks[i] });
+        this.opts.onReply?.('text');
+      }
+    }
+    if (final) {
+      for (const extra of this.posted.splice(chunks.length)) await this.call('chat.delete', { channel: this.thread.channel, ts: extra.ts });
+    }
+    return { overflow };
+  }
+}
