@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { FakeDashScope } from '../fakes/dashscope.js';
 import { FakeSlack } from '../fakes/slack.js';
 import { fixture, postSlack, fakeEnv } from '../app-harness.js';
@@ -8,11 +8,9 @@ import { REDIS_URL, eventually, uniquePrefix } from '../helpers.js';
 
 /** kill -9 in the middle of a run and of a meeting, then a restart. */
 
-/**
- * How long a restarted process may take to pick a turn up: the dead one's lock lapses within 10 s;
- * on a loaded 2-core machine (the whole suite at once) a restart has been seen to need over 25 s.
- */
-const RESTART_MS = 45_000;
+/** How long a restarted process may take to pick a turn up: the dead one's lock lapses within 10 s. */
+const RESTART_MS = 25_000;
+const redisClient = () => createClient({ url: REDIS_URL });
 let ds: FakeDashScope;
 let slack: FakeSlack;
 let env: Record<string, string>;
@@ -23,8 +21,14 @@ beforeAll(async () => {
   // info: what each restarted process did is in its output when a test here fails
   env = { ...fakeEnv({ ds, slack }), REDIS_URL, REDIS_PREFIX: uniquePrefix('crash'), LOG_LEVEL: 'info' };
 });
-afterAll(async () => {
+// every test ends with no Threadline running: one left over would share the Redis prefix and take
+// over the next test's turns once their lock lapsed (a test that starts an app without stopping the
+// last one made the restarted process of a later test find its turn already finished)
+afterEach(async () => {
   await app?.stop();
+  app = undefined;
+});
+afterAll(async () => {
   await Promise.all([ds.stop(), slack.stop()]);
 });
 
@@ -52,7 +56,7 @@ describe('kill -9', () => {
     app = undefined;
     expect(slack.log.filter(replied)).toHaveLength(1);
     expect(ds.messageCreates().filter((c) => String(c.body.content).includes('are you there?'))).toHaveLength(1);
-  }, 120_000);
+  }, 60_000);
 
   it('during a run, with a second instance running: that instance takes the turn over once the lock lapses, no restart needed (issue 21)', async () => {
     const shared = { ...env, REDIS_PREFIX: uniquePrefix('adopt'), ADOPT_EVERY: '500ms' };
@@ -86,7 +90,7 @@ describe('kill -9', () => {
     } finally {
       await other.stop();
     }
-  }, 120_000);
+  }, 60_000);
 
   it('just after the answer was all out (stream stopped, 👀 not yet removed): the restart posts nothing more (issue 21)', async () => {
     app = await startChild(env);
@@ -109,7 +113,7 @@ describe('kill -9', () => {
     await settled(ts);
     expect(slack.visible(base.event.channel, ts)).toEqual(['the whole answer, delivered']);
     expect(slack.calls('chat.postMessage').filter((c) => c.args.thread_ts === ts)).toEqual([]);
-  }, 120_000);
+  }, 60_000);
 
   it('during a run: after the restart the reply is delivered to the thread and the mapping is intact', async () => {
     app = await startChild(env);
@@ -149,18 +153,17 @@ describe('kill -9', () => {
     expect(ds.threads.size).toBe(threadsBefore);
     const runs = ds.runCreates().slice(runsBefore); // this test's runs only
     expect(runs.at(-1)!.path).toBe(runs[0].path);
-  }, 120_000);
+  }, 60_000);
 
-  /** Waits until the conversation of thread `ts` has nothing in flight any more (its turn settled, by the usual recovery rules). */
-  async function settled(ts: string): Promise<void> {
-    const r = createClient({ url: REDIS_URL });
+  /** Runs `fn` with a Redis client of its own. */
+  async function withRedis(fn: (r: ReturnType<typeof redisClient>) => Promise<void>): Promise<void> {
+    const r = redisClient();
     await r.connect();
-    try {
-      await eventually(async () => !(await r.sMembers(`${env.REDIS_PREFIX}set:inflight-runs`)).some((k) => k.endsWith(`:${ts}`)), RESTART_MS, 'the turn settled');
-    } finally {
-      await r.quit();
-    }
+    await fn(r).finally(() => r.quit());
   }
+  /** Waits until the conversation of thread `ts` has nothing in flight any more (its turn settled, by the usual recovery rules). */
+  const settled = (ts: string) =>
+    withRedis((r) => eventually(async () => !(await r.sMembers(`${env.REDIS_PREFIX}set:inflight-runs`)).some((k) => k.endsWith(`:${ts}`)), RESTART_MS, 'the turn settled'));
 
   /**
    * A reply in thread `ts` held after its first words, and the process killed there: once its
@@ -178,18 +181,13 @@ describe('kill -9', () => {
     release(); // the run finishes at DashScope while Threadline is down
   }
   /** Waits until the record of thread `ts`'s conversation keeps where its reply is (the sink's place). */
-  async function placeKept(ts: string): Promise<void> {
-    const r = createClient({ url: REDIS_URL });
-    await r.connect();
-    try {
+  const placeKept = (ts: string) =>
+    withRedis(async (r) => {
       let key: string | undefined;
       for await (const keys of r.scanIterator({ MATCH: `${env.REDIS_PREFIX.replace(/:$/, '')}::conversation:*:${ts}` })) key ??= keys[0];
       expect(key).toBeDefined();
       await eventually(async () => String(await r.get(key!)).includes('"placed":{'), 10_000, 'the place kept');
-    } finally {
-      await r.quit();
-    }
-  }
+    });
   const inThread = (ts: string) => slack.log.filter((c) => ['chat.postMessage', 'chat.startStream'].includes(c.method) && c.args.thread_ts === ts);
   /** Slack sees calls of `method` matching `when` and answers none of them until the test ends (`landed`: carries them out, only the answers wait). */
   function holdSlack(method: string, when: (args: Record<string, any>) => boolean, landed = false): void {
@@ -214,18 +212,16 @@ describe('kill -9', () => {
   }
 
   it('while streaming a reply: the restart completes it in place, the whole answer once in the message that streamed (a kill -9 loses nothing)', async () => {
-    await app?.stop();
     app = await startChild(env);
     const ts = '1767391000.000001';
     await killWhilePosting('EvKilledPosting', ts);
     app = await startChild(env);
     await expectCompletedInPlace(ts, 'the first words of a long reply and the rest');
     // the stream held only the first words: stopped, then its text replaced by the whole answer
-    expect(slack.calls('chat.update').filter((c) => slack.streamThread(String(c.args.ts)) === ts && c.result?.ok)).toHaveLength(1);
-  }, 120_000);
+    expect(updatesIn(ts)).toEqual([true]);
+  }, 60_000);
 
   it('while posting a reply where Slack does not stream: the restart posts the whole answer again, once, below the part that was out', async () => {
-    await app?.stop();
     slack.streaming = false;
     onTestFinished(() => void (slack.streaming = true));
     app = await startChild(env);
@@ -242,23 +238,28 @@ describe('kill -9', () => {
     // the first words the dead process posted, then the whole answer: nothing else
     expect(slack.visible(fixture('slack.json').mention.event.channel, ts)).toEqual(['the first words of a long reply', 'the first words of a long reply and the rest']);
     await app.waitForOutput(/posting again a reply the last process stopped while posting/);
-  }, 120_000);
+  }, 60_000);
 
-  /** A reply in thread `ts` whose last part is going out (`method` matching `when` held, landed at Slack or not), and the process killed there. */
+  /**
+   * On a fresh process, a reply in thread `ts` whose last part is going out (`method` matching
+   * `when` held, landed at Slack or not); the process is killed there and started again.
+   */
   async function killWhileFinishing(
     eventId: string,
     ts: string,
     text: string[],
     hold: { method: string; when: (a: Record<string, any>) => boolean; landed?: boolean; again?: boolean },
   ): Promise<void> {
+    app = await startChild(env);
     holdSlack(hold.method, hold.when, hold.landed);
     ds.model = () => ({ text });
     const base = fixture('slack.json').mention;
-    await postSlack(app!.url, { ...base, event_id: eventId, event: { ...base.event, ts, event_ts: ts, text: '<@U00FAKEBOT01> say something' } });
+    await postSlack(app.url, { ...base, event_id: eventId, event: { ...base.event, ts, event_ts: ts, text: '<@U00FAKEBOT01> say something' } });
     await slack.log.waitFor((c) => c.method === `${hold.method}.held` && hold.when(c.args), 15_000, 'the last call');
-    await app!.kill();
+    await app.kill();
     // the dead process's call stays held; the next process's calls go through (unless it is to be held `again`)
     if (!hold.again) slack.hold = undefined;
+    app = await startChild(env);
   }
   /** The restarted process completes the reply in place: the thread shows the whole answer once, in the message that streamed it, and no apology. */
   async function expectCompletedInPlace(ts: string, answer: string): Promise<void> {
@@ -271,71 +272,65 @@ describe('kill -9', () => {
     expect(inThread(ts).map((c) => c.method)).toEqual(['chat.startStream']);
   }
   const streamIn = (ts: string) => (a: Record<string, any>) => slack.streamThread(String(a.ts)) === ts;
+  /** The edits of thread `ts`'s streamed messages (each `true` where Slack took it, else its error). */
+  /** The stops of thread `ts`'s streams (each `true` where Slack took it, else its error). */
+  const stopsIn = (ts: string) =>
+    slack
+      .calls('chat.stopStream')
+      .filter((c) => streamIn(ts)(c.args))
+      .map((c) => (c.result?.ok ? true : c.result?.error));
+  const updatesIn = (ts: string) =>
+    slack
+      .calls('chat.update')
+      .filter((c) => streamIn(ts)(c.args))
+      .map((c) => (c.result?.ok ? true : c.result?.error));
 
   it('while its last call was going out, not yet landed: the restart stops the stream itself, the whole answer is there once, no apology', async () => {
-    await app?.stop();
-    app = await startChild(env);
     const ts = '1767393000.000001';
     await killWhileFinishing('EvFinishing', ts, ['the first words of a long reply', ' and the rest'], { method: 'chat.stopStream', when: streamIn(ts) });
-    app = await startChild(env);
     await expectCompletedInPlace(ts, 'the first words of a long reply and the rest');
     // the stream held everything: stopped, not rewritten
-    expect(slack.calls('chat.update').filter((c) => slack.streamThread(String(c.args.ts)) === ts)).toEqual([]);
-    expect(slack.calls('chat.stopStream').filter((c) => streamIn(ts)(c.args) && c.result?.ok)).toHaveLength(1);
-  }, 120_000);
+    expect(updatesIn(ts)).toEqual([]);
+    expect(stopsIn(ts)).toEqual([true]);
+  }, 60_000);
 
   it('while its last call was going out, landed but unanswered: the restart finds the stream stopped and posts nothing more', async () => {
-    await app?.stop();
-    app = await startChild(env);
     const ts = '1767394000.000001';
     await killWhileFinishing('EvFinishingLanded', ts, ['the first words of a long reply', ' and the rest'], { method: 'chat.stopStream', when: streamIn(ts), landed: true });
-    app = await startChild(env);
     await expectCompletedInPlace(ts, 'the first words of a long reply and the rest');
     // Slack refused the second stop (already stopped): the first one's feedback buttons stay, nothing is rewritten
-    expect(
-      slack
-        .calls('chat.stopStream')
-        .filter((c) => streamIn(ts)(c.args))
-        .map((c) => (c.result?.ok ? true : c.result?.error)),
-    ).toEqual([true, 'message_not_in_streaming_state']);
-    expect(slack.calls('chat.update').filter((c) => slack.streamThread(String(c.args.ts)) === ts)).toEqual([]);
-  }, 120_000);
+    expect(stopsIn(ts)).toEqual([true, 'message_not_in_streaming_state']);
+    expect(updatesIn(ts)).toEqual([]);
+  }, 60_000);
 
   it('while its last words were being appended: the restart stops the stream and puts the whole answer in that message', async () => {
-    await app?.stop();
-    app = await startChild(env);
     const ts = '1767395000.000001';
     // a trailing `@team` waits for the final append (it could still become a mention): that append is held, and the process killed
     await killWhileFinishing('EvFinishingAppend', ts, ['the first words of a long reply', ' and ask @team'], {
       method: 'chat.appendStream',
       when: (a) => streamIn(ts)(a) && String(a.markdown_text ?? '').endsWith('@team'),
     });
-    app = await startChild(env);
     await expectCompletedInPlace(ts, 'the first words of a long reply and ask @team');
-    expect(slack.calls('chat.update').filter((c) => slack.streamThread(String(c.args.ts)) === ts && c.result?.ok)).toHaveLength(1);
-  }, 120_000);
+    expect(updatesIn(ts)).toEqual([true]);
+  }, 60_000);
 
   it('dies again while completing it in place: the next restart does not try a third time, it apologises once', async () => {
-    await app?.stop();
-    app = await startChild(env);
     const ts = '1767396000.000001';
     // every stop of this stream is held: the first process's, then the one completing it in place
     await killWhileFinishing('EvFinishingTwice', ts, ['the first words of a long reply', ' and the rest'], { method: 'chat.stopStream', when: streamIn(ts), again: true });
-    app = await startChild(env);
-    await app.waitForOutput(/completing in place a reply the last process stopped while posting/, RESTART_MS);
+    const second = app!;
+    await second.waitForOutput(/completing in place a reply the last process stopped while posting/, RESTART_MS);
     await eventually(async () => slack.log.filter((c) => c.method === 'chat.stopStream.held' && streamIn(ts)(c.args)).length === 2, 10_000, 'the stop completing it in place');
-    const second = app;
-    await app.kill();
+    await second.kill();
     app = await startChild(env);
     await Promise.all([expectOneApology(ts), app.waitForOutput(/reply dropped/, RESTART_MS)]).catch((e) => {
-      // what each process said, and what reached this thread: a failure here has been seen once under load and not reproduced
+      // what each process said, and what reached this thread: kept for a failure seen under load (a restart acting late) that did not come back
       const calls = slack.log.filter((c) => c.args.thread_ts === ts || streamIn(ts)(c.args)).map((c) => `${c.method} ${c.result?.ok ?? ''}`);
       throw new Error(`${(e as Error).message}\nsecond: ${second.output()}\nthird: ${app?.output()}\ncalls: ${calls.join(' | ')}`);
     });
-  }, 180_000);
+  }, 90_000);
 
   it('dies again while posting it again: the next restart does not post it a third time, it apologises once (a reply that crashed us would crash us again)', async () => {
-    await app?.stop();
     app = await startChild(env);
     const ts = '1767392000.000001';
     // the second posting (the whole answer put in the streamed message) never reaches Slack: the process is killed while it waits
@@ -351,10 +346,9 @@ describe('kill -9', () => {
     app = await startChild(env);
     await expectOneApology(ts);
     await app.waitForOutput(/reply dropped/);
-  }, 180_000);
+  }, 90_000);
 
   it('during a meeting: no captured line is lost', async () => {
-    await app?.stop();
     // the first process batches lines only once an hour, so at the kill they are all still queued
     app = await startChild({ ...env, MEETING_BATCH: '1h' });
     const command = (text: string) => ({
@@ -399,5 +393,5 @@ describe('kill -9', () => {
         throw new Error(`${(e as Error).message}: ${lines().length} lines\n${app?.output()}`);
       });
     expect(lines().map((l) => l.replace(/^\[\d\d:\d\d\] /, ''))).toEqual(Array.from({ length: 40 }, (_, i) => `user-U00FAKEUSER1: line ${i}`));
-  }, 120_000);
+  }, 60_000);
 });
