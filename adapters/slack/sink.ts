@@ -97,8 +97,9 @@ export class SlackSink implements ReplySink {
   }
 
   async text(soFar: string): Promise<void> {
-    // completing a reply in place: the messages it is in are settled at `finish`, not streamed again
-    if (this.target.viaResponseUrl || this.continued) return; // one ephemeral answer at the end: a response_url takes five messages at most
+    // a response_url takes five messages at most: one ephemeral answer at the end; a reply completed
+    // in place is settled at `finish` in the messages it is in, not streamed again
+    if (this.target.viaResponseUrl || this.continued) return;
     // what may be sent so far, with no mention left able to ping (a trailing `<` or `@…` waits for the next piece)
     this.latest = neutralizeMentions(soFar.slice(0, sendableLength(soFar)));
     this.edits.push(this.latest);
@@ -185,8 +186,7 @@ export class SlackSink implements ReplySink {
   /** Slack stopped the stream (the person clicked Stop): what is left is posted as messages of its own. */
   private streamGone(s: { base: number; sent: number }): void {
     this.mode = 'update';
-    this.updates.base = s.base + s.sent;
-    this.updates.posted = [];
+    this.updates.startAfter(s.base + s.sent);
     // what follows is posted as messages of its own, which a restart could not find: no place any more
     void this.moved();
   }

@@ -11,15 +11,21 @@ import { FINAL_HEADROOM, type SlackSinkOptions } from './sink-options.js';
  */
 export class SlackUpdates {
   /** The messages posted so far, with what each shows. */
-  posted: Array<{ ts: string; text: string }> = [];
+  private posted: Array<{ ts: string; text: string }> = [];
   /** Where the messages begin in the text: past what a stream Slack stopped had shown. */
-  base = 0;
+  private base = 0;
 
   constructor(
     private readonly call: SlackCall,
     private readonly thread: { channel: string; thread_ts?: string },
     private readonly opts: Pick<SlackSinkOptions, 'reserve' | 'onReply'>,
   ) {}
+
+  /** From now on the messages show the text past `base` (what a stream Slack stopped had shown), in new messages. */
+  startAfter(base: number): void {
+    this.base = base;
+    this.posted = [];
+  }
 
   /** Takes over messages already out (streamed ones, say): the next `show` replaces their text. */
   adopt(ts: string[]): void {

@@ -209,9 +209,10 @@ export class Answers {
     // the answer is posted again below, once; died while posting its last part (which may have
     // landed: posting again could double it), never posted again and the person is told. Died
     // again while completing or re-posting it (perhaps of it, issue 19): never again, told.
-    const inPlace = !!rec.delivering && !rec.abandoned && !rec.redelivering && !!rec.placed;
-    const poisoned = !!rec.delivering && !rec.abandoned && (!!rec.redelivering || (!!rec.finishing && !inPlace));
-    if (rec.delivering && !rec.abandoned && !poisoned) {
+    const interrupted = !!rec.delivering && !rec.abandoned;
+    const inPlace = interrupted && !rec.redelivering && !!rec.placed;
+    const poisoned = interrupted && (!!rec.redelivering || (!!rec.finishing && !inPlace));
+    if (interrupted && !poisoned) {
       rec.redelivering = Date.now();
       await this.deps.conversations.save(rec);
       this.deps.log.warn(

@@ -277,18 +277,16 @@ export class FakeSlack {
     }
     const hold = this.hold;
     const held = !!hold && hold.method === method && (!hold.when || hold.when(args));
-    if (held && !hold.landed) {
+    const wait = async () => {
       this.log.record({ method: `${method}.held`, args, at: Date.now() });
-      await hold.until;
-    }
+      await hold!.until;
+    };
+    if (held && !hold.landed) await wait();
     const basic = /^Basic /.test(String(req.headers.authorization ?? '')) ? String(req.headers.authorization).slice(6) : undefined;
     const answer = this.rateLimit(method, args, call) ?? this.answer(method, args, basic ? undefined : token, basic);
     call.result = answer.body;
     this.log.record(call);
-    if (held && hold.landed) {
-      this.log.record({ method: `${method}.held`, args, at: Date.now() });
-      await hold.until;
-    }
+    if (held && hold.landed) await wait();
     return answer;
   }
 
