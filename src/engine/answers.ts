@@ -63,7 +63,7 @@ export class Answers {
       });
       await this.deliver(outcome, sink);
       this.observe(rec.key, 'completed', started, outcome);
-      await this.deps.conversations.endRun(rec);
+      // ended when the sink said the answer was all out (the marked sink's `delivered`)
       await this.deps
         .onUsage?.({
           key: rec.key,
@@ -162,12 +162,16 @@ export class Answers {
       // not kept: a restart then posts the reply again below what is out, as without a place
       await this.deps.conversations.save(rec).catch((err: unknown) => this.deps.log.warn({ err, conversation: rec.key }, 'could not keep where the reply is'));
     });
+    // all out: the turn is over in the store (one write), and a restart from here finds nothing to post;
+    // a stopped turn whose run was abandoned stays on record (the next turn waits that run out)
     let said: Promise<void> | undefined;
     const delivered = () =>
-      (said ??= (async () => {
-        rec.delivered = Date.now();
-        await this.deps.conversations.save(rec);
-      })());
+      (said ??= rec.abandoned
+        ? (async () => {
+            rec.delivered = Date.now();
+            await this.deps.conversations.save(rec);
+          })()
+        : this.deps.conversations.endRun(rec));
     return overrideSink(out, {
       ...(out.text ? { text: async (t: string) => (await mark(), out.text!(t)) } : {}),
       finish: async (r) => {
@@ -251,8 +255,11 @@ export class Answers {
         await safely(() => sink.fail('I was interrupted while answering your last message. Please ask again.'), this.deps.log);
       }
     }
-    rec.abandoned = undefined;
-    await this.deps.conversations.endRun(rec);
+    // a delivered reply ended the turn already (the marked sink's `delivered`)
+    if (rec.abandoned || rec.activeRunId || rec.turn) {
+      rec.abandoned = undefined;
+      await this.deps.conversations.endRun(rec);
+    }
   }
 
   private observe(key: string, status: string, started: number, o: Partial<TurnOutcome>, err?: unknown): void {

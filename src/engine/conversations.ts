@@ -49,7 +49,11 @@ export interface ConversationRecord {
    * place, instead of posting it again below or apologising.
    */
   placed?: ReplyPlace;
-  /** The answer was all out on the platform (the sink said so): a process that died after this needs to post nothing more. */
+  /**
+   * The answer was all out on the platform: a process that died after this needs to post nothing
+   * more. Kept for a stopped turn whose run was abandoned (the next turn waits it out); any other
+   * turn is simply ended in the record at that point (one write).
+   */
   delivered?: number;
   /** Who has talked in this conversation (the last 50): they, and admins, may `reset` or `stop` it. */
   participants?: string[];

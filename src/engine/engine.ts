@@ -288,17 +288,19 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
     await this.deps.backend.stop(state, turnId).catch((err: unknown) => this.deps.log.warn({ err, conversation: key, runId: turnId }, 'could not stop the turn'));
   }
 
-  /** One turn: settle a run left from before, add the batch's messages, run once, reply. */
-  private async turn(key: string, queued: Inbound[], lock: HeldLock, dropQueued: () => Promise<void>): Promise<void> {
+  /** One turn: settle a run left from before, add the batch's messages, run once, reply. True when no turn is left in flight. */
+  private async turn(key: string, queued: Inbound[], lock: HeldLock, dropQueued: () => Promise<void>): Promise<boolean> {
     try {
-      await this.turnOnce(key, queued, lock, dropQueued);
+      return await this.turnOnce(key, queued, lock, dropQueued);
     } finally {
       for (const m of queued) this.admission.release(m.eventId);
     }
   }
 
-  private async turnOnce(key: string, queued: Inbound[], lock: HeldLock, dropQueued: () => Promise<void>): Promise<void> {
+  private async turnOnce(key: string, queued: Inbound[], lock: HeldLock, dropQueued: () => Promise<void>): Promise<boolean> {
     let rec: ConversationRecord | undefined;
+    // nothing left for a restart to settle: no turn, no run (an abandoned run is waited out by the next turn)
+    const over = () => !rec || (!rec.activeRunId && !rec.turn && !rec.abandoned);
     let batch = queued;
     try {
       rec = await this.conversations.current(key);
@@ -308,7 +310,7 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
         // messages the interrupted turn had already added to the thread were answered by it
         batch = batch.filter((m) => !carried.has(m.eventId));
       }
-      if (batch.length === 0) return;
+      if (batch.length === 0) return over();
       const last = batch[batch.length - 1];
       // files are checked against what this conversation's assistant can read
       const assistant = batch.some((m) => m.files?.length) && this.deps.backend.assistants ? (rec ? this.deps.backend.assistantOf?.(rec.state) : await this.chooseAssistant(key)) : undefined;
@@ -337,10 +339,12 @@ export class Engine extends EventEmitter<{ 'run-started': [{ key: string; runId:
         lock,
         batch.map((m) => ({ id: m.author.id, name: m.author.name })),
       );
+      return over();
     } catch (err) {
       this.deps.log.warn({ err, conversation: key }, 'turn failed before the run');
       const sink = batch[batch.length - 1]?.sink;
       if (sink) await safely(() => sink.fail(humanMessage(err)), this.deps.log);
+      return false;
     }
   }
 

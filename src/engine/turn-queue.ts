@@ -18,8 +18,11 @@ export interface TurnQueueDeps {
   lockWaitMs: number;
   /** A sink for a message another instance received (built from its target). */
   sinkFor: (q: Queued) => ReplySink;
-  /** Answers one batch under the conversation's lock; calls `dropQueued` once the batch is safe elsewhere. */
-  onBatch: (key: string, batch: Inbound[], lock: HeldLock, dropQueued: () => Promise<void>) => Promise<void>;
+  /**
+   * Answers one batch under the conversation's lock; calls `dropQueued` once the batch is safe
+   * elsewhere. True when the conversation has no turn left for a restart to settle.
+   */
+  onBatch: (key: string, batch: Inbound[], lock: HeldLock, dropQueued: () => Promise<void>) => Promise<boolean>;
   /** Tells each queued message that it could not be answered. */
   onLockFailure: (batch: Inbound[], err: unknown) => Promise<void>;
   /** How many turns may run here at once (TURN_CONCURRENCY, adapted to DashScope's pace). */
@@ -179,8 +182,9 @@ export class TurnQueue {
         dropped = true;
         await store.listDropFront(this.name(key), raw.length);
       };
+      let settled = false;
       try {
-        await this.deps.onBatch(
+        settled = await this.deps.onBatch(
           key,
           raw.map((r) => this.revive(r)).filter((m) => m !== undefined),
           lock,
@@ -190,8 +194,10 @@ export class TurnQueue {
         // the batch was handled (answered, or told it failed): it leaves the queue either way
         await drop().catch((e: unknown) => log.error({ err: e, conversation: key }, 'could not take the answered messages off the queue: a restart may answer them again'));
       }
-      // look again on a later pass (the worker's finally puts it back in the ring): what came while it ran, or nothing and the in-flight mark goes
-      if (!this.wakeups.has(key)) this.wakeups.set(key, '');
+      // Nothing came while it ran and the turn is over: the in-flight mark goes now, in one step with
+      // the look at the queue (still under the lock). Otherwise look again on a later pass (the
+      // worker's finally puts it back in the ring).
+      if (!this.wakeups.has(key) && !(settled && (await this.forgetIfDone(key)))) this.wakeups.set(key, '');
     } catch (err) {
       log.error({ err, conversation: key }, 'turn crashed');
     } finally {
@@ -260,6 +266,16 @@ export class TurnQueue {
       if (s.at >= before) break; // in arrival order
       this.localSinks.delete(id);
       this.deps.metrics?.queueDepth.dec();
+    }
+  }
+
+  /** True when nothing is queued for the conversation, which then leaves the in-flight set; false (look again) when something is, or the store did not answer. */
+  private async forgetIfDone(key: string): Promise<boolean> {
+    try {
+      return (await this.deps.store.setRemoveIfListEmpty(this.name(key), this.deps.conversations.inFlightMark(key))) === 0;
+    } catch (err) {
+      this.deps.log.debug({ err, conversation: key }, 'could not clear the in-flight mark');
+      return false;
     }
   }
 

@@ -143,6 +143,16 @@ export class LocalStore implements Store {
     return ((await this.get<string[]>(`list:${name}`)) ?? []).length;
   }
 
+  async setRemoveIfListEmpty(name: string, from: { name: string; member: string }): Promise<number> {
+    const queued = await this.listLength(name);
+    if (queued > 0) return queued;
+    await this.setRemove(from.name, from.member);
+    // one process, but its writes interleave: a push that came meanwhile puts the member back
+    const n = await this.listLength(name);
+    if (n > 0) await this.setAdd(from.name, from.member);
+    return n;
+  }
+
   async ping(): Promise<boolean> {
     return true;
   }

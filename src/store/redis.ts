@@ -8,6 +8,8 @@ import { LockTimeoutError, StoreUnavailableError, slidingWindow, type HeldLock, 
 const RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
 /** A claim becomes settled ('2') only where it exists, and keeps its TTL. */
 const SETTLE = { condition: 'XX', expiration: 'KEEPTTL' } as const;
+/** The conversation's queue is empty: it leaves the in-flight set (a push adds it back in its own MULTI). */
+const FORGET_IF_EMPTY = "local n = redis.call('llen', KEYS[1]) if n == 0 then redis.call('srem', KEYS[2], ARGV[1]) end return n";
 const RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
 type Client = ReturnType<typeof createClient>;
@@ -223,6 +225,10 @@ export class RedisStore implements Store {
 
   async listLength(name: string): Promise<number> {
     return this.guard(this.client.lLen(this.k('list', name)));
+  }
+
+  async setRemoveIfListEmpty(name: string, from: { name: string; member: string }): Promise<number> {
+    return Number(await this.guard(this.client.eval(FORGET_IF_EMPTY, { keys: [this.k('list', name), this.k('set', from.name)], arguments: [from.member] })));
   }
 
   async ping(): Promise<boolean> {

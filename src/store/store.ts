@@ -46,6 +46,12 @@ export interface Store {
   /** Drops the first `count` items. */
   listDropFront(name: string, count: number): Promise<void>;
   listLength(name: string): Promise<number>;
+  /**
+   * Takes `member` out of the set `from` if the list `name` is empty, in one step (on Redis one
+   * script: a push by another instance, which adds the member back with its entry, is never lost
+   * between the look and the removal). Returns the list's length (0: the member went).
+   */
+  setRemoveIfListEmpty(name: string, from: { name: string; member: string }): Promise<number>;
   /** Tells every instance on this store (this one too) `message` on `channel`: best effort, nothing is kept. */
   publish(channel: string, message: string): Promise<void>;
   /** Calls `handler` for every message published on `channel` from now on; resolves once listening. */

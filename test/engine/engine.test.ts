@@ -201,13 +201,18 @@ describe('one active run per Assistant thread', () => {
     const overlaps = fake.overlapAttempts;
     const { engine, platform } = await makeEngine(fake, store);
     const started = once(engine, 'run-started');
-    await engine.receive(inbound(platform, { channel: 'CQ1', text: 'one', group: false }));
+    const first = inbound(platform, { channel: 'CQ1', text: 'one', group: false });
+    await engine.receive(first);
     await started;
     for (const t of ['two', 'three', 'four']) await engine.receive(inbound(platform, { channel: 'CQ1', text: t, group: false }));
+    const key = first.key;
+    expect(await engine.conversations.inFlight()).toContain(key);
     release();
     await engine.idle();
     const endings = platform.endings('CQ1').map(textOf);
     expect(endings).toEqual(['first: one', 'batch: two,three,four']);
+    // the turn that found nothing more queued took the conversation out of the in-flight set: a restart has nothing to look at
+    expect(await engine.conversations.inFlight()).not.toContain(key);
     expect(fake.overlapAttempts).toBe(overlaps);
     expect(fake.maxConcurrentRunsPerThread).toBe(1);
   });

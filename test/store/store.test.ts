@@ -107,6 +107,20 @@ describe.each([
     expect(await s.listLength('q')).toBe(2);
   });
 
+  it('takes a conversation out of the in-flight set only while its queue is empty, and a push puts it back', async () => {
+    const s = await make();
+    const mark = { name: 'inflight', member: 'conv' };
+    await s.listPush('turns', ['m1'], { setAdd: mark });
+    // something is queued: the mark stays, and the caller learns how much
+    expect(await s.setRemoveIfListEmpty('turns', mark)).toBe(1);
+    expect(await s.setMembers('inflight')).toEqual(['conv']);
+    await s.listDropFront('turns', 1);
+    expect(await s.setRemoveIfListEmpty('turns', mark)).toBe(0);
+    expect(await s.setMembers('inflight')).toEqual([]);
+    await s.listPush('turns', ['m2'], { setAdd: mark });
+    expect(await s.setMembers('inflight')).toEqual(['conv']);
+  });
+
   it('counts hits in a sliding window: this window in full, the previous one by how much still overlaps', async () => {
     const s = await make();
     const minute = 60_000;
