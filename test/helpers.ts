@@ -2,14 +2,17 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach } from 'vitest';
+import { afterEach, inject } from 'vitest';
 import { LocalStore, RedisStore, type Store } from '../src/store/index.js';
 
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-/** A key prefix of its own for each test, so files running in parallel never share Redis keys. */
+/**
+ * A key prefix of its own for each test, so files running in parallel never share Redis keys;
+ * under the run's id (test/global-setup.ts), which deletes what the run left when it ends.
+ */
 export function uniquePrefix(label = 't'): string {
-  return `threadline-test:${label}:${randomUUID().slice(0, 8)}:`;
+  return `threadline-test:${inject('testRun')}:${label}:${randomUUID().slice(0, 8)}:`;
 }
 
 export function tempDir(label = 'threadline'): string {
