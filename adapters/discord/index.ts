@@ -19,7 +19,7 @@ import { parseCommand } from '../../src/engine/commands.js';
 import type { EnginePort } from '../../src/engine/port.js';
 import type { Platform } from '../../src/platform.js';
 import { discordChannelKey, discordKeys } from './key.js';
-import type { Author, Inbound, InboundKind, PlatformPort, ReplyTarget } from '../../src/engine/types.js';
+import type { Author, Inbound, InboundKind, PlatformPort, ReplyPlace, ReplyTarget } from '../../src/engine/types.js';
 import type { Logger } from '../../src/log.js';
 import type { Metrics } from '../../src/metrics.js';
 import { PendingWork } from '../../src/pending-work.js';
@@ -28,6 +28,7 @@ import type { Store } from '../../src/store/index.js';
 import { inviteUrl, slashCommands } from './commands.js';
 import { classifyDiscordMessage, cleanDiscordText, threadName, type DiscordTarget } from './inbound.js';
 import { DiscordSink } from './sink.js';
+import { discordPlaceOf } from './place.js';
 import { checkToken, startGateway } from './gateway.js';
 import { discordFileFetcher, discordFiles } from './files.js';
 
@@ -99,9 +100,11 @@ export async function startDiscord(deps: DiscordDeps): Promise<DiscordAdapter> {
   const track = (p: Promise<unknown>) => void pending.track(p);
   const port: PlatformPort = {
     keys: discordKeys,
-    sinkFor: (target: ReplyTarget) => {
+    sinkFor: (target: ReplyTarget, place?: ReplyPlace) => {
       const t = target as DiscordTarget;
       return new DiscordSink(clientFor(t.channel), t, log, {
+        // a reply the last process was posting: completed in the messages it was in
+        continues: discordPlaceOf(place),
         interaction: t.interaction ? interactions.get(t.interaction) : undefined,
         editIntervalMs: deps.editIntervalMs,
         typingEveryMs: deps.typingEveryMs,

@@ -1,10 +1,11 @@
-import { AttachmentBuilder, DiscordAPIError, type ChatInputCommandInteraction, type Client, type Message, type SendableChannels } from 'discord.js';
+import { AttachmentBuilder, DiscordAPIError, type ChatInputCommandInteraction, type Client, type SendableChannels } from 'discord.js';
 import { MAX_MESSAGES_PER_REPLY, OVERFLOW_FILENAME, capMessages, splitMessage } from '../../src/engine/format/split.js';
 import { EditThrottle } from '../../src/engine/format/throttle.js';
 import { codeStepMarkdown } from '../../src/engine/format/code-step.js';
-import type { CodeStep, FinalReply, MinutesReply, ReplySink, TurnStatus } from '../../src/engine/types.js';
+import type { CodeStep, FinalReply, MinutesReply, ReplyPlace, ReplySink, TurnStatus } from '../../src/engine/types.js';
 import type { Logger } from '../../src/log.js';
 import type { DiscordTarget } from './inbound.js';
+import { partNonce, type DiscordPlace } from './place.js';
 
 export const DISCORD_LIMIT = 2_000;
 /** Discord shows typing for about 10 s per call. */
@@ -12,7 +13,8 @@ const TYPING_EVERY_MS = 8_000;
 /** Errors after which this channel cannot be posted to: missing permissions, unknown channel, archived or locked thread (docs/discord.md §2). */
 const GONE = new Set([50013, 50001, 10003, 50083, 160005, 10008]);
 
-type Posted = { message?: Message; id: string; text: string };
+/** A message of the reply: what it holds (text, and how many files), as far as this process knows. */
+type Posted = { id: string; text: string; files?: number };
 
 /**
  * Posts one turn's reply on Discord: the typing indicator while the run works (renewed every
@@ -27,6 +29,8 @@ export class DiscordSink implements ReplySink {
   private typing?: NodeJS.Timeout;
   private dead = false;
   private readonly edits: EditThrottle;
+  /** The engine's ear for where the reply is (`watchPlace`). */
+  private watcher?: (place: ReplyPlace | undefined) => Promise<void>;
 
   constructor(
     private readonly client: Client,
@@ -39,9 +43,32 @@ export class DiscordSink implements ReplySink {
       onReply?: (type: string) => void;
       /** Whether a waiting message may show typing in this channel now (one per channel per few seconds: a flood must not queue REST calls). */
       mayShowWaiting?: (channel: string) => boolean;
+      /** The reply an earlier process was posting when it stopped: this sink completes it in those messages. */
+      continues?: DiscordPlace;
     } = {},
   ) {
     this.edits = new EditThrottle(opts.editIntervalMs ?? 1_000, (text) => this.show(text));
+    // what the messages hold is not known here: the final text is put in each of them
+    if (opts.continues) this.posted = opts.continues.messages.map((id) => ({ id, text: '' }));
+  }
+
+  /**
+   * Where the reply is, for the engine to keep: the messages posted so far. Only where each part
+   * is created with an enforced nonce (not a slash command's reply): a create that may have landed
+   * is then found again, never doubled. It lets what is being shown land first.
+   */
+  async place(): Promise<ReplyPlace | undefined> {
+    await this.edits.settle();
+    return this.current();
+  }
+
+  watchPlace(changed: (place: ReplyPlace | undefined) => Promise<void>): void {
+    this.watcher = changed;
+  }
+
+  private current(): DiscordPlace | undefined {
+    if (this.opts.interaction || !partNonce(this.target.replyTo, 0)) return undefined;
+    return { messages: this.posted.map((p) => p.id) };
   }
 
   private async channel(): Promise<SendableChannels | undefined> {
@@ -71,7 +98,8 @@ export class DiscordSink implements ReplySink {
   }
 
   async text(soFar: string): Promise<void> {
-    if (!this.dead) this.edits.push(soFar);
+    // a reply completed in place is settled at `finish` in the messages it is in, not streamed again
+    if (!this.dead && !this.opts.continues) this.edits.push(soFar);
   }
 
   private settle(): Promise<void> {
@@ -94,24 +122,33 @@ export class DiscordSink implements ReplySink {
         });
       else
         await this.guard('send', async () => {
-          this.posted.push(await this.send(chunks[i], attach, i === 0));
+          const sent = await this.send(chunks[i], attach, i === 0, partNonce(this.target.replyTo, i));
+          this.posted.push(sent);
+          // one more message: a restart from here edits it instead of posting it again
+          await this.watcher?.(this.current());
+          // the nonce found the message an earlier process created: it holds what that one sent
+          if (sent.text.trim() !== chunks[i].trim() || sent.files !== attach.length) await this.edit(sent, chunks[i], attach);
+          sent.text = chunks[i];
         });
     }
     if (final) {
-      for (const extra of this.posted.splice(chunks.length)) await this.guard('delete', async () => extra.message?.delete());
+      const extras = this.posted.splice(chunks.length);
+      for (const extra of extras) await this.guard('delete', async () => (await this.channel())?.messages.delete(extra.id));
+      if (extras.length) await this.watcher?.(this.current());
       if (chunks.length === 0 && files.length) await this.guard('send', async () => void (await this.send('', files, true)));
     }
   }
 
-  private async send(content: string, files: AttachmentBuilder[], first: boolean): Promise<Posted> {
+  /** Posts one message; `nonce`: Discord returns the message already created with it (in the last few minutes) instead of a new one. */
+  private async send(content: string, files: AttachmentBuilder[], first: boolean, nonce?: string): Promise<Posted> {
     const i = this.opts.interaction;
     if (i && first && this.posted.length === 0) {
       const m = await i.editReply({ content, files });
-      return { message: m, id: m.id, text: content };
+      return { id: m.id, text: content, files: files.length };
     }
     if (i) {
       const m = await i.followUp({ content, files });
-      return { message: m, id: m.id, text: content };
+      return { id: m.id, text: content, files: files.length };
     }
     const ch = await this.channel();
     if (!ch) throw new Error('channel is not sendable');
@@ -120,14 +157,18 @@ export class DiscordSink implements ReplySink {
       files,
       ...(first && this.target.replyTo ? { reply: { messageReference: this.target.replyTo, failIfNotExists: false } } : {}),
       allowedMentions: { parse: [], repliedUser: false },
+      ...(nonce ? { nonce, enforceNonce: true } : {}),
     });
     this.opts.onReply?.('text');
-    return { message: m, id: m.id, text: content };
+    // what the message holds: an earlier create's when the nonce found it
+    return { id: m.id, text: m.content, files: m.attachments.size };
   }
 
   private async edit(p: Posted, content: string, files: AttachmentBuilder[]): Promise<void> {
     if (this.opts.interaction && p === this.posted[0]) await this.opts.interaction.editReply({ content, files });
-    else await p.message?.edit({ content, files });
+    // by id through the channel: a message an earlier process posted is known by its id only, and a
+    // message sent through the REST-only client (its shard runs elsewhere) has no cached channel to edit through
+    else await (await this.channel())?.messages.edit(p.id, { content, files, allowedMentions: { parse: [] } });
   }
 
   async finish(reply: FinalReply): Promise<void> {

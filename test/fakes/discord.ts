@@ -84,6 +84,19 @@ export class FakeDiscord {
   private readonly sessionShards = new Map<string, { id: number; count: number }>();
   private seq = 0;
   private idCounter = 1_900_000_000_000_000_000n;
+  /**
+   * A call to hold before Discord answers it (a test kills the process meanwhile): `landed`, it is
+   * carried out and only the answer waits; otherwise it is carried out on release only if the
+   * client is still connected (a client killed first never had it read). Logged as `<METHOD>.held`.
+   */
+  hold?: { method: string; route: RegExp; until: Promise<void>; landed?: boolean };
+  private readonly heldAnswers = new WeakMap<IncomingMessage, Promise<void>>();
+  /**
+   * How long an enforced nonce finds the message created with it. Discord says "the past few
+   * minutes" and no more: two minutes here, the strict reading (a client must not count on longer).
+   */
+  nonceWindowMs = 120_000;
+  private readonly nonces = new Map<string, { id: string; at: number }>();
 
   get apiBase(): string {
     return `${this.url}/api`;
@@ -92,7 +105,9 @@ export class FakeDiscord {
   async start(): Promise<this> {
     this.server = createServer((req, res) => {
       this.handle(req)
-        .then(({ status, body, headers }) => {
+        .then(async ({ status, body, headers }) => {
+          await this.heldAnswers.get(req);
+          if (status === 0 || res.destroyed) return void res.destroy(); // the client is gone
           if (status === 204) return res.writeHead(204, headers).end();
           res.writeHead(status, { 'content-type': 'application/json', ...headers });
           res.end(JSON.stringify(body));
@@ -145,8 +160,18 @@ export class FakeDiscord {
   readonly members = new Set<string>();
 
   posts(channelId: string): DiscordCall[] {
-    // what Discord created: a refused request (429, 400) made no message
-    return this.rest.filter((c) => c.method === 'POST' && c.route === `/channels/${channelId}/messages` && c.result?.id !== undefined);
+    // what Discord created: a refused request (429, 400) made no message, and a create its nonce found again made none either
+    const seen = new Set<string>();
+    return this.rest.filter((c) => c.method === 'POST' && c.route === `/channels/${channelId}/messages` && c.result?.id !== undefined && !seen.has(c.result.id) && !!seen.add(c.result.id));
+  }
+
+  /** A message of the bot as it is now: its create, at its last edit (content; files as the last edit that named them left them). */
+  current(channelId: string, id: string): any {
+    const create = this.posts(channelId).find((c) => c.result.id === id)?.result;
+    if (!create) return undefined;
+    const edits = this.rest.filter((c) => c.method === 'PATCH' && c.route === `/channels/${channelId}/messages/${id}` && c.result?.id === id);
+    const withFiles = edits.filter((c) => Array.isArray(c.body?.attachments) || c.files.length).at(-1);
+    return { ...create, content: edits.at(-1)?.body?.content ?? create.content, attachments: withFiles ? withFiles.result.attachments : create.attachments };
   }
 
   /** The text a person sees in a channel now: each posted message at its last edit. */
@@ -303,6 +328,7 @@ export class FakeDiscord {
       tts: false,
       flags: 0,
       components: [],
+      ...(body?.nonce !== undefined ? { nonce: body.nonce } : {}),
       ...(body?.message_reference ? { message_reference: { ...body.message_reference, channel_id: channelId } } : {}),
     };
   }
@@ -370,6 +396,15 @@ export class FakeDiscord {
       body = JSON.parse(raw.toString());
     }
     const call: DiscordCall = { method: req.method ?? 'GET', route, body, files, at: Date.now(), hr: performance.now() };
+    const hold = this.hold && this.hold.method === call.method && this.hold.route.test(route) ? this.hold : undefined;
+    if (hold) {
+      this.rest.record({ ...call, method: `${call.method}.held` });
+      if (hold.landed) this.heldAnswers.set(req, hold.until);
+      else {
+        await hold.until;
+        if (req.socket.destroyed) return { status: 0 }; // killed before Discord read it: nothing happened
+      }
+    }
     const done = (status: number, result?: unknown) => {
       call.result = result;
       this.rest.record(call);
@@ -410,9 +445,17 @@ export class FakeDiscord {
     const invalid = (m === 'POST' || m === 'PATCH') && /\/messages/.test(route) ? this.invalidBody(body, files) : undefined;
     if (invalid) return done(400, invalid);
     if ((p = /^\/channels\/(\d+)\/messages$/.exec(route)) && m === 'POST') {
+      const nonce = body?.nonce === undefined || body?.nonce === null ? undefined : String(body.nonce);
+      if (nonce !== undefined && nonce.length > 25)
+        return done(400, { code: 50035, errors: { nonce: { _errors: [{ code: 'BASE_TYPE_MAX_LENGTH', message: 'Must be 25 or fewer in length.' }] } }, message: 'Invalid Form Body' });
       const limited = this.limitMessages(p[1], call);
       if (limited.refuse) return { ...done(limited.refuse.status, limited.refuse.body), headers: limited.refuse.headers };
-      return { ...done(200, this.message(p[1], body, files)), headers: limited.headers };
+      // enforce_nonce: the bot's message created with this nonce lately is returned, and no new one is made
+      const seen = nonce !== undefined && body?.enforce_nonce ? this.nonces.get(`${p[1]}:${nonce}`) : undefined;
+      if (seen && Date.now() - seen.at < this.nonceWindowMs) return { ...done(200, this.current(p[1], seen.id)), headers: limited.headers };
+      const created = this.message(p[1], body, files);
+      if (nonce !== undefined) this.nonces.set(`${p[1]}:${nonce}`, { id: created.id, at: Date.now() });
+      return { ...done(200, created), headers: limited.headers };
     }
     if ((p = /^\/channels\/(\d+)\/messages\/(\d+)$/.exec(route))) {
       if (m === 'PATCH') return done(200, { ...this.message(p[1], body, files, p[2]), edited_timestamp: new Date().toISOString() });
