@@ -214,8 +214,13 @@ export class Answers {
     // landed: posting again could double it), never posted again and the person is told. Died
     // again while completing or re-posting it (perhaps of it, issue 19): never again, told.
     const interrupted = !!rec.delivering && !rec.abandoned;
-    const inPlace = interrupted && !rec.redelivering && !!rec.placed;
+    // Where the reply is: kept through a graceful stop too (which clears `delivering`: the reply did
+    // not crash us), so a reply left half out at a deploy is completed in its messages, not posted
+    // again below them. Not after a restart fell back to posting it again below.
+    const place = rec.redelivering ? undefined : rec.placed;
+    const inPlace = interrupted && !!place;
     const poisoned = interrupted && (!!rec.redelivering || (!!rec.finishing && !inPlace));
+    if (place && !interrupted && !rec.abandoned) this.deps.log.info({ conversation: rec.key, runId: rec.activeRunId }, 'completing in place a reply the last process left at shutdown');
     if (interrupted && !poisoned) {
       rec.redelivering = Date.now();
       await this.deps.conversations.save(rec);
@@ -224,7 +229,7 @@ export class Answers {
         inPlace ? 'completing in place a reply the last process stopped while posting' : 'posting again a reply the last process stopped while posting',
       );
     }
-    const sink = rec.abandoned || poisoned ? undefined : port?.sinkFor(rec.target, inPlace ? rec.placed : undefined);
+    const sink = rec.abandoned || poisoned ? undefined : port?.sinkFor(rec.target, place);
     const inFlight = { turnId: rec.activeRunId, startedAt: rec.turn?.startedAt ?? rec.lastActivity };
     if (poisoned) {
       // The last process died while posting this reply, perhaps because of it: never post it again.
