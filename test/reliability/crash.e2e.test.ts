@@ -3,14 +3,13 @@ import { FakeDashScope } from '../fakes/dashscope.js';
 import { FakeSlack } from '../fakes/slack.js';
 import { fixture, postSlack, fakeEnv } from '../app-harness.js';
 import { startChild, type ChildThreadline } from '../child-process.js';
-import { createClient } from '@redis/client';
 import { REDIS_URL, eventually, uniquePrefix } from '../helpers.js';
+import { placeKept as placeKeptIn, withRedis, type Redis } from './stored.js';
 
 /** kill -9 in the middle of a run and of a meeting, then a restart. */
 
 /** How long a restarted process may take to pick a turn up: the dead one's lock lapses within 10 s. */
 const RESTART_MS = 25_000;
-const redisClient = () => createClient({ url: REDIS_URL });
 let ds: FakeDashScope;
 let slack: FakeSlack;
 let env: Record<string, string>;
@@ -155,12 +154,6 @@ describe('kill -9', () => {
     expect(runs.at(-1)!.path).toBe(runs[0].path);
   }, 60_000);
 
-  /** Runs `fn` with a Redis client of its own. */
-  async function withRedis(fn: (r: ReturnType<typeof redisClient>) => Promise<void>): Promise<void> {
-    const r = redisClient();
-    await r.connect();
-    await fn(r).finally(() => r.quit());
-  }
   /** Waits until the conversation of thread `ts` has nothing in flight any more (its turn settled, by the usual recovery rules). */
   const settled = (ts: string) =>
     withRedis((r) => eventually(async () => !(await r.sMembers(`${env.REDIS_PREFIX}set:inflight-runs`)).some((k) => k.endsWith(`:${ts}`)), RESTART_MS, 'the turn settled'));
@@ -181,13 +174,7 @@ describe('kill -9', () => {
     release(); // the run finishes at DashScope while Threadline is down
   }
   /** Waits until the record of thread `ts`'s conversation keeps where its reply is (the sink's place). */
-  const placeKept = (ts: string) =>
-    withRedis(async (r) => {
-      let key: string | undefined;
-      for await (const keys of r.scanIterator({ MATCH: `${env.REDIS_PREFIX.replace(/:$/, '')}::conversation:*:${ts}` })) key ??= keys[0];
-      expect(key).toBeDefined();
-      await eventually(async () => String(await r.get(key!)).includes('"placed":{'), 10_000, 'the place kept');
-    });
+  const placeKept = (ts: string) => placeKeptIn(env.REDIS_PREFIX, ts);
   const inThread = (ts: string) => slack.log.filter((c) => ['chat.postMessage', 'chat.startStream'].includes(c.method) && c.args.thread_ts === ts);
   /** Slack sees calls of `method` matching `when` and answers none of them until the test ends (`landed`: carries them out, only the answers wait). */
   function holdSlack(method: string, when: (args: Record<string, any>) => boolean, landed = false): void {
@@ -371,15 +358,12 @@ describe('kill -9', () => {
       ).toBe(200);
     }
     // Slack got its 200s before the lines were queued: wait until all 40 are in the meeting's queue in Redis
-    const redis = createClient({ url: REDIS_URL });
-    await redis.connect();
-    const queued = async () => {
+    const queued = (redis: Redis) => async () => {
       let n = 0;
       for (const key of await redis.keys(`${env.REDIS_PREFIX}list:meeting-lines:*`)) n += await redis.lLen(key);
-      return n;
+      return n === 40;
     };
-    await eventually(async () => (await queued()) === 40, 15_000, 'all lines queued');
-    await redis.close();
+    await withRedis((redis) => eventually(queued(redis), 15_000, 'all lines queued'));
     await postSlack(app.url, command('notes status'), { form: true });
     await slack.log.waitFor((c) => c.method === 'chat.postMessage' && /40 lines captured/.test(String(c.text)), 10_000, 'status');
     await app.kill();
