@@ -84,6 +84,11 @@ export interface SlackTarget extends ReplyTarget {
   viaResponseUrl?: boolean;
 }
 
+/** Streaming outside a DM names who the stream is for (chat.startStream's recipient). */
+export function streamRecipient(target: SlackTarget): Record<string, string | undefined> {
+  return target.channel.startsWith('D') ? {} : { recipient_team_id: target.team, recipient_user_id: target.user };
+}
+
 /** Subtypes that are still a person writing. Everything else (edits, deletions, joins, bot_message…) is ignored. */
 const HUMAN_SUBTYPES = new Set(['file_share', 'thread_broadcast']);
 

@@ -11,7 +11,7 @@ import { SlackProgress } from './progress.js';
 import { SlackPoster, slackCaller, type SlackCall } from './poster.js';
 import { SlackUpdates } from './updates.js';
 import { LONG_OUTPUT, STREAM_MAX_AGE_MS, messageEnd } from './message-size.js';
-import type { SlackTarget } from './inbound.js';
+import { streamRecipient, type SlackTarget } from './inbound.js';
 import { FINAL_HEADROOM, STREAM_START_MAX_WAIT_MS, WAITING_HEADROOM, type SlackSinkOptions } from './sink-options.js';
 import { digestOf, type SlackPlace } from './place.js';
 
@@ -62,7 +62,7 @@ export class SlackSink implements ReplySink {
     this.rawCall = slackCaller(client, log, target.channel);
     this.progress = new SlackProgress(target, this.caps, (method, args, quiet) => this.rawCall(method, args, { quiet }), opts.statusRefreshMs);
     this.poster = new SlackPoster(client, target, log, this.rawCall, opts.onReply);
-    this.updates = new SlackUpdates(this.rawCall, this.thread, opts);
+    this.updates = new SlackUpdates(this.rawCall, this.thread, opts, () => this.moved());
     // Streaming needs a thread to stream into; a DM's top level is posted and edited.
     this.mode = target.threadTs && !this.caps.noStreaming.has(target.team) ? 'unknown' : 'update';
     this.continued = opts.continues;
@@ -130,7 +130,7 @@ export class SlackSink implements ReplySink {
           this.mode = 'update';
           return false;
         }
-        const res = await this.rawCall('chat.startStream', { ...this.thread, chunks: [chunk], task_display_mode: 'timeline', ...this.recipient() });
+        const res = await this.rawCall('chat.startStream', { ...this.thread, chunks: [chunk], task_display_mode: 'timeline', ...streamRecipient(this.target) });
         if (!res.ok || typeof res.ts !== 'string') {
           if (res.error === 'unknown_method' || res.error === 'method_deprecated' || res.error === 'not_allowed_token_type') this.caps.noStreaming.add(this.target.team);
           this.mode = 'update';
@@ -166,7 +166,7 @@ export class SlackSink implements ReplySink {
     }
     if (this.mode === 'unknown') {
       const first = messageEnd(text, 0);
-      const res = await this.rawCall('chat.startStream', { ...this.thread, markdown_text: text.slice(0, first.end), ...this.recipient() });
+      const res = await this.rawCall('chat.startStream', { ...this.thread, markdown_text: text.slice(0, first.end), ...streamRecipient(this.target) });
       if (res.ok && typeof res.ts === 'string') {
         this.mode = 'stream';
         this.stream = { ts: res.ts, sent: first.end, base: 0, full: first.full, startedAt: Date.now() };
@@ -212,7 +212,7 @@ export class SlackSink implements ReplySink {
       base += fence?.skip ?? 0;
       if (await this.call('chat.stopStream', { channel: this.target.channel, ts: s.ts })) await this.progress.streamStopped(true);
       const next = messageEnd(text, base);
-      const res = await this.rawCall('chat.startStream', { ...this.thread, markdown_text: (fence?.reopen ?? '') + text.slice(base, next.end) || ' ', ...this.recipient() });
+      const res = await this.rawCall('chat.startStream', { ...this.thread, markdown_text: (fence?.reopen ?? '') + text.slice(base, next.end) || ' ', ...streamRecipient(this.target) });
       if (!res.ok || typeof res.ts !== 'string') {
         this.mode = 'update';
         return;
@@ -241,11 +241,6 @@ export class SlackSink implements ReplySink {
     }
   }
 
-  /** Streaming outside a DM names who the stream is for. */
-  private recipient(): Record<string, string | undefined> {
-    return this.target.channel.startsWith('D') ? {} : { recipient_team_id: this.target.team, recipient_user_id: this.target.user };
-  }
-
   /** Shows `text` by posting and editing messages (a capped reply's whole text goes as a file at the end). */
   private async showByUpdates(whole: string, final = false): Promise<void> {
     const { overflow } = await this.updates.show(whole, final);
@@ -253,10 +248,10 @@ export class SlackSink implements ReplySink {
   }
 
   /**
-   * Where the reply is, for the engine to keep (as it changes, and before the last part goes out):
-   * a streamed reply's messages and a digest of what they hold, so a restart can complete it in
-   * place (stop the streams; replace their text only if it is not the whole answer). A reply posted
-   * and edited has none: a `chat.postMessage` that may have landed cannot be told from one that did not.
+   * Where the reply is, for the engine to keep (as it changes, and before the last part goes out),
+   * so a restart can complete it in place: its streams and a digest of what they hold (stopped
+   * again; their text replaced only if it is not the whole answer), the messages it was posted in
+   * (their text always rewritten). A `chat.postMessage` whose answer never came is not in it.
    */
   async place(): Promise<ReplyPlace | undefined> {
     await this.edits.settle();
@@ -275,9 +270,14 @@ export class SlackSink implements ReplySink {
 
   private current(): SlackPlace | undefined {
     if (this.continued) return { ...this.continued, uploads: this.uploads };
-    if (this.target.viaResponseUrl || this.mode !== 'stream' || !this.stream || this.capped || this.caps.stoppedStreams.has(this.stream.ts)) return undefined;
-    const held = this.latest.slice(0, this.stream.base + this.stream.sent);
-    return { streams: [...this.streamTs], digest: digestOf(held), uploads: this.uploads };
+    if (this.target.viaResponseUrl || this.capped) return undefined;
+    const posted = this.updates.postedTs();
+    if (this.mode === 'stream' && this.stream && !this.caps.stoppedStreams.has(this.stream.ts)) {
+      const held = this.latest.slice(0, this.stream.base + this.stream.sent);
+      return { streams: [...this.streamTs], digest: digestOf(held), uploads: this.uploads, ...(posted.length ? { posted } : {}) };
+    }
+    // posted and edited (no stream, or past one the person stopped): a restart rewrites those messages
+    return posted.length ? { streams: [...this.streamTs], digest: '', uploads: this.uploads, posted } : undefined;
   }
 
   /**
@@ -288,9 +288,9 @@ export class SlackSink implements ReplySink {
    * the same messages, and what does not fit there is posted below.
    */
   private async completeInPlace(place: SlackPlace, text: string, turnId: string | undefined): Promise<void> {
-    for (const ts of place.streams) await this.stopStream(ts, ts === place.streams.at(-1) ? [feedbackBlock(turnId)] : undefined);
-    if (digestOf(text) === place.digest) return;
-    this.updates.adopt(place.streams);
+    for (const ts of place.streams) await this.stopStream(ts, ts === place.streams.at(-1) && !place.posted ? [feedbackBlock(turnId)] : undefined);
+    if (!place.posted && digestOf(text) === place.digest) return;
+    this.updates.adopt(place.streams, place.posted);
     await this.showByUpdates(text, true);
   }
 

@@ -11,7 +11,7 @@ import { FINAL_HEADROOM, type SlackSinkOptions } from './sink-options.js';
  */
 export class SlackUpdates {
   /** The messages posted so far, with what each shows. */
-  private posted: Array<{ ts: string; text: string }> = [];
+  private posted: Array<{ ts: string; text: string; adopted?: boolean }> = [];
   /** Where the messages begin in the text: past what a stream Slack stopped had shown. */
   private base = 0;
 
@@ -19,7 +19,14 @@ export class SlackUpdates {
     private readonly call: SlackCall,
     private readonly thread: { channel: string; thread_ts?: string },
     private readonly opts: Pick<SlackSinkOptions, 'reserve' | 'onReply'>,
+    /** Told when a message was posted or deleted (the reply's place changed). */
+    private readonly moved?: () => Promise<void>,
   ) {}
+
+  /** The messages posted so far (not those adopted from a stream). */
+  postedTs(): string[] {
+    return this.posted.filter((p) => !p.adopted).map((p) => p.ts);
+  }
 
   /** From now on the messages show the text past `base` (what a stream Slack stopped had shown), in new messages. */
   startAfter(base: number): void {
@@ -27,9 +34,9 @@ export class SlackUpdates {
     this.posted = [];
   }
 
-  /** Takes over messages already out (streamed ones, say): the next `show` replaces their text. */
-  adopt(ts: string[]): void {
-    this.posted = ts.map((t) => ({ ts: t, text: '' }));
+  /** Takes over messages already out (streamed ones, or posted by an earlier process): the next `show` replaces their text. */
+  adopt(streams: string[], posted: string[] = []): void {
+    this.posted = [...streams.map((ts) => ({ ts, text: '', adopted: true })), ...posted.map((ts) => ({ ts, text: '' }))];
   }
 
   /** Shows `whole`; answers whether it had to leave some out (MAX_MESSAGES_PER_REPLY messages at most). */
@@ -47,12 +54,17 @@ export class SlackUpdates {
         if ((await this.call('chat.update', { channel: this.thread.channel, ts: have.ts, markdown_text: chunks[i] })).ok) have.text = chunks[i];
       } else {
         const res = await this.call('chat.postMessage', { ...this.thread, markdown_text: chunks[i], unfurl_links: false, unfurl_media: false });
-        if (res.ok && typeof res.ts === 'string') this.posted.push({ ts: res.ts, text: chunks[i] });
         this.opts.onReply?.('text');
+        if (!res.ok || typeof res.ts !== 'string') continue;
+        this.posted.push({ ts: res.ts, text: chunks[i] });
+        // one more message: a restart from here edits it instead of posting it again
+        await this.moved?.();
       }
     }
     if (final) {
-      for (const extra of this.posted.splice(chunks.length)) await this.call('chat.delete', { channel: this.thread.channel, ts: extra.ts });
+      const extras = this.posted.splice(chunks.length);
+      for (const extra of extras) await this.call('chat.delete', { channel: this.thread.channel, ts: extra.ts });
+      if (extras.length) await this.moved?.();
     }
     return { overflow };
   }

@@ -160,10 +160,10 @@ export class FakeSlack {
     return this.log.filter((c) => c.method === method);
   }
 
-  /** Messages visible in a thread (posts and streams), in order. */
+  /** Messages visible in a thread (posts and streams), in order: a call Slack refused made none. */
   repliesIn(channel: string, threadTs?: string): SlackCall[] {
     return this.log.filter(
-      (c) => ['chat.postMessage', 'chat.startStream'].includes(c.method) && c.args.channel === channel && (threadTs === undefined ? !c.args.thread_ts : c.args.thread_ts === threadTs),
+      (c) => ['chat.postMessage', 'chat.startStream'].includes(c.method) && c.result?.ok && c.args.channel === channel && (threadTs === undefined ? !c.args.thread_ts : c.args.thread_ts === threadTs),
     );
   }
 

@@ -4,7 +4,7 @@ import { FakeSlack } from '../fakes/slack.js';
 import { fixture, postSlack, fakeEnv } from '../app-harness.js';
 import { startChild, type ChildThreadline } from '../child-process.js';
 import { REDIS_URL, eventually, uniquePrefix } from '../helpers.js';
-import { placeKept as placeKeptIn, withRedis, type Redis } from './stored.js';
+import { placeKept as placeKeptIn, settled as settledIn, withRedis, type Redis } from './stored.js';
 
 /** kill -9 in the middle of a run and of a meeting, then a restart. */
 
@@ -155,8 +155,7 @@ describe('kill -9', () => {
   }, 60_000);
 
   /** Waits until the conversation of thread `ts` has nothing in flight any more (its turn settled, by the usual recovery rules). */
-  const settled = (ts: string) =>
-    withRedis((r) => eventually(async () => !(await r.sMembers(`${env.REDIS_PREFIX}set:inflight-runs`)).some((k) => k.endsWith(`:${ts}`)), RESTART_MS, 'the turn settled'));
+  const settled = (ts: string) => settledIn(env.REDIS_PREFIX, ts, RESTART_MS);
 
   /**
    * A reply in thread `ts` held after its first words, and the process killed there: once its
@@ -169,13 +168,13 @@ describe('kill -9', () => {
     const base = fixture('slack.json').mention;
     await postSlack(app!.url, { ...base, event_id: eventId, event: { ...base.event, ts, event_ts: ts, text: '<@U00FAKEBOT01> say something' } });
     await slack.log.waitFor((c) => ['chat.startStream', 'chat.postMessage'].includes(c.method) && c.args.thread_ts === ts, 15_000, 'first text');
-    if (slack.streaming) await placeKept(ts);
+    await placeKept(ts);
     await app!.kill();
     release(); // the run finishes at DashScope while Threadline is down
   }
   /** Waits until the record of thread `ts`'s conversation keeps where its reply is (the sink's place). */
   const placeKept = (ts: string) => placeKeptIn(env.REDIS_PREFIX, ts);
-  const inThread = (ts: string) => slack.log.filter((c) => ['chat.postMessage', 'chat.startStream'].includes(c.method) && c.args.thread_ts === ts);
+  const inThread = (ts: string) => slack.log.filter((c) => ['chat.postMessage', 'chat.startStream'].includes(c.method) && c.result?.ok && c.args.thread_ts === ts);
   /** Slack sees calls of `method` matching `when` and answers none of them until the test ends (`landed`: carries them out, only the answers wait). */
   function holdSlack(method: string, when: (args: Record<string, any>) => boolean, landed = false): void {
     let unhold!: () => void;
@@ -208,23 +207,25 @@ describe('kill -9', () => {
     expect(updatesIn(ts)).toEqual([true]);
   }, 60_000);
 
-  it('while posting a reply where Slack does not stream: the restart posts the whole answer again, once, below the part that was out', async () => {
+  it('while posting a reply where Slack does not stream: the restart edits the posted message to the whole answer, and posts nothing below', async () => {
     slack.streaming = false;
     onTestFinished(() => void (slack.streaming = true));
     app = await startChild(env);
     const ts = '1767391500.000001';
     await killWhilePosting('EvKilledPostingNoStream', ts);
     app = await startChild(env);
-    const reply = await slack.log
-      .waitFor((c) => c.method === 'chat.postMessage' && c.args.thread_ts === ts && c.text !== 'the first words of a long reply', RESTART_MS, 'the answer posted again')
-      .catch((e) => {
-        throw new Error(`${(e as Error).message}\n${app?.output()}`);
-      });
-    expect(reply.text).toBe('the first words of a long reply and the rest');
+    await app.waitForOutput(/completing in place a reply the last process stopped while posting/, RESTART_MS);
     await settled(ts);
-    // the first words the dead process posted, then the whole answer: nothing else
-    expect(slack.visible(fixture('slack.json').mention.event.channel, ts)).toEqual(['the first words of a long reply', 'the first words of a long reply and the rest']);
-    await app.waitForOutput(/posting again a reply the last process stopped while posting/);
+    expect(slack.visible(fixture('slack.json').mention.event.channel, ts)).toEqual(['the first words of a long reply and the rest']);
+    // the one message the dead process posted, edited in place
+    expect(inThread(ts).map((c) => c.method)).toEqual(['chat.postMessage']);
+    const posted = inThread(ts)[0].result!.ts;
+    expect(
+      slack
+        .calls('chat.update')
+        .filter((c) => c.args.ts === posted && c.result?.ok)
+        .at(-1)?.args.markdown_text,
+    ).toBe('the first words of a long reply and the rest');
   }, 60_000);
 
   /**

@@ -5,7 +5,7 @@ import { FakeSlack } from '../fakes/slack.js';
 import { discordDm, fakeEnv, fixture, postSlack } from '../app-harness.js';
 import { startChild, type ChildThreadline } from '../child-process.js';
 import { REDIS_URL, eventually, uniquePrefix } from '../helpers.js';
-import { placeOf, placeKept, recordOf } from './stored.js';
+import { placeOf, placeKept, recordOf, settled } from './stored.js';
 
 /**
  * A reply going out when its process stops is completed, after the restart, in the messages it
@@ -64,6 +64,8 @@ async function killAndRestart(held: () => Promise<unknown>, release: () => void,
   release();
   discord.hold = undefined;
   app = await start();
+  // the restart looks at the turn once the dead process's lock lapses, and settles it
+  await settled(env.REDIS_PREFIX, channel, RESTART_MS);
   await eventually(() => discord.visible(channel).join('') === whole, RESTART_MS, 'the whole answer in place').catch((e: Error) => {
     throw new Error(`${e.message}: ${JSON.stringify(discord.visible(channel))}\n${app?.output()}`);
   });

@@ -29,3 +29,8 @@ export async function placeOf(prefix: string, last: string): Promise<Record<stri
 export function placeKept(prefix: string, last: string, ms = 10_000): Promise<void> {
   return eventually(async () => (await placeOf(prefix, last)) !== undefined, ms, 'the place kept');
 }
+
+/** Waits until the conversation under `prefix` whose key ends with `:${last}` has nothing in flight any more (its turn settled). */
+export function settled(prefix: string, last: string, ms: number): Promise<void> {
+  return withRedis((r) => eventually(async () => !(await r.sMembers(`${prefix}set:inflight-runs`)).some((k) => k.endsWith(`:${last}`)), ms, 'the turn settled'));
+}

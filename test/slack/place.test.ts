@@ -7,6 +7,13 @@ describe("a Slack reply's place, as kept with the turn", () => {
     expect(slackPlaceOf(JSON.parse(JSON.stringify(place)) as Record<string, unknown>)).toEqual(place);
   });
 
+  it('keeps the messages a reply was posted in where Slack did not stream it, with no stream at all', () => {
+    const place = { streams: [], digest: '', uploads: 0, posted: ['1800000003.000100', '1800000004.000100'] };
+    expect(slackPlaceOf(JSON.parse(JSON.stringify(place)) as Record<string, unknown>)).toEqual(place);
+    expect(slackPlaceOf({ streams: [], digest: '', uploads: 0, posted: [] })).toBeUndefined(); // nothing out: no place
+    expect(slackPlaceOf({ streams: [], digest: '', uploads: 0, posted: ['not a ts'] })).toBeUndefined();
+  });
+
   it('is refused when it is not one (a record of another release, or tampered with): the reply is then not completed in place', () => {
     const digest = digestOf('x');
     for (const bad of [

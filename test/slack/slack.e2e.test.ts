@@ -178,16 +178,18 @@ describe('replies', () => {
     const ev = { ...slackJson.mention, event: { ...slackJson.mention.event, ts: '1767300000.000002', team: 'T00FAKE00AA' } };
     await postSlack(app.url, ev);
     await app.slack!.idle();
+    // the stream was refused (it made no message), so the reply is one message, posted and edited
+    expect(slack.calls('chat.startStream').filter((c) => c.args.thread_ts === '1767300000.000002' && c.result?.error === 'unknown_method')).toHaveLength(1);
     const posts = slack.repliesIn('C00FAKECHAN1', '1767300000.000002');
-    expect(posts.map((p) => p.method)).toEqual(['chat.startStream', 'chat.postMessage']);
+    expect(posts.map((p) => p.method)).toEqual(['chat.postMessage']);
     const finalText =
       slack
         .calls('chat.update')
         .filter((u) => u.args.ts !== undefined)
-        .at(-1)?.text ?? posts[1].text;
+        .at(-1)?.text ?? posts[0].text;
     // markdown_text: Slack renders the Markdown itself
     expect(finalText).toBe('**Bold** start, then [a link](https://example.com) and the end.');
-    expect(posts[1].args.markdown_text).toBeDefined();
+    expect(posts[0].args.markdown_text).toBeDefined();
   });
 
   it('shows a failed turn as a short message in the thread', async () => {
