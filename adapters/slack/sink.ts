@@ -284,8 +284,8 @@ export class SlackSink implements ReplySink {
    * Completes a reply an earlier process was posting when it stopped. Its last call may have
    * landed or not: each stream is stopped again (one that is already stopped is refused, which is
    * fine), the last with the feedback buttons; if the streams do not hold the whole answer (it
-   * died mid-stream, or its last appends may not have landed), their text is replaced by it, in
-   * the same messages, and what does not fit there is posted below.
+   * died mid-stream, its last appends may not have landed, or it went on in posted messages),
+   * their text and the posted messages' is replaced by it, and what does not fit is posted below.
    */
   private async completeInPlace(place: SlackPlace, text: string, turnId: string | undefined): Promise<void> {
     for (const ts of place.streams) await this.stopStream(ts, ts === place.streams.at(-1) && !place.posted ? [feedbackBlock(turnId)] : undefined);

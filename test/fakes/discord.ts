@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CallLog, closeServer, listenLocal, readBody } from './call-log.js';
+import { guildPayload, invalidMessageBody, messagePayload, readyPayload, shardForGuild } from './discord-payloads.js';
 
 export interface DiscordCall {
   method: string;
@@ -26,12 +27,6 @@ export interface GatewayFrame {
  * GUILD_CREATE, heartbeat ACKs, op 7 → RESUME → RESUMED, JSON frames (no zlib), multipart
  * messages with payload_json and files[n], threads from messages (160004 when one exists).
  */
-/** The shard a server's events go to: (guild_id >> 22) % num_shards; DMs (no server) go to shard 0. */
-export function shardForGuild(guildId: unknown, count: number): number {
-  // a fuzzed payload's guild_id may be anything: what is not a snowflake goes where DMs go
-  return typeof guildId === 'string' && /^\d{1,20}$/.test(guildId) ? Number((BigInt(guildId) >> 22n) % BigInt(count)) : 0;
-}
-
 export class FakeDiscord {
   readonly rest = new CallLog<DiscordCall>();
   readonly gateway = new CallLog<GatewayFrame>();
@@ -215,8 +210,14 @@ export class FakeDiscord {
         this.shardOf.set(ws, { id, count });
         this.sessionShards.set(`session-${this.identifies.length}`, { id, count });
         this.maxSessionsPerShard = Math.max(this.maxSessionsPerShard, this.sessionsByShard().get(id) ?? 0);
-        this.send(ws, { op: 0, t: 'READY', s: ++this.seq, d: this.ready(id, count) });
-        if (shardForGuild(this.guildId, count) === id) this.send(ws, { op: 0, t: 'GUILD_CREATE', s: ++this.seq, d: this.guild() });
+        this.send(ws, {
+          op: 0,
+          t: 'READY',
+          s: ++this.seq,
+          d: readyPayload({ user: this.botUser(), guildId: this.guildId, botId: this.botId, url: this.url, sessionId: `session-${this.identifies.length}` }, id, count),
+        });
+        if (shardForGuild(this.guildId, count) === id)
+          this.send(ws, { op: 0, t: 'GUILD_CREATE', s: ++this.seq, d: guildPayload({ user: this.botUser(), guildId: this.guildId, channels: this.channels }) });
       }
       if (frame.op === 6) {
         const shard = this.sessionShards.get(String(frame.d?.session_id));
@@ -231,115 +232,8 @@ export class FakeDiscord {
     return { id: this.botId, username: this.botName, discriminator: '0', global_name: null, avatar: null, bot: true, flags: 0 };
   }
 
-  private ready(shard = 0, count = 1) {
-    return {
-      v: 10,
-      user: this.botUser(),
-      guilds: shardForGuild(this.guildId, count) === shard ? [{ id: this.guildId, unavailable: true }] : [],
-      session_id: `session-${this.identifies.length}`,
-      resume_gateway_url: this.url.replace('http', 'ws'),
-      application: { id: this.botId, flags: 0 },
-      shard: [shard, count],
-      private_channels: [],
-      relationships: [],
-      user_settings: {},
-    };
-  }
-
-  private guild() {
-    const now = new Date().toISOString();
-    return {
-      id: this.guildId,
-      name: 'Fake Guild',
-      owner_id: '1',
-      icon: null,
-      splash: null,
-      discovery_splash: null,
-      afk_channel_id: null,
-      afk_timeout: 300,
-      verification_level: 0,
-      default_message_notifications: 0,
-      explicit_content_filter: 0,
-      mfa_level: 0,
-      system_channel_id: null,
-      system_channel_flags: 0,
-      rules_channel_id: null,
-      vanity_url_code: null,
-      description: null,
-      banner: null,
-      premium_tier: 0,
-      preferred_locale: 'en-US',
-      public_updates_channel_id: null,
-      nsfw_level: 0,
-      premium_progress_bar_enabled: false,
-      application_id: null,
-      max_members: 500000,
-      roles: [{ id: this.guildId, name: '@everyone', permissions: '1122573558787', position: 0, color: 0, hoist: false, managed: false, mentionable: false, flags: 0 }],
-      emojis: [],
-      stickers: [],
-      features: [],
-      channels: this.channels.map((id, i) => ({
-        id,
-        type: 0,
-        name: `channel-${i}`,
-        position: i,
-        permission_overwrites: [],
-        parent_id: null,
-        nsfw: false,
-        rate_limit_per_user: 0,
-        last_message_id: null,
-        topic: null,
-      })),
-      members: [{ user: this.botUser(), roles: [], joined_at: now, deaf: false, mute: false, flags: 0 }],
-      member_count: 2,
-      joined_at: now,
-      large: false,
-      unavailable: false,
-      threads: [],
-      presences: [],
-      voice_states: [],
-      stage_instances: [],
-      guild_scheduled_events: [],
-    };
-  }
-
   private message(channelId: string, body: any, files: DiscordCall['files'], id = this.nextId()) {
-    return {
-      id,
-      channel_id: channelId,
-      type: body?.message_reference ? 19 : 0,
-      author: this.botUser(),
-      content: body?.content ?? '',
-      timestamp: new Date().toISOString(),
-      edited_timestamp: null,
-      attachments: files.map((f, i) => ({
-        id: this.nextId(),
-        filename: f.name,
-        size: f.bytes.length,
-        url: `${this.url}/attachments/${i}/${f.name}`,
-        proxy_url: `${this.url}/p/${f.name}`,
-        content_type: f.type,
-      })),
-      embeds: [],
-      mentions: [],
-      mention_roles: [],
-      mention_everyone: false,
-      pinned: false,
-      tts: false,
-      flags: 0,
-      components: [],
-      ...(body?.nonce !== undefined ? { nonce: body.nonce } : {}),
-      ...(body?.message_reference ? { message_reference: { ...body.message_reference, channel_id: channelId } } : {}),
-    };
-  }
-
-  /** The body Discord answers to content over 2,000 characters or more than 10 files (shape as documented for 50035). */
-  private invalidBody(body: any, files: DiscordCall['files']): unknown {
-    const errors: Record<string, unknown> = {};
-    if (typeof body?.content === 'string' && body.content.length > 2000) errors.content = { _errors: [{ code: 'BASE_TYPE_MAX_LENGTH', message: 'Must be 2000 or fewer in length.' }] };
-    if (files.length > 10 || (Array.isArray(body?.attachments) && body.attachments.length > 10))
-      errors.attachments = { _errors: [{ code: 'BASE_TYPE_MAX_LENGTH', message: 'Must be 10 or fewer in length.' }] };
-    return Object.keys(errors).length ? { code: 50035, errors, message: 'Invalid Form Body' } : undefined;
+    return messagePayload({ id, channelId, body, files, url: this.url, author: this.botUser(), nextId: () => this.nextId() });
   }
 
   /** The bot's global limit: undefined to go on, or the 429 to answer (interaction webhooks are not under it). */
@@ -442,7 +336,7 @@ export class FakeDiscord {
       return done(code === 10003 ? 404 : code === 50013 ? 403 : 400, { message: `refused (${code})`, code });
     }
     // Discord's own limits: 2,000 characters of content and 10 attachments per message (error 50035)
-    const invalid = (m === 'POST' || m === 'PATCH') && /\/messages/.test(route) ? this.invalidBody(body, files) : undefined;
+    const invalid = (m === 'POST' || m === 'PATCH') && /\/messages/.test(route) ? invalidMessageBody(body, files) : undefined;
     if (invalid) return done(400, invalid);
     if ((p = /^\/channels\/(\d+)\/messages$/.exec(route)) && m === 'POST') {
       const nonce = body?.nonce === undefined || body?.nonce === null ? undefined : String(body.nonce);
