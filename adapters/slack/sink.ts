@@ -187,7 +187,7 @@ export class SlackSink implements ReplySink {
   private streamGone(s: { base: number; sent: number }): void {
     this.mode = 'update';
     this.updates.startAfter(s.base + s.sent);
-    // what follows is posted as messages of its own, which a restart could not find: no place any more
+    // what follows goes in messages of its own: the place is none until the first is posted (then the streams and those)
     void this.moved();
   }
 

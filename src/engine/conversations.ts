@@ -164,12 +164,7 @@ export class Conversations {
     await this.save(rec);
   }
 
-  /** Marks a conversation as having work a restarted process must look at (queued messages, a turn). */
-  async markInFlight(key: string): Promise<void> {
-    await this.store.setAdd(IN_FLIGHT, key);
-  }
-
-  /** The mark of `markInFlight`, for a store write that makes it with others in one step. */
+  /** The mark that a conversation has work a restarted process must look at (queued messages, a turn), for the store steps that set or clear it with others. */
   inFlightMark(key: string): { name: string; member: string } {
     return { name: IN_FLIGHT, member: key };
   }

@@ -1,7 +1,7 @@
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { HeldLock, Store } from '../store/index.js';
-import type { Conversations } from './conversations.js';
+import type { ConversationRecord, Conversations } from './conversations.js';
 import type { Inbound, ReplySink } from './types.js';
 import type { Pace } from './pace.js';
 import { ReadyRing } from './ready-ring.js';
@@ -281,16 +281,16 @@ export class TurnQueue {
 
   /** Nothing queued and no turn left: a restart need not look at this conversation any more. */
   private async leaveInFlight(key: string): Promise<void> {
+    let rec: ConversationRecord | undefined;
     try {
-      const rec = await this.deps.conversations.get(key);
-      if (rec?.activeRunId || rec?.turn) return;
-      await this.deps.conversations.forgetInFlight(key);
-      // another instance may have queued a message meanwhile: keep the mark then
-      if ((await this.deps.store.listLength(this.name(key))) > 0) await this.deps.conversations.markInFlight(key);
+      rec = await this.deps.conversations.get(key);
     } catch (err) {
       // the mark stays; a restart only finds nothing to do
-      this.deps.log.debug({ err, conversation: key }, 'could not clear the in-flight mark');
+      this.deps.log.debug({ err, conversation: key }, 'could not read the record to clear the in-flight mark');
+      return;
     }
+    // the mark goes in one step with the look at the queue: a message another instance queued meanwhile keeps it
+    if (!rec?.activeRunId && !rec?.turn) await this.forgetIfDone(key);
   }
 
   /** A queued message as the engine takes it; one that is corrupt is logged and left out of the batch. */
